@@ -1,0 +1,45 @@
+# scim-bridge — the two commands a new user needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test check lint typecheck imports pytest bench fmt clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## run: install, migrate SQLite, create a token, serve the SCIM API on http://$(HOST):$(PORT)/scim/v2
+run: $(STAMP)
+	$(BIN)/scim-bridge quickstart --host $(HOST) --port $(PORT)
+
+## test: lint, type-check, dependency contracts, then the whole pytest suite
+test: check pytest
+
+check: lint typecheck imports
+
+lint: $(STAMP)
+	$(BIN)/ruff check scim_bridge tests bench
+	$(BIN)/ruff format --check scim_bridge tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+fmt: $(STAMP)
+	$(BIN)/ruff format scim_bridge tests bench
+	$(BIN)/ruff check --fix scim_bridge tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""The only door to DingTalk (client.py) and its faithful stand-in (emulator.py)."""

@@ -1,0 +1,1 @@
+"""The mapping engine: rules + directory state -> desired DingTalk users and departments (pure)."""

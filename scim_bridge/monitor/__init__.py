@@ -1,0 +1,1 @@
+"""Metrics, SLA roll-ups, alerts and the audit log."""

@@ -1,0 +1,186 @@
+"""One frozen Settings object: defaults < config file < environment (SCIM_BRIDGE_*).
+
+Settings are read once, by the composition roots (``cli.py``, ``app.py``), and passed down.
+Nothing else in the package reads ``os.environ`` or a configuration file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scim_bridge.errors import ConfigError
+
+ENV_PREFIX = "SCIM_BRIDGE_"
+CONFIG_ENV = "SCIM_BRIDGE_CONFIG"
+
+#: The DingTalk hosts of the two API families (dingtalk-api.md §1).
+DINGTALK_OAPI_URL = "https://oapi.dingtalk.com"
+DINGTALK_API_URL = "https://api.dingtalk.com"
+#: ``SCIM_BRIDGE_DINGTALK_BASE_URL=emulator`` runs the built-in emulator.
+EMULATOR = "emulator"
+
+PASSWORD_POLICIES = ("hash", "drop")
+PROFILES = ("auto", "okta", "entra", "strict")
+
+
+def _secret() -> Any:
+    return field(default="", repr=False, metadata={"secret": True})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of scim-bridge, with the default an operator gets without configuring it."""
+
+    database_url: str = "sqlite:///scim-bridge.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    log_level: str = "INFO"
+
+    # SCIM protocol limits (RFC 7644 §3.4.2.4, §3.7; advertised in /ServiceProviderConfig).
+    max_body_bytes: int = 1024 * 1024
+    max_results: int = 1000
+    default_count: int = 100
+    bulk_max_operations: int = 1000
+    bulk_max_payload_bytes: int = 1024 * 1024
+    # What to do with a password an IdP sends: keep a one-way hash, or drop it.
+    password_policy: str = "hash"
+    # Compatibility profile when a token names none: "auto" reads the User-Agent.
+    default_profile: str = "auto"
+
+    # DingTalk (dingtalk-api.md). An empty app key means "use the emulator" for `make run`.
+    dingtalk_base_url: str = DINGTALK_OAPI_URL
+    dingtalk_api_url: str = ""
+    dingtalk_app_key: str = ""
+    dingtalk_app_secret: str = _secret()
+    dingtalk_qps: float = 20.0
+    dingtalk_connect_timeout: float = 3.05
+    dingtalk_read_timeout: float = 10.0
+
+    mapping_file: str = ""
+
+    def secret_names(self) -> frozenset[str]:
+        """Name the settings that must never be printed or logged."""
+        return frozenset(f.name for f in fields(self) if f.metadata.get("secret"))
+
+    def masked(self) -> dict[str, Any]:
+        """Return the settings as a dict with secrets and URL passwords masked, for display."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret"):
+                value = "********" if value else ""
+            elif f.name == "database_url":
+                value = mask_url_password(value)
+            out[f.name] = value
+        return out
+
+    @property
+    def dingtalk_v1_url(self) -> str:
+        """Return the base URL of the new-style API (api.dingtalk.com, or the same host as oapi)."""
+        if self.dingtalk_api_url:
+            return self.dingtalk_api_url.rstrip("/")
+        if self.dingtalk_base_url.rstrip("/") == DINGTALK_OAPI_URL:
+            return DINGTALK_API_URL
+        # A custom base (an emulator, a proxy) serves both families on one host.
+        return self.dingtalk_base_url.rstrip("/")
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed (validated like a loaded one)."""
+        return _validated(dataclasses.replace(self, **changes))
+
+
+def mask_url_password(url: str) -> str:
+    """Hide the password part of a database URL (scheme://user:password@host/db)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    if ":" not in creds:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:********@{host}"
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_path: str | Path | None = None
+) -> Settings:
+    """Build Settings from defaults, then the config file, then SCIM_BRIDGE_* variables."""
+    env = dict(os.environ if environ is None else environ)
+    path = config_path or env.get(CONFIG_ENV) or None
+    values: dict[str, Any] = {}
+    if path:
+        values.update(_read_config_file(Path(path)))
+    known = {f.name: f for f in fields(Settings)}
+    for key, raw in env.items():
+        if not key.startswith(ENV_PREFIX) or key == CONFIG_ENV:
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name in known:
+            values[name] = raw
+    return _validated(Settings(**{k: _coerce(known[k], k, v) for k, v in values.items()}))
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist; fix {CONFIG_ENV} or create the file"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of setting: value")
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(map(str, data)) - known)
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown setting(s) {', '.join(unknown)}; "
+            f"known settings are: {', '.join(sorted(known))}"
+        )
+    return {str(k): v for k, v in data.items()}
+
+
+def _coerce(f: dataclasses.Field[Any], name: str, value: Any) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"setting {name} must be a number, got {value!r}; "
+            f"set {ENV_PREFIX}{name.upper()} to a number"
+        ) from None
+    return "" if value is None else str(value)
+
+
+def _validated(settings: Settings) -> Settings:
+    def bad(name: str, why: str) -> ConfigError:
+        return ConfigError(f"setting {name} {why} (set {ENV_PREFIX}{name.upper()})")
+
+    if settings.password_policy not in PASSWORD_POLICIES:
+        raise bad("password_policy", f"must be one of {', '.join(PASSWORD_POLICIES)}")
+    if settings.default_profile not in PROFILES:
+        raise bad("default_profile", f"must be one of {', '.join(PROFILES)}")
+    for name in ("max_body_bytes", "max_results", "bulk_max_operations", "bulk_max_payload_bytes"):
+        if getattr(settings, name) < 1:
+            raise bad(name, "must be at least 1")
+    if not 0 <= settings.default_count <= settings.max_results:
+        raise bad("default_count", f"must be between 0 and max_results ({settings.max_results})")
+    if settings.dingtalk_qps <= 0:
+        raise bad("dingtalk_qps", "must be greater than 0")
+    if settings.workers < 1:
+        raise bad("workers", "must be at least 1")
+    if not 0 < settings.port < 65536:
+        raise bad("port", "must be between 1 and 65535")
+    return settings

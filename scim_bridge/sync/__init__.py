@@ -1,0 +1,1 @@
+"""The translator: claim outbox rows, diff, apply to DingTalk, back off, dead-letter."""
