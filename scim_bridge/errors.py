@@ -177,7 +177,7 @@ class DingTalkError(BridgeError):
 
 
 class Throttled(DingTalkError):
-    """DingTalk's QPS limit answered (88/90018, 90002, 403 Qps*): wait, then retry; not a failure."""
+    """DingTalk's QPS limit answered (88/90018, 90002, 403 Qps*): wait and retry; no failure."""
 
     retryable = True
     retry_after = 1.0
@@ -209,7 +209,7 @@ class DingTalkNotFound(DingTalkError):
 
 
 class DingTalkConflict(DingTalkError):
-    """A unique value is already taken (userid, mobile, e-mail, department name); ``field`` says which."""
+    """A unique value is already taken (userid, mobile, e-mail, dept name); ``field`` says which."""
 
 
 class DingTalkInvalid(DingTalkError):

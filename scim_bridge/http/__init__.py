@@ -1,1 +1,1 @@
-"""Flask blueprints: SCIM endpoints, auth, health, metrics. http/errors.py renders every SCIM error."""
+"""Flask blueprints: SCIM endpoints, auth, health, metrics; http/errors.py renders SCIM errors."""
