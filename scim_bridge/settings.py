@@ -51,7 +51,7 @@ class Settings:
     bulk_max_operations: int = 1000
     bulk_max_payload_bytes: int = 1024 * 1024
     # What to do with a password an IdP sends: keep a one-way hash, or drop it.
-    password_policy: str = "hash"  # noqa: S105 (a policy name, not a password)
+    password_policy: str = "hash"
     # Compatibility profile when a token names none: "auto" reads the User-Agent.
     default_profile: str = "auto"
 

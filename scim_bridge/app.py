@@ -1,0 +1,50 @@
+"""create_app(settings): the HTTP composition root."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+
+from scim_bridge.directory.db import Database
+from scim_bridge.http.errors import register_error_handlers
+from scim_bridge.http.health import make_health_blueprint
+from scim_bridge.http.runtime import Runtime, utc_now
+from scim_bridge.http.scim_api import canonical_path, make_scim_blueprint
+from scim_bridge.settings import Settings
+
+
+class CanonicalScimPaths:
+    """WSGI middleware: `/scim/v2/users` reaches `/scim/v2/Users` (scim-idp-notes §2.24)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """Rewrite PATH_INFO, then call the wrapped application."""
+        environ["PATH_INFO"] = canonical_path(environ.get("PATH_INFO", ""))
+        return self.app(environ, start_response)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> Flask:
+    """Build the Flask application for one process."""
+    logging.getLogger("scim_bridge").setLevel(settings.log_level.upper())
+    app = Flask("scim_bridge")
+    # Werkzeug refuses larger bodies with 413 before we read them (RFC 7644 §3.7.4 for Bulk).
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, settings.bulk_max_payload_bytes)
+    app.url_map.strict_slashes = False
+    runtime = Runtime(settings=settings, db=db or Database(settings.database_url), clock=clock)
+    app.extensions["scim_bridge"] = runtime
+    register_error_handlers(app)
+    app.register_blueprint(make_scim_blueprint(runtime))
+    app.register_blueprint(make_health_blueprint(runtime))
+    app.wsgi_app = CanonicalScimPaths(app.wsgi_app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,301 @@
+"""The `scim-bridge` command: serve, db, token, config, emulator, quickstart."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from scim_bridge import __version__
+from scim_bridge.errors import ConfigError
+from scim_bridge.settings import EMULATOR, Settings, load_settings
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings = ctx.obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="SCIM_BRIDGE_CONFIG",
+    help="YAML config file (SCIM_BRIDGE_CONFIG); SCIM_BRIDGE_* variables override it.",
+)
+@click.version_option(__version__, prog_name="scim-bridge")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """SCIM 2.0 service provider that projects your directory onto DingTalk."""
+    try:
+        ctx.obj = load_settings(config_path=config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+# --- database ------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target migration.")
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Create or migrate the database schema."""
+    from scim_bridge.directory.db import upgrade
+    from scim_bridge.settings import mask_url_password
+
+    settings = _settings(ctx)
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at {mask_url_password(settings.database_url)} is at revision {revision}")
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+
+@main.group()
+def token() -> None:
+    """Create, list and revoke the bearer tokens IdPs authenticate with."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option(
+    "--profile",
+    type=click.Choice(["auto", "okta", "entra", "strict"]),
+    default="auto",
+    show_default=True,
+    help="IdP compatibility profile (auto reads the User-Agent).",
+)
+@click.option("--idp", help="IdP label for audit and externalId scope (default: the name).")
+@click.pass_context
+def token_create(ctx: click.Context, name: str, profile: str, idp: str | None) -> None:
+    """Create a token; it is printed once, alone on the last line, and only its hash is kept."""
+    from scim_bridge.directory.db import Database
+    from scim_bridge.directory.tokens import create_token
+
+    database = Database(_settings(ctx).database_url)
+    try:
+        with database.write() as session:
+            row, plaintext = create_token(session, name, profile=profile, idp=idp, now=_now())
+            click.echo(
+                f"created token {row.name!r} (profile {row.profile}); store it now, "
+                "it cannot be shown again:",
+                err=True,
+            )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
+    click.echo(plaintext)
+
+
+@token.command("list")
+@click.pass_context
+def token_list(ctx: click.Context) -> None:
+    """List tokens (name, profile, prefix, created, last used, revoked)."""
+    from scim_bridge.directory.db import Database
+    from scim_bridge.directory.tokens import list_tokens
+
+    database = Database(_settings(ctx).database_url)
+    with database.read() as session:
+        rows = list_tokens(session)
+    database.dispose()
+    header = f"{'NAME':<24} {'PROFILE':<8} {'PREFIX':<10} {'CREATED':<20} {'LAST USED':<20} STATUS"
+    click.echo(header)
+    for r in rows:
+        fmt = "%Y-%m-%d %H:%M:%S"
+        click.echo(
+            f"{r.name:<24} {r.profile:<8} {r.prefix + '…':<10} {r.created_at.strftime(fmt):<20} "
+            f"{(r.last_used_at.strftime(fmt) if r.last_used_at else 'never'):<20} "
+            f"{'revoked' if r.revoked_at else 'active'}"
+        )
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.pass_context
+def token_revoke(ctx: click.Context, name: str) -> None:
+    """Revoke a token by name; requests carrying it are refused from now on."""
+    from scim_bridge.directory.db import Database
+    from scim_bridge.directory.tokens import revoke_token
+
+    database = Database(_settings(ctx).database_url)
+    try:
+        with database.write() as session:
+            revoke_token(session, name, now=_now())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
+    click.echo(f"revoked token {name!r}")
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+@main.group()
+def config() -> None:
+    """Inspect the effective configuration."""
+
+
+@config.command("show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print every setting with its effective value; secrets are masked."""
+    for key, value in _settings(ctx).masked().items():
+        click.echo(f"{key} = {value}")
+
+
+# --- serving -------------------------------------------------------------------------------
+
+
+def run_gunicorn(
+    settings: Settings, *, host: str, port: int, workers: int, threads: int = 8
+) -> None:
+    """Serve the API with gunicorn (never Flask's development server)."""
+    from gunicorn.app.base import BaseApplication
+
+    from scim_bridge.app import create_app
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            cfg: dict[str, Any] = {
+                "bind": f"{host}:{port}",
+                "workers": workers,
+                "worker_class": "gthread",
+                "threads": threads,
+                "accesslog": "-",
+                "errorlog": "-",
+                "loglevel": settings.log_level.lower(),
+                "timeout": 60,
+                "graceful_timeout": 20,
+                "keepalive": 30,
+            }
+            for key, value in cfg.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            # Called in each worker after fork: every worker gets its own engine and pool.
+            return create_app(settings)
+
+    Server().run()
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (default from settings: 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to bind (default from settings: 8000).")
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
+@click.option("--threads", type=int, default=8, show_default=True, help="Threads per worker.")
+@click.option(
+    "--no-worker", is_flag=True, help="Serve the API only; run `scim-bridge worker` apart."
+)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    threads: int,
+    no_worker: bool,
+) -> None:
+    """Serve the SCIM API with gunicorn."""
+    settings = _settings(ctx)
+    run_gunicorn(
+        settings,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        threads=threads,
+    )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8900, show_default=True)
+@click.option("--app-key", default=None, help="App key the emulator accepts (default: configured).")
+@click.option("--app-secret", default=None, help="App secret the emulator accepts.")
+@click.option("--qps", type=float, default=20.0, show_default=True, help="Per-app per-API QPS.")
+@click.option("--latency-ms", type=float, default=0.0, show_default=True)
+@click.option("--fail-rate", type=float, default=0.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.pass_context
+def emulator(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    app_key: str | None,
+    app_secret: str | None,
+    qps: float,
+    latency_ms: float,
+    fail_rate: float,
+    seed: int,
+) -> None:
+    """Run the built-in DingTalk emulator on its own."""
+    from scim_bridge.dingtalk.emulator import EmulatorConfig, serve_emulator
+
+    settings = _settings(ctx)
+    cfg = EmulatorConfig(qps=qps, latency=latency_ms / 1000.0, fail_rate=fail_rate, seed=seed)
+    cfg.app_key = app_key or settings.dingtalk_app_key or cfg.app_key
+    cfg.app_secret = app_secret or settings.dingtalk_app_secret or cfg.app_secret
+    click.echo(f"DingTalk emulator on http://{host}:{port} (app key {cfg.app_key})", err=True)
+    serve_emulator(cfg, host=host, port=port)
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+@click.pass_context
+def quickstart(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Migrate, create a token, print the SCIM URL and token, serve (what `make run` does)."""
+    from scim_bridge.directory.db import Database, upgrade
+    from scim_bridge.directory.tokens import create_token
+
+    settings = _settings(ctx)
+    host = host or settings.host
+    port = port or settings.port
+    upgrade(settings.database_url)
+    if not settings.dingtalk_app_key or settings.dingtalk_base_url == EMULATOR:
+        settings = _start_emulator(settings)
+    database = Database(settings.database_url)
+    name = "quickstart-" + _now().strftime("%Y%m%d-%H%M%S")
+    with database.write() as session:
+        _row, plaintext = create_token(session, name, now=_now())
+    database.dispose()
+    click.echo("")
+    click.echo(f"  SCIM base URL : http://{host}:{port}/scim/v2")
+    click.echo(f"  Bearer token  : {plaintext}")
+    click.echo(f"  DingTalk      : {settings.dingtalk_base_url}")
+    click.echo("")
+    sys.stdout.flush()
+    run_gunicorn(settings, host=host, port=port, workers=settings.workers)
+
+
+def _start_emulator(settings: Settings) -> Settings:
+    """Run the DingTalk emulator in this process and point the settings at it."""
+    from scim_bridge.dingtalk.emulator import EmulatorConfig, start_emulator
+
+    cfg = EmulatorConfig()
+    running = start_emulator(cfg)
+    # The emulator's server thread lives as long as this process (gunicorn's master).
+    _running_emulators.append(running)
+    return settings.replace(
+        dingtalk_base_url=running.url,
+        dingtalk_app_key=cfg.app_key,
+        dingtalk_app_secret=cfg.app_secret,
+    )
+
+
+_running_emulators: list[Any] = []

@@ -1,0 +1,241 @@
+"""Bulk requests (RFC 7644 §3.7) and the root search across resource types (§3.4.3)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from scim_bridge.directory import groups, users
+from scim_bridge.directory.queries import PageHints, list_page
+from scim_bridge.errors import (
+    InvalidFilter,
+    InvalidSyntax,
+    InvalidValue,
+    PayloadTooLarge,
+    ScimError,
+)
+from scim_bridge.scim.etags import etag
+from scim_bridge.scim.listing import ListQuery
+from scim_bridge.scim.schema import BULK_REQUEST, BULK_RESPONSE, ERROR
+
+_BULK_REF = re.compile(r"^bulkId:(.+)$")
+_PATH = re.compile(r"^/?(users|groups)(?:/([^/?#]+))?/?$", re.IGNORECASE)
+
+_SERVICES: dict[str, dict[str, Callable[..., Any]]] = {
+    "Users": {
+        "POST": users.create_user,
+        "PUT": users.replace_user,
+        "PATCH": users.patch_user,
+        "DELETE": users.delete_user,
+    },
+    "Groups": {
+        "POST": groups.create_group,
+        "PUT": groups.replace_group,
+        "PATCH": groups.patch_group,
+        "DELETE": groups.delete_group,
+    },
+}
+
+
+class _Unresolved(Exception):
+    def __init__(self, bulk_id: str) -> None:
+        super().__init__(bulk_id)
+        self.bulk_id = bulk_id
+
+
+def _references(value: Any) -> set[str]:
+    if isinstance(value, str):
+        m = _BULK_REF.match(value)
+        return {m.group(1)} if m else set()
+    if isinstance(value, Mapping):
+        return set().union(*(_references(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_references(v) for v in value)) if value else set()
+    return set()
+
+
+def _substitute(value: Any, ids: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        m = _BULK_REF.match(value)
+        if not m:
+            return value
+        if m.group(1) not in ids:
+            raise _Unresolved(m.group(1))
+        return ids[m.group(1)]
+    if isinstance(value, Mapping):
+        return {k: _substitute(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, ids) for v in value]
+    return value
+
+
+def _error(status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"schemas": [ERROR], "status": str(status), "detail": detail}
+    if scim_type:
+        body["scimType"] = scim_type
+    return body
+
+
+def process(
+    body: Mapping[str, Any],
+    ctx: users.Context,
+    *,
+    run: Callable[[Callable[[Session], Any]], Any],
+    max_operations: int,
+    base_url: str,
+    strict_schemas: bool = False,
+) -> dict[str, Any]:
+    """Run a BulkRequest; each operation is its own transaction, run through ``run``."""
+    if strict_schemas and BULK_REQUEST not in (body.get("schemas") or []):
+        raise InvalidSyntax(f"a bulk request must carry the schema {BULK_REQUEST}")
+    operations = body.get("Operations")
+    if not isinstance(operations, list) or not operations:
+        raise InvalidSyntax("a bulk request needs a non-empty Operations list")
+    if len(operations) > max_operations:
+        # RFC 7644 §3.7.4: more operations than maxOperations is a 413.
+        raise PayloadTooLarge(
+            f"the request has {len(operations)} operations; maxOperations is {max_operations}"
+        )
+    fail_on_errors = body.get("failOnErrors")
+    if fail_on_errors is not None and (not isinstance(fail_on_errors, int) or fail_on_errors < 1):
+        raise InvalidValue("failOnErrors must be a positive integer")
+
+    results: dict[int, dict[str, Any]] = {}
+    ids: dict[str, str] = {}
+    failed_bulk_ids: set[str] = set()
+    pending = list(enumerate(operations))
+    errors = 0
+    # RFC 7644 §3.7.1: resolve references to bulkIds created later in the same request by
+    # running an operation once everything it refers to exists.
+    while pending and not (fail_on_errors and errors >= fail_on_errors):
+        progressed = False
+        deferred = []
+        for index, op in pending:
+            if fail_on_errors and errors >= fail_on_errors:
+                break
+            refs = _references(op) if isinstance(op, Mapping) else set()
+            waiting = {r for r in refs if r not in ids and r not in failed_bulk_ids}
+            if waiting and _defined_later(waiting, pending):
+                deferred.append((index, op))
+                continue
+            result = _run_one(op, ctx, run=run, ids=ids, base_url=base_url)
+            results[index] = result
+            progressed = True
+            if int(result["status"]) >= 400:
+                errors += 1
+                if isinstance(op, Mapping) and op.get("bulkId"):
+                    failed_bulk_ids.add(str(op["bulkId"]))
+        if not progressed:
+            for index, op in deferred:
+                results[index] = _outcome(
+                    op, 409, "circular bulkId references could not be resolved", "invalidValue"
+                )
+                errors += 1
+            break
+        pending = deferred
+    return {"schemas": [BULK_RESPONSE], "Operations": [results[i] for i in sorted(results)]}
+
+
+def _defined_later(waiting: set[str], pending: list[tuple[int, Any]]) -> bool:
+    defined = {str(op.get("bulkId")) for _, op in pending if isinstance(op, Mapping)}
+    return bool(waiting & defined)
+
+
+def _outcome(op: Any, status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": str(status), "response": _error(status, detail, scim_type)}
+    if isinstance(op, Mapping):
+        out["method"] = str(op.get("method", "")).upper()
+        if op.get("bulkId"):
+            out["bulkId"] = op["bulkId"]
+    return out
+
+
+def _run_one(
+    op: Any,
+    ctx: users.Context,
+    *,
+    run: Callable[[Callable[[Session], Any]], Any],
+    ids: dict[str, str],
+    base_url: str,
+) -> dict[str, Any]:
+    if not isinstance(op, Mapping):
+        return _outcome(op, 400, "each operation must be a JSON object", "invalidSyntax")
+    method = str(op.get("method", "")).upper()
+    bulk_id = op.get("bulkId")
+    try:
+        path = _substitute(str(op.get("path", "")), ids)
+        data = _substitute(op.get("data"), ids)
+    except _Unresolved as exc:
+        return _outcome(op, 409, f"bulkId {exc.bulk_id} did not create a resource", "invalidValue")
+    m = _PATH.match(path)
+    if method not in ("POST", "PUT", "PATCH", "DELETE"):
+        return _outcome(op, 400, f"unsupported bulk method {method!r}", "invalidSyntax")
+    if m is None:
+        return _outcome(op, 400, f"unsupported bulk path {path!r}", "invalidPath")
+    endpoint = "Users" if m.group(1).lower() == "users" else "Groups"
+    resource_id = m.group(2)
+    if method == "POST" and (resource_id or not bulk_id):
+        return _outcome(op, 400, "POST needs a bulkId and a path like /Users", "invalidSyntax")
+    if method != "POST" and not resource_id:
+        return _outcome(op, 400, f"{method} needs a path like /{endpoint}/<id>", "invalidPath")
+    if method in ("POST", "PUT", "PATCH") and not isinstance(data, Mapping):
+        return _outcome(op, 400, f"{method} needs a data object", "invalidSyntax")
+    service = _SERVICES[endpoint][method]
+    version = op.get("version")
+    # Each operation is a SCIM request of its own: a failure rolls back only that operation.
+    try:
+        if method == "POST":
+            row = run(lambda s: service(s, data, ctx))
+        elif method == "DELETE":
+            run(lambda s: service(s, resource_id, ctx, if_match=version))
+            row = None
+        else:
+            row = run(lambda s: service(s, resource_id, data, ctx, if_match=version))
+    except ScimError as exc:
+        return _outcome(op, exc.status, exc.detail, exc.scim_type)
+    out: dict[str, Any] = {"method": method}
+    if bulk_id:
+        out["bulkId"] = bulk_id
+    if row is None:
+        out["status"] = "204"
+        return out
+    if method == "POST" and bulk_id:
+        ids[str(bulk_id)] = row.id
+    out["location"] = f"{base_url}/{endpoint}/{row.id}"
+    out["version"] = etag(row.version)
+    out["status"] = "201" if method == "POST" else "200"
+    return out
+
+
+def search_all(
+    session: Session, query: ListQuery, *, hints: PageHints | None = None
+) -> tuple[int, list[tuple[str, list[Any]]]]:
+    """Search Users then Groups as one list (root /.search); page across both."""
+    totals: dict[str, int] = {}
+    last_error: InvalidFilter | None = None
+    for kind in ("User", "Group"):
+        try:
+            totals[kind] = list_page(session, kind, replace(query, count=0))[0]
+        except InvalidFilter as exc:
+            # An attribute one type lacks simply matches nothing of that type.
+            last_error = exc
+    if not totals and last_error is not None:
+        raise last_error
+    pages: list[tuple[str, list[Any]]] = []
+    offset, remaining = query.start_index - 1, query.count
+    for kind, total in totals.items():
+        if remaining <= 0:
+            break
+        if offset >= total:
+            offset -= total
+            continue
+        take = min(remaining, total - offset)
+        _, rows = list_page(session, kind, replace(query, start_index=offset + 1, count=take))
+        pages.append((f"{kind}s", rows))
+        remaining -= len(rows)
+        offset = 0
+    return sum(totals.values()), pages

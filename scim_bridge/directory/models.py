@@ -1,0 +1,174 @@
+"""SQLAlchemy models of the directory: users, groups, memberships, tokens and the outbox.
+
+Each resource keeps its canonical SCIM document in ``data`` (JSON); the columns beside it are
+derived from that document on every write and exist so that filters, sorting and uniqueness
+run in the database over indexes. Multi-valued attributes (emails, phoneNumbers, …) get one
+row per element in ``user_values`` so a filter like ``emails[type eq "work"]`` is one indexed
+EXISTS, and group membership is one row per member so a PATCH touches only what changed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so migrations are reviewable and identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention and JSON type mapping."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSONDoc}  # noqa: RUF012 (SQLAlchemy reads it)
+
+
+class User(Base):
+    """A SCIM User; ``data`` is the canonical document without id, meta, groups and password."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(256))
+    # RFC 7643 §4.1.1: userName is caseExact false; the lowered copy carries the unique index.
+    user_name_key: Mapped[str] = mapped_column(String(256), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(256))
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    display_name_key: Mapped[str | None] = mapped_column(String(256), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The IdP (token) that created the resource: externalId is unique per IdP (RFC 7643 §3.1).
+    idp: Mapped[str] = mapped_column(String(128))
+    data: Mapped[dict[str, Any]]
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_modified: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    modified_by: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (
+        Index("uq_users_idp_external_id", "idp", "external_id", unique=True),
+        Index("ix_users_created_id", "created", "id"),
+    )
+
+
+class UserValue(Base):
+    """One element of a multi-valued complex User attribute (emails, phoneNumbers, …)."""
+
+    __tablename__ = "user_values"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    attr: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)
+    value: Mapped[str | None] = mapped_column(Text)
+    value_key: Mapped[str | None] = mapped_column(String(512))
+    type_key: Mapped[str | None] = mapped_column(String(64))
+    primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    element: Mapped[dict[str, Any]]
+
+    __table_args__ = (
+        Index("ix_user_values_attr_value_key", "attr", "value_key"),
+        Index("ix_user_values_user_id", "user_id"),
+    )
+
+
+class Group(Base):
+    """A SCIM Group; members live in ``group_members``, not in ``data``."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(256))
+    # Entra matches groups by displayName case-insensitively; keep it unique that way.
+    display_name_key: Mapped[str] = mapped_column(String(256), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(256))
+    idp: Mapped[str] = mapped_column(String(128))
+    data: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_modified: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    modified_by: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (
+        Index("uq_groups_idp_external_id", "idp", "external_id", unique=True),
+        Index("ix_groups_created_id", "created", "id"),
+    )
+
+
+class GroupMember(Base):
+    """One direct member (a User or a Group) of a Group."""
+
+    __tablename__ = "group_members"
+
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    member_type: Mapped[str] = mapped_column(String(8))
+
+    __table_args__ = (Index("ix_group_members_member_id", "member_id"),)
+
+
+class Token(Base):
+    """A bearer token an IdP authenticates with; only its SHA-256 hash is stored."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    profile: Mapped[str] = mapped_column(String(16), default="auto")
+    idp: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OutboxEntry(Base):
+    """ "This resource changed": written in the same transaction as the change (design.md).
+
+    One row per resource, not per event: the translator is level-triggered, so a new change
+    bumps ``seq`` and ``changed_at``; the worker deletes the row only if ``seq`` is still the
+    one it processed. Lease columns let several workers share the table safely.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(16))
+    resource_id: Mapped[str] = mapped_column(String(36))
+    seq: Mapped[int] = mapped_column(Integer, default=1)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str | None] = mapped_column(String(128))
+    available_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("resource_type", "resource_id"),)

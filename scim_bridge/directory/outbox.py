@@ -1,0 +1,57 @@
+"""The outbox: "this resource changed", written inside the transaction that changed it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from scim_bridge.directory.models import OutboxEntry
+
+#: Key in ``Session.info`` set when a transaction wrote outbox rows (the app wakes workers).
+OUTBOX_TOUCHED = "scim_bridge.outbox_touched"
+
+
+def mark_changed(
+    session: Session,
+    resource_type: str,
+    resource_ids: Iterable[str],
+    *,
+    actor: str | None,
+    now: datetime,
+) -> None:
+    """Upsert one outbox row per resource; a pending row is bumped, not duplicated."""
+    rows = [
+        {
+            "resource_type": resource_type,
+            "resource_id": rid,
+            "seq": 1,
+            "changed_at": now,
+            "actor": actor,
+            "available_at": now,
+            "attempts": 0,
+        }
+        for rid in dict.fromkeys(resource_ids)
+    ]
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    stmt: Any = pg_insert(OutboxEntry) if dialect == "postgresql" else sqlite_insert(OutboxEntry)
+    # A new change makes the resource due now and forgets earlier failed attempts: the data
+    # may have been fixed, and the translator is level-triggered (it reads current state).
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[OutboxEntry.resource_type, OutboxEntry.resource_id],
+        set_={
+            "seq": OutboxEntry.seq + 1,
+            "changed_at": stmt.excluded.changed_at,
+            "actor": stmt.excluded.actor,
+            "available_at": stmt.excluded.available_at,
+            "attempts": 0,
+        },
+    )
+    session.execute(stmt, rows)
+    session.info[OUTBOX_TOUCHED] = True

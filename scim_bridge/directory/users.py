@@ -1,0 +1,306 @@
+"""The User service: every change is one transaction that also writes the outbox row."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from scim_bridge.directory.models import Group, GroupMember, User, UserValue
+from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.queries import VALUE_TABLE_ATTRS, PageHints, list_page
+from scim_bridge.directory.tokens import Principal
+from scim_bridge.errors import NotFound, Uniqueness
+from scim_bridge.scim import patch as scim_patch
+from scim_bridge.scim import resources
+from scim_bridge.scim.etags import require_if_match
+from scim_bridge.scim.listing import ListQuery
+from scim_bridge.scim.schema import registry
+
+#: What never goes into ``User.data``: server-managed or write-only attributes.
+NOT_STORED = ("id", "meta", "schemas", "groups", "password")
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who changes the directory, when, and under which compatibility switches."""
+
+    principal: Principal
+    now: datetime
+    compat: resources.Compat = field(default_factory=resources.Compat)
+    password_policy: str = "hash"
+    # Entra sends partial member lists with "replace"; its profile treats them as additions.
+    additive_member_replace: bool = False
+
+    @property
+    def actor(self) -> str:
+        """Return the audit name of the caller."""
+        return self.principal.name
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+def hash_password(password: str) -> str:
+    """Return a salted scrypt hash of a password (never the password itself)."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
+    )
+    b64 = base64.b64encode
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Check a password against a stored scrypt hash in constant time."""
+    try:
+        _, n, r, p, salt, digest = stored.split("$")
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+
+def _stored_document(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in NOT_STORED}
+
+
+def _index(row: User, doc: Mapping[str, Any]) -> None:
+    """Derive the indexed columns from the canonical document."""
+    row.user_name = str(doc["userName"])
+    row.user_name_key = row.user_name.lower()
+    ext = doc.get("externalId")
+    row.external_id = None if ext in (None, "") else str(ext)
+    display = doc.get("displayName")
+    row.display_name = None if display in (None, "") else str(display)
+    row.display_name_key = row.display_name.lower() if row.display_name else None
+    # RFC 7643 §4.1.1 leaves an absent "active" undefined; an account that exists is active.
+    row.active = doc.get("active") is not False
+
+
+def _value_rows(user_id: str, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for attr in VALUE_TABLE_ATTRS:
+        for position, element in enumerate(doc.get(attr) or ()):
+            if not isinstance(element, Mapping):
+                continue
+            value = element.get("value")
+            text = None if value is None else str(value)
+            kind = element.get("type")
+            rows.append(
+                {
+                    "user_id": user_id,
+                    "attr": attr,
+                    "position": position,
+                    "value": text,
+                    "value_key": text.lower()[:512] if text is not None else None,
+                    "type_key": str(kind).lower()[:64] if kind is not None else None,
+                    "primary": element.get("primary") is True,
+                    "element": dict(element),
+                }
+            )
+    return rows
+
+
+def _write_values(session: Session, user_id: str, doc: Mapping[str, Any], *, fresh: bool) -> None:
+    if not fresh:
+        session.execute(delete(UserValue).where(UserValue.user_id == user_id))
+    rows = _value_rows(user_id, doc)
+    if rows:
+        session.execute(insert(UserValue), rows)
+
+
+def _check_unique(session: Session, row: User, *, exclude_id: str | None) -> None:
+    clash = select(User.id).where(User.user_name_key == row.user_name_key)
+    if exclude_id is not None:
+        clash = clash.where(User.id != exclude_id)
+    if session.scalar(clash.limit(1)) is not None:
+        raise Uniqueness(f"userName {row.user_name!r} is already taken by another user")
+    if row.external_id is not None:
+        clash = select(User.id).where(User.idp == row.idp, User.external_id == row.external_id)
+        if exclude_id is not None:
+            clash = clash.where(User.id != exclude_id)
+        if session.scalar(clash.limit(1)) is not None:
+            raise Uniqueness(
+                f"externalId {row.external_id!r} is already used by another user of {row.idp}"
+            )
+
+
+def _flush(session: Session) -> None:
+    try:
+        session.flush()
+    except IntegrityError:
+        # A concurrent request took the value between our check and our insert.
+        raise Uniqueness("userName or externalId is already taken by another user") from None
+
+
+def _apply_password(row: User, doc: Mapping[str, Any], ctx: Context) -> None:
+    password = doc.get("password")
+    if isinstance(password, str) and password:
+        row.password_hash = hash_password(password) if ctx.password_policy == "hash" else None
+
+
+def create_user(session: Session, body: Mapping[str, Any], ctx: Context) -> User:
+    """Create a User from a request body (RFC 7644 §3.3); 409 when userName is taken."""
+    rt = registry().user
+    doc = resources.normalize(rt, body, compat=ctx.compat)
+    resources.require(rt, doc)
+    row = User(
+        id=str(uuid.uuid4()),
+        idp=ctx.principal.idp,
+        data=_stored_document(doc),
+        version=1,
+        created=ctx.now,
+        last_modified=ctx.now,
+        created_by=ctx.actor,
+        modified_by=ctx.actor,
+    )
+    _index(row, doc)
+    _apply_password(row, doc, ctx)
+    _check_unique(session, row, exclude_id=None)
+    session.add(row)
+    _flush(session)
+    _write_values(session, row.id, doc, fresh=True)
+    mark_changed(session, "User", [row.id], actor=ctx.actor, now=ctx.now)
+    return row
+
+
+def get_user(session: Session, user_id: str, *, for_update: bool = False) -> User:
+    """Return a User by id, or raise 404."""
+    stmt = select(User).where(User.id == user_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.scalar(stmt)
+    if row is None:
+        raise NotFound(f"User {user_id} not found")
+    return row
+
+
+def _current_document(row: User) -> dict[str, Any]:
+    return {"id": row.id, **row.data}
+
+
+def _store_change(session: Session, row: User, doc: Mapping[str, Any], ctx: Context) -> User:
+    rt = registry().user
+    resources.require(rt, doc)
+    stored = _stored_document(doc)
+    password_sent = isinstance(doc.get("password"), str) and bool(doc.get("password"))
+    if stored == row.data and not password_sent:
+        return row  # nothing changed: no new version, nothing to project
+    row.data = stored
+    _index(row, doc)
+    _apply_password(row, doc, ctx)
+    _check_unique(session, row, exclude_id=row.id)
+    row.version += 1
+    row.last_modified = ctx.now
+    row.modified_by = ctx.actor
+    _flush(session)
+    _write_values(session, row.id, doc, fresh=False)
+    mark_changed(session, "User", [row.id], actor=ctx.actor, now=ctx.now)
+    return row
+
+
+def replace_user(
+    session: Session,
+    user_id: str,
+    body: Mapping[str, Any],
+    ctx: Context,
+    *,
+    if_match: str | None = None,
+) -> User:
+    """Replace a User (PUT, RFC 7644 §3.5.1): readOnly kept, immutable enforced."""
+    row = get_user(session, user_id, for_update=True)
+    require_if_match(if_match, row.version)
+    rt = registry().user
+    incoming = resources.normalize(rt, body, compat=ctx.compat)
+    doc = resources.replace(rt, _current_document(row), incoming)
+    if "password" in incoming:
+        doc["password"] = incoming["password"]
+    return _store_change(session, row, doc, ctx)
+
+
+def patch_user(
+    session: Session,
+    user_id: str,
+    body: Mapping[str, Any],
+    ctx: Context,
+    *,
+    if_match: str | None = None,
+) -> User:
+    """Apply a PATCH request to a User atomically (RFC 7644 §3.5.2)."""
+    rt = registry().user
+    ops = scim_patch.parse_patch(body, lenient=ctx.compat.lenient_filters)
+    row = get_user(session, user_id, for_update=True)
+    require_if_match(if_match, row.version)
+    doc = scim_patch.apply_patch(rt, _current_document(row), ops, compat=ctx.compat)
+    return _store_change(session, row, doc, ctx)
+
+
+def delete_user(
+    session: Session, user_id: str, ctx: Context, *, if_match: str | None = None
+) -> None:
+    """Delete a User and its memberships (RFC 7644 §3.6); the leaver reaches DingTalk."""
+    row = get_user(session, user_id, for_update=True)
+    require_if_match(if_match, row.version)
+    group_ids = list(
+        session.scalars(select(GroupMember.group_id).where(GroupMember.member_id == user_id))
+    )
+    if group_ids:
+        session.execute(delete(GroupMember).where(GroupMember.member_id == user_id))
+        session.execute(
+            update(Group)
+            .where(Group.id.in_(group_ids))
+            .values(version=Group.version + 1, last_modified=ctx.now, modified_by=ctx.actor)
+        )
+    session.delete(row)
+    mark_changed(session, "User", [user_id], actor=ctx.actor, now=ctx.now)
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def groups_of(session: Session, user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """Return each user's direct groups as (group id, displayName), in one query."""
+    out: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    if not user_ids:
+        return out
+    rows = session.execute(
+        select(GroupMember.member_id, Group.id, Group.display_name)
+        .join(Group, Group.id == GroupMember.group_id)
+        .where(GroupMember.member_id.in_(list(user_ids)))
+        .order_by(Group.display_name_key)
+    )
+    for member_id, gid, name in rows:
+        out[member_id].append((gid, name))
+    return out
+
+
+def list_users(
+    session: Session, query: ListQuery, *, hints: PageHints | None = None
+) -> tuple[int, list[User]]:
+    """Return the total and one page of Users matching a ListQuery, filtered in SQL."""
+    return list_page(session, "User", query, hints=hints)

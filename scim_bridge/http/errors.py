@@ -1,0 +1,69 @@
+"""The one place that writes SCIM Error JSON (RFC 7644 §3.12)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, json, request
+from werkzeug.exceptions import HTTPException
+
+from scim_bridge.errors import ScimError
+from scim_bridge.scim.schema import ERROR
+
+SCIM_MEDIA_TYPE = "application/scim+json"
+log = logging.getLogger("scim_bridge.http")
+
+
+def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:
+    """Return an Error message; ``status`` is a string, as RFC 7644 §3.12 requires."""
+    body: dict[str, Any] = {"schemas": [ERROR], "status": str(status), "detail": detail}
+    if scim_type:
+        body["scimType"] = scim_type
+    return body
+
+
+def error_response(status: int, detail: str, scim_type: str | None = None) -> Response:
+    """Render an Error message as an application/scim+json response."""
+    response = Response(
+        json.dumps(error_body(status, detail, scim_type)), status=status, mimetype=SCIM_MEDIA_TYPE
+    )
+    if status == 401:
+        # RFC 6750 §3: tell the client which scheme to use.
+        response.headers["WWW-Authenticate"] = 'Bearer realm="scim-bridge"'
+    return response
+
+
+def request_id() -> str:
+    """Return this request's id (taken from X-Request-ID when the proxy set one)."""
+    rid = getattr(g, "request_id", None)
+    if rid is None:
+        rid = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        g.request_id = rid
+    return str(rid)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render ScimError, HTTP errors and unexpected exceptions as SCIM errors."""
+
+    @app.errorhandler(ScimError)
+    def _scim_error(exc: ScimError) -> Response:
+        return error_response(exc.status, exc.detail, exc.scim_type)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        detail = {
+            404: "no such endpoint; the SCIM base URL is /scim/v2",
+            405: f"{request.method} is not supported on {request.path}",
+            413: "the request body is larger than this server accepts",
+        }.get(status, exc.description or exc.name)
+        return error_response(status, detail)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        rid = request_id()
+        log.exception("unhandled error (request id %s)", rid)
+        # A 500 names the request id so the operator can find the traceback; never shows it.
+        return error_response(500, f"internal error; request id {rid}")

@@ -1,0 +1,33 @@
+"""What the HTTP layer is handed by the composition root: settings, database, clock, hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from scim_bridge.directory.db import Database
+from scim_bridge.directory.queries import PageHints
+from scim_bridge.settings import Settings
+
+
+def utc_now() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """Shared, long-lived objects of one API process."""
+
+    settings: Settings
+    db: Database
+    clock: Callable[[], datetime] = utc_now
+    hints: PageHints = field(default_factory=PageHints)
+    #: Called after a transaction that wrote outbox rows commits (wakes the translator).
+    on_outbox_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def outbox_committed(self) -> None:
+        """Tell every listener that new outbox rows are committed."""
+        for hook in self.on_outbox_commit:
+            hook()

@@ -1,0 +1,373 @@
+"""The SCIM 2.0 endpoints (RFC 7644 §3): parse, call one service function, serialise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Blueprint, Response, g, json, request
+from sqlalchemy.orm import Session
+
+from scim_bridge.directory import bulk, discovery, groups, tokens, users
+from scim_bridge.directory.models import Group, User
+from scim_bridge.directory.outbox import OUTBOX_TOUCHED
+from scim_bridge.directory.representation import render_group, render_user
+from scim_bridge.errors import (
+    InvalidSyntax,
+    NotFound,
+    NotImplementedByServer,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from scim_bridge.http.errors import SCIM_MEDIA_TYPE
+from scim_bridge.http.runtime import Runtime
+from scim_bridge.scim import resources
+from scim_bridge.scim.etags import etag, if_none_match_hit
+from scim_bridge.scim.listing import ListQuery, list_response, parse_list_query
+from scim_bridge.scim.profiles import Profile, choose_profile
+from scim_bridge.scim.schema import SEARCH_REQUEST, registry
+
+PREFIX = "/scim/v2"
+#: Endpoint names in their canonical case; clients send `/users` too (scim-idp-notes §2.24).
+CANONICAL_SEGMENTS = {
+    "users": "Users",
+    "groups": "Groups",
+    "bulk": "Bulk",
+    "me": "Me",
+    "serviceproviderconfig": "ServiceProviderConfig",
+    "serviceconfiguration": "ServiceProviderConfig",
+    "resourcetypes": "ResourceTypes",
+    "schemas": "Schemas",
+    ".search": ".search",
+}
+
+
+def canonical_path(path: str) -> str:
+    """Rewrite endpoint segments of a /scim/v2 path to their canonical case."""
+    if not path.lower().startswith(PREFIX.lower() + "/"):
+        return path
+    parts = path[len(PREFIX) + 1 :].split("/")
+    parts[0] = CANONICAL_SEGMENTS.get(parts[0].lower(), parts[0])
+    return PREFIX + "/" + "/".join(parts)
+
+
+def scim_json(doc: Any, status: int = 200, *, version: int | None = None) -> Response:
+    """Serialise a SCIM document as application/scim+json, with an ETag when versioned."""
+    response = Response(
+        json.dumps(doc, ensure_ascii=False), status=status, mimetype=SCIM_MEDIA_TYPE
+    )
+    if version is not None:
+        response.headers["ETag"] = etag(version)
+    return response
+
+
+def read_body(max_bytes: int) -> dict[str, Any]:
+    """Parse the request body as a JSON object (application/json or application/scim+json)."""
+    mimetype = request.mimetype
+    # Anything JSON-shaped is accepted (clients mislabel bodies); forms are clearly not.
+    if mimetype.startswith(("multipart/", "application/x-www-form-urlencoded")):
+        raise UnsupportedMediaType(
+            f"send the body as application/scim+json or application/json, not {mimetype}"
+        )
+    raw = request.get_data(cache=True)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the body is {len(raw)} bytes; this server accepts {max_bytes}")
+    if not raw.strip():
+        raise InvalidSyntax("the request body is empty; send a JSON object")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidSyntax(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidSyntax("the body must be a JSON object")
+    return body
+
+
+def make_scim_blueprint(runtime: Runtime) -> Blueprint:
+    """Build the /scim/v2 blueprint bound to one runtime."""
+    bp = Blueprint("scim", __name__, url_prefix=PREFIX)
+    settings = runtime.settings
+    reg = registry()
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    @bp.before_request
+    def authenticate() -> None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            raise Unauthorized("send Authorization: Bearer <token>")
+        now = runtime.clock()
+        with runtime.db.read() as session:
+            principal, stale = tokens.authenticate(session, presented.strip(), now=now)
+        if principal is None:
+            raise Unauthorized("the bearer token is not valid or has been revoked")
+        if stale:
+            with runtime.db.write() as session:
+                tokens.touch(session, principal.token_id, now=now)
+        g.principal = principal
+        g.profile = choose_profile(
+            principal.profile, settings.default_profile, request.headers.get("User-Agent")
+        )
+
+    def context() -> users.Context:
+        profile: Profile = g.profile
+        return users.Context(
+            principal=g.principal,
+            now=runtime.clock(),
+            compat=profile.compat,
+            password_policy=settings.password_policy,
+            additive_member_replace=profile.additive_member_replace,
+        )
+
+    @contextmanager
+    def write() -> Iterator[Session]:
+        with runtime.db.write() as session:
+            yield session
+            touched = bool(session.info.pop(OUTBOX_TOUCHED, False))
+        runtime.hints.clear()
+        if touched:
+            runtime.outbox_committed()
+
+    def base_url() -> str:
+        return request.url_root.rstrip("/") + PREFIX
+
+    def list_params() -> ListQuery:
+        return parse_list_query(
+            request.args,
+            default_count=settings.default_count,
+            max_results=settings.max_results,
+            lenient=g.profile.compat.lenient_filters,
+        )
+
+    def selection() -> tuple[tuple[str, ...], tuple[str, ...]]:
+        q = parse_list_query(request.args, default_count=0, max_results=1)
+        return q.attributes, q.excluded
+
+    # --- rendering ---------------------------------------------------------------------------
+
+    def user_docs(
+        session: Session, rows: list[User], attributes: tuple[str, ...], excluded: tuple[str, ...]
+    ) -> list[dict[str, Any]]:
+        rt = reg.user
+        need_groups = resources.wanted(rt, attributes or None, excluded or None, "groups")
+        memberships = users.groups_of(session, [r.id for r in rows]) if need_groups else {}
+        return [
+            resources.project(
+                rt,
+                render_user(
+                    r,
+                    base_url=base_url(),
+                    groups=memberships.get(r.id, []) if need_groups else None,
+                ),
+                attributes=attributes or None,
+                excluded=excluded or None,
+            )
+            for r in rows
+        ]
+
+    def group_docs(
+        session: Session, rows: list[Group], attributes: tuple[str, ...], excluded: tuple[str, ...]
+    ) -> list[dict[str, Any]]:
+        rt = reg.group
+        # Entra always asks excludedAttributes=members: then members are never loaded.
+        need_members = resources.wanted(rt, attributes or None, excluded or None, "members")
+        out = []
+        for r in rows:
+            members = groups.members_of(session, r.id) if need_members else None
+            doc = resources.project(
+                rt,
+                render_group(r, base_url=base_url(), members=members),
+                attributes=attributes or None,
+                excluded=excluded or None,
+            )
+            if need_members and "members" not in doc:
+                doc["members"] = []  # Entra expects the empty list on a new group
+            out.append(doc)
+        return out
+
+    def render_one(session: Session, row: User | Group, status: int = 200) -> Response:
+        attributes, excluded = selection()
+        if isinstance(row, User):
+            doc = user_docs(session, [row], attributes, excluded)[0]
+        else:
+            doc = group_docs(session, [row], attributes, excluded)[0]
+        response = scim_json(doc, status, version=row.version)
+        if status == 201:
+            response.headers["Location"] = doc.get("meta", {}).get("location") or (
+                f"{base_url()}/{'Users' if isinstance(row, User) else 'Groups'}/{row.id}"
+            )
+        return response
+
+    # --- Users and Groups --------------------------------------------------------------------
+
+    kinds: dict[str, dict[str, Callable[..., Any]]] = {
+        "Users": {
+            "create": users.create_user,
+            "get": users.get_user,
+            "replace": users.replace_user,
+            "patch": users.patch_user,
+            "delete": users.delete_user,
+            "list": users.list_users,
+        },
+        "Groups": {
+            "create": groups.create_group,
+            "get": groups.get_group,
+            "replace": groups.replace_group,
+            "patch": groups.patch_group,
+            "delete": groups.delete_group,
+            "list": groups.list_groups,
+        },
+    }
+
+    def docs_for(session: Session, endpoint: str, rows: list[Any], q: ListQuery) -> list[Any]:
+        render = user_docs if endpoint == "Users" else group_docs
+        return render(session, rows, q.attributes, q.excluded)
+
+    def search(endpoint: str, q: ListQuery) -> Response:
+        with runtime.db.read() as session:
+            total, rows = kinds[endpoint]["list"](session, q, hints=runtime.hints)
+            docs = docs_for(session, endpoint, rows, q)
+        return scim_json(list_response(docs, total=total, start_index=q.start_index))
+
+    @bp.post("/<any(Users, Groups):endpoint>")
+    def create(endpoint: str) -> Response:
+        body = read_body(settings.max_body_bytes)
+        with write() as session:
+            row = kinds[endpoint]["create"](session, body, context())
+            return render_one(session, row, 201)
+
+    @bp.get("/<any(Users, Groups):endpoint>")
+    def list_resources(endpoint: str) -> Response:
+        return search(endpoint, list_params())
+
+    @bp.post("/<any(Users, Groups):endpoint>/.search")
+    def search_resources(endpoint: str) -> Response:
+        return search(endpoint, search_request())
+
+    def search_request() -> ListQuery:
+        body = read_body(settings.max_body_bytes)
+        schemas = body.get("schemas")
+        if (
+            schemas is not None
+            and SEARCH_REQUEST not in schemas
+            and not g.profile.compat.lenient_filters
+        ):
+            raise InvalidSyntax(f"a search request must carry the schema {SEARCH_REQUEST}")
+        return parse_list_query(
+            body,
+            default_count=settings.default_count,
+            max_results=settings.max_results,
+            lenient=g.profile.compat.lenient_filters,
+        )
+
+    @bp.get("/<any(Users, Groups):endpoint>/<resource_id>")
+    def get_resource(endpoint: str, resource_id: str) -> Response:
+        with runtime.db.read() as session:
+            row = kinds[endpoint]["get"](session, resource_id)
+            if if_none_match_hit(request.headers.get("If-None-Match"), row.version):
+                response = Response(status=304)
+                response.headers["ETag"] = etag(row.version)
+                return response
+            return render_one(session, row)
+
+    @bp.put("/<any(Users, Groups):endpoint>/<resource_id>")
+    def replace_resource(endpoint: str, resource_id: str) -> Response:
+        body = read_body(settings.max_body_bytes)
+        with write() as session:
+            row = kinds[endpoint]["replace"](
+                session, resource_id, body, context(), if_match=request.headers.get("If-Match")
+            )
+            return render_one(session, row)
+
+    @bp.patch("/<any(Users, Groups):endpoint>/<resource_id>")
+    def patch_resource(endpoint: str, resource_id: str) -> Response:
+        body = read_body(settings.max_body_bytes)
+        profile: Profile = g.profile
+        status = profile.user_patch_status if endpoint == "Users" else profile.group_patch_status
+        with write() as session:
+            row = kinds[endpoint]["patch"](
+                session, resource_id, body, context(), if_match=request.headers.get("If-Match")
+            )
+            # RFC 7644 §3.5.2: 204 unless the client asked for attributes back.
+            if status == 204 and not request.args.get("attributes"):
+                response = Response(status=204)
+                response.headers["ETag"] = etag(row.version)
+                return response
+            return render_one(session, row)
+
+    @bp.delete("/<any(Users, Groups):endpoint>/<resource_id>")
+    def delete_resource(endpoint: str, resource_id: str) -> Response:
+        with write() as session:
+            kinds[endpoint]["delete"](
+                session, resource_id, context(), if_match=request.headers.get("If-Match")
+            )
+        return Response(status=204)
+
+    # --- root search, Bulk, /Me -------------------------------------------------------------
+
+    @bp.post("/.search")
+    def root_search() -> Response:
+        q = search_request()
+        with runtime.db.read() as session:
+            total, pages = bulk.search_all(session, q, hints=runtime.hints)
+            docs = [doc for endpoint, rows in pages for doc in docs_for(session, endpoint, rows, q)]
+        return scim_json(list_response(docs, total=total, start_index=q.start_index))
+
+    @bp.post("/Bulk")
+    def bulk_request() -> Response:
+        body = read_body(settings.bulk_max_payload_bytes)
+        ctx = context()
+
+        def run(op: Callable[[Session], Any]) -> Any:
+            with write() as session:
+                return op(session)
+
+        result = bulk.process(
+            body,
+            ctx,
+            run=run,
+            max_operations=settings.bulk_max_operations,
+            base_url=base_url(),
+        )
+        return scim_json(result)
+
+    @bp.route("/Me", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    def me() -> Response:
+        raise NotImplementedByServer(
+            "/Me is not supported: a bearer token identifies an IdP, not a user (RFC 7644 §3.11)"
+        )
+
+    # --- discovery (RFC 7644 §4) -------------------------------------------------------------
+
+    @bp.get("/ServiceProviderConfig")
+    def service_provider_config() -> Response:
+        return scim_json(discovery.service_provider_config(settings, base_url()))
+
+    @bp.get("/ResourceTypes")
+    def resource_types() -> Response:
+        docs = discovery.resource_types(base_url())
+        return scim_json(list_response(docs, total=len(docs), start_index=1))
+
+    @bp.get("/ResourceTypes/<name>")
+    def resource_type(name: str) -> Response:
+        for doc in discovery.resource_types(base_url()):
+            if doc["id"].lower() == name.lower():
+                return scim_json(doc)
+        raise NotFound(f"no resource type {name!r}; try /ResourceTypes")
+
+    @bp.get("/Schemas")
+    def schemas() -> Response:
+        docs = discovery.schemas(base_url())
+        return scim_json(list_response(docs, total=len(docs), start_index=1))
+
+    @bp.get("/Schemas/<urn>")
+    def schema(urn: str) -> Response:
+        for doc in discovery.schemas(base_url()):
+            if doc["id"].lower() == urn.lower():
+                return scim_json(doc)
+        raise NotFound(f"no schema {urn!r}; try /Schemas")
+
+    return bp

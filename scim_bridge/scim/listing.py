@@ -1,0 +1,99 @@
+"""List and search requests (RFC 7644 §3.4.2, §3.4.3): parameters in, ListResponse out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scim_bridge.errors import BadRequest, InvalidValue
+from scim_bridge.scim.filters import AttrRef, Node, parse_filter
+from scim_bridge.scim.schema import LIST_RESPONSE
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A parsed list/search request: filter, sort, page and attribute selection."""
+
+    filter: Node | None = None
+    filter_text: str | None = None
+    sort_by: AttrRef | None = None
+    descending: bool = False
+    start_index: int = 1
+    count: int = 100
+    attributes: tuple[str, ...] = field(default_factory=tuple)
+    excluded: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _int_param(name: str, raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise InvalidValue(f"{name} must be an integer, got {raw!r}")
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise InvalidValue(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _names(raw: Any) -> tuple[str, ...]:
+    if raw is None or raw == "":
+        return ()
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    return tuple(str(i).strip() for i in items if str(i).strip())
+
+
+def _get(params: Mapping[str, Any], name: str) -> Any:
+    # Query parameter names are matched case-insensitively; clients differ (startindex …).
+    if name in params:
+        return params[name]
+    low = name.lower()
+    for key in params:
+        if key.lower() == low:
+            return params[key]
+    return None
+
+
+def parse_list_query(
+    params: Mapping[str, Any], *, default_count: int, max_results: int, lenient: bool = True
+) -> ListQuery:
+    """Build a ListQuery from query parameters or a SearchRequest body (RFC 7644 §3.4.3)."""
+    text = _get(params, "filter")
+    node = parse_filter(str(text), lenient=lenient) if text not in (None, "") else None
+    sort_by = None
+    raw_sort = _get(params, "sortBy")
+    if raw_sort not in (None, ""):
+        sort_path = parse_filter(f"{raw_sort} pr")
+        if not hasattr(sort_path, "attr"):
+            raise BadRequest(f"sortBy must name an attribute, got {raw_sort!r}")
+        sort_by = sort_path.attr
+    order = _get(params, "sortOrder")
+    if order not in (None, "") and str(order).lower() not in ("ascending", "descending"):
+        raise InvalidValue(f"sortOrder must be ascending or descending, got {order!r}")
+    raw_start = _get(params, "startIndex")
+    # RFC 7644 §3.4.2.4: a startIndex below 1 is interpreted as 1, a negative count as 0.
+    start = max(1, _int_param("startIndex", raw_start)) if raw_start not in (None, "") else 1
+    raw_count = _get(params, "count")
+    count = default_count if raw_count in (None, "") else _int_param("count", raw_count)
+    count = min(max(0, count), max_results)
+    return ListQuery(
+        filter=node,
+        filter_text=None if text in (None, "") else str(text),
+        sort_by=sort_by,
+        descending=str(order or "").lower() == "descending",
+        start_index=start,
+        count=count,
+        attributes=_names(_get(params, "attributes")),
+        excluded=_names(_get(params, "excludedAttributes")),
+    )
+
+
+def list_response(
+    resources: Sequence[Mapping[str, Any]], *, total: int, start_index: int
+) -> dict[str, Any]:
+    """Render a ListResponse; counts are JSON integers (Okta checks that)."""
+    return {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": len(resources),
+        "Resources": list(resources),
+    }

@@ -1,0 +1,58 @@
+"""IdP compatibility profiles: where Okta and Entra disagree, the profile decides.
+
+A token names its profile (``token create NAME --profile okta|entra|strict``); a token whose
+profile is ``auto`` gets one from the request's User-Agent (scim-idp-notes.md §1.5, §2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scim_bridge.scim.resources import Compat
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How this server bends for one IdP."""
+
+    name: str
+    compat: Compat
+    #: Entra's "replace members" sends partial lists; treat it as "add" (PostHog #47336).
+    additive_member_replace: bool = False
+    #: Status of a successful PATCH: 200 with the resource, or 204 No Content.
+    user_patch_status: int = 200
+    group_patch_status: int = 200
+
+
+PROFILES = {
+    # RFC 7644 to the letter: no lenient filters, no flat enterprise attributes.
+    "strict": Profile("strict", Compat(flat_enterprise=False, lenient_filters=False)),
+    # Okta accepts 204 for group PATCH and needs no member list back (notes §1.21).
+    "okta": Profile(
+        "okta", Compat(flat_enterprise=False, lenient_filters=True), group_patch_status=204
+    ),
+    # Entra's Postman collection and tutorial: 204 for groups, lenient filters, flat attrs.
+    "entra": Profile(
+        "entra", Compat(flat_enterprise=True, lenient_filters=True), group_patch_status=204
+    ),
+    # An unknown client: accept everything tolerable, answer like the RFC.
+    "generic": Profile("generic", Compat(flat_enterprise=True, lenient_filters=True)),
+}
+
+
+def detect_profile(user_agent: str | None) -> str:
+    """Name the profile a User-Agent suggests (okta, entra, or generic)."""
+    ua = (user_agent or "").lower()
+    if "okta" in ua:
+        return "okta"
+    if any(mark in ua for mark in ("azure", "microsoft", "entra", "aad")):
+        return "entra"
+    return "generic"
+
+
+def choose_profile(token_profile: str, default_profile: str, user_agent: str | None) -> Profile:
+    """Return the profile for a request: the token's, else the default, else the User-Agent's."""
+    for name in (token_profile, default_profile):
+        if name in PROFILES:
+            return PROFILES[name]
+    return PROFILES[detect_profile(user_agent)]

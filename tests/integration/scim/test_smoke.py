@@ -1,0 +1,36 @@
+"""First end-to-end path through the Flask app: create, read, filter, patch, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+USER = {
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+    "userName": "bjensen@example.com",
+    "name": {"givenName": "Barbara", "familyName": "Jensen"},
+    "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True}],
+    "active": True,
+}
+
+
+def test_user_lifecycle(scim: Any) -> None:
+    created = scim.post("/Users", USER)
+    assert created.status_code == 201, created.json
+    uid = created.json["id"]
+    assert created.headers["Content-Type"].startswith("application/scim+json")
+    assert created.headers["ETag"] == created.json["meta"]["version"]
+    got = scim.get(f"/Users/{uid}")
+    assert got.json["userName"] == "bjensen@example.com"
+    found = scim.get('/Users?filter=userName eq "BJENSEN@example.com"')
+    assert found.json["totalResults"] == 1
+    patched = scim.patch(
+        f"/Users/{uid}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": False}}],
+        },
+    )
+    assert patched.status_code == 200, patched.json
+    assert patched.json["active"] is False
+    assert scim.delete(f"/Users/{uid}").status_code == 204
+    assert scim.get(f"/Users/{uid}").status_code == 404
