@@ -41,6 +41,7 @@ def create_app(
     # Werkzeug refuses larger bodies with 413 before we read them (RFC 7644 §3.7.4 for Bulk).
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, settings.bulk_max_payload_bytes)
     app.url_map.strict_slashes = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep schemas, id, … first
     runtime = Runtime(settings=settings, db=db or Database(settings.database_url), clock=clock)
     app.extensions["scim_bridge"] = runtime
     register_error_handlers(app)

@@ -535,7 +535,8 @@ class _Applier:
             for i in hits:
                 old = items[i].get(sub.name) if isinstance(items[i], Mapping) else None
                 new = None if op.op == "remove" else coerce(sub, op.value, where=where)
-                if not _same(old, new) and not (is_empty(old) and op.op != "remove"):
+                first = sub.mutability == "immutable" and is_empty(old) and op.op != "remove"
+                if not _same(old, new) and not first:
                     raise Mutability(f"{attr.name}.{sub.name} is {sub.mutability}")
             if sub.mutability == "readOnly":
                 return

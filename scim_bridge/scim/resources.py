@@ -467,6 +467,8 @@ class _Sel:
 def _selections(rt: ResourceType, names: Sequence[str] | None) -> set[_Sel] | None:
     if names is None:
         return None
+    if isinstance(names, str):
+        names = [names]  # "userName,emails" straight from the query string
     out: set[_Sel] = set()
     for raw in names:
         for part in str(raw).split(","):
