@@ -422,6 +422,13 @@ def _get(obj: Mapping[str, Any], name: str) -> Any:
 def _values(obj: Mapping[str, Any], ref: AttrRef) -> list[Any]:
     """Return every value an attribute reference reaches (flattening multi-valued attributes)."""
     top = _get(_scope(obj, ref.urn), ref.attr)
+    if top is None and ref.urn is None:
+        # RFC 7644 §3.10: an unqualified name may belong to an extension (Entra's `manager`).
+        for key, ext in obj.items():
+            if key[:4].lower() == "urn:" and isinstance(ext, Mapping):
+                top = _get(ext, ref.attr)
+                if top is not None:
+                    break
     if top is None:
         return []
     items = top if isinstance(top, list) else [top]
