@@ -12,9 +12,11 @@ from flask import Flask
 from scim_bridge.directory.db import Database
 from scim_bridge.http.errors import register_error_handlers
 from scim_bridge.http.health import make_health_blueprint
+from scim_bridge.http.openapi import make_openapi_blueprint
 from scim_bridge.http.runtime import Runtime, utc_now
 from scim_bridge.http.scim_api import canonical_path, make_scim_blueprint
 from scim_bridge.settings import Settings
+from scim_bridge.sync.wakeup import notify_local, socket_path
 
 
 class CanonicalScimPaths:
@@ -43,9 +45,13 @@ def create_app(
     app.url_map.strict_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep schemas, id, … first
     runtime = Runtime(settings=settings, db=db or Database(settings.database_url), clock=clock)
+    # Wake a translator in another process on this host the moment a change commits.
+    wake_path = socket_path(settings.database_url)
+    runtime.on_outbox_commit.append(lambda: notify_local(wake_path))
     app.extensions["scim_bridge"] = runtime
     register_error_handlers(app)
     app.register_blueprint(make_scim_blueprint(runtime))
     app.register_blueprint(make_health_blueprint(runtime))
+    app.register_blueprint(make_openapi_blueprint())
     app.wsgi_app = CanonicalScimPaths(app.wsgi_app)  # type: ignore[method-assign]
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -163,7 +164,13 @@ def config_show(ctx: click.Context) -> None:
 
 
 def run_gunicorn(
-    settings: Settings, *, host: str, port: int, workers: int, threads: int = 8
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int = 8,
+    embed_worker: bool = True,
 ) -> None:
     """Serve the API with gunicorn (never Flask's development server)."""
     from gunicorn.app.base import BaseApplication
@@ -189,9 +196,26 @@ def run_gunicorn(
 
         def load(self) -> Any:
             # Called in each worker after fork: every worker gets its own engine and pool.
-            return create_app(settings)
+            app = create_app(settings)
+            if embed_worker:
+                _embed_translator(settings, app)
+            return app
 
     Server().run()
+
+
+def _embed_translator(settings: Settings, app: Any) -> None:
+    """Run the translator in this API process if no other process on this host does."""
+    from scim_bridge.sync.service import BackgroundWorker, build_worker, try_singleton_lock
+
+    lock = try_singleton_lock(settings)
+    if lock is None:
+        return  # a sibling worker process already translates; our commits wake it by socket
+    runtime = app.extensions["scim_bridge"]
+    background = BackgroundWorker(settings, build_worker(settings, runtime.db))
+    # Same process: the commit wakes the translator directly.
+    runtime.on_outbox_commit.append(background.worker.wakeup.set)
+    _held.append((lock, background))
 
 
 @main.command()
@@ -219,6 +243,7 @@ def serve(
         port=port or settings.port,
         workers=workers or settings.workers,
         threads=threads,
+        embed_worker=not no_worker,
     )
 
 
@@ -299,3 +324,144 @@ def _start_emulator(settings: Settings) -> Settings:
 
 
 _running_emulators: list[Any] = []
+#: Objects that must live as long as the process (the translator lock and thread).
+_held: list[Any] = []
+
+
+# --- the translator ------------------------------------------------------------------------
+
+
+@main.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the translator on its own (pair it with `serve --no-worker`)."""
+    import signal
+
+    from scim_bridge.directory.db import Database
+    from scim_bridge.sync.service import BackgroundWorker, build_worker
+
+    settings = _settings(ctx)
+    database = Database(settings.database_url)
+    try:
+        background = BackgroundWorker(settings, build_worker(settings, database))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    click.echo(f"translator {background.worker.owner} running; Ctrl-C stops it", err=True)
+    stop.wait()
+    background.stop()
+    database.dispose()
+
+
+@main.group()
+def dlq() -> None:
+    """Inspect and act on changes that could not reach DingTalk."""
+
+
+@dlq.command("list")
+@click.pass_context
+def dlq_list(ctx: click.Context) -> None:
+    """List dead letters with the reason in plain words."""
+    from scim_bridge.directory.db import Database
+    from scim_bridge.sync.dlq import list_dead_letters
+
+    database = Database(_settings(ctx).database_url)
+    with database.read() as session:
+        letters = list_dead_letters(session)
+    database.dispose()
+    if not letters:
+        click.echo("the dead-letter list is empty")
+        return
+    click.echo(f"{'ID':>5}  {'TYPE':<6} {'RESOURCE':<36}  {'ATTEMPTS':>8}  REASON")
+    for d in letters:
+        click.echo(
+            f"{d.id:>5}  {d.resource_type:<6} {d.resource_id:<36}  {d.attempts:>8}  {d.reason}"
+        )
+
+
+@dlq.command("show")
+@click.argument("letter_id", type=int)
+@click.pass_context
+def dlq_show(ctx: click.Context, letter_id: int) -> None:
+    """Show one dead letter and what DingTalk answered to each attempt."""
+    from scim_bridge.directory.db import Database
+    from scim_bridge.sync.dlq import get_dead_letter, history
+
+    database = Database(_settings(ctx).database_url)
+    with database.read() as session:
+        letter = get_dead_letter(session, letter_id)
+        if letter is None:
+            database.dispose()
+            raise click.ClickException(
+                f"no dead letter {letter_id}; `scim-bridge dlq list` shows them"
+            )
+        events = history(session, letter)
+    database.dispose()
+    click.echo(f"{letter.resource_type} {letter.resource_id}: {letter.reason}")
+    stamp = "%Y-%m-%d %H:%M:%S"
+    click.echo(
+        f"code {letter.code}, {letter.attempts} attempt(s), since {letter.created_at:{stamp}}"
+    )
+    for e in events:
+        what = f"{e.action:<8} {e.outcome:<9} {e.code or '':<8}"
+        click.echo(f"  {e.at:{stamp}} {what} {e.detail or ''}")
+
+
+@dlq.command("retry")
+@click.argument("letter_ids", type=int, nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Retry every dead letter.")
+@click.pass_context
+def dlq_retry(ctx: click.Context, letter_ids: tuple[int, ...], all_: bool) -> None:
+    """Queue dead letters again (after the data was fixed in the IdP)."""
+    from scim_bridge.directory.db import Database
+    from scim_bridge.sync.dlq import retry
+
+    if not letter_ids and not all_:
+        raise click.UsageError("name dead-letter ids (see `scim-bridge dlq list`) or pass --all")
+    database = Database(_settings(ctx).database_url)
+    with database.write() as session:
+        count = retry(session, None if all_ else list(letter_ids), now=_now(), actor="dlq-retry")
+    database.dispose()
+    from scim_bridge.sync.wakeup import notify_local, socket_path
+
+    notify_local(socket_path(_settings(ctx).database_url))
+    click.echo(f"queued {count} dead letter(s) again")
+
+
+@dlq.command("drop")
+@click.argument("letter_ids", type=int, nargs=-1, required=True)
+@click.pass_context
+def dlq_drop(ctx: click.Context, letter_ids: tuple[int, ...]) -> None:
+    """Forget dead letters without retrying them."""
+    from scim_bridge.directory.db import Database
+    from scim_bridge.sync.dlq import drop
+
+    database = Database(_settings(ctx).database_url)
+    with database.write() as session:
+        count = drop(session, list(letter_ids))
+    database.dispose()
+    click.echo(f"dropped {count} dead letter(s)")
+
+
+# --- mapping -------------------------------------------------------------------------------
+
+
+@main.group()
+def mapping() -> None:
+    """Check mapping rule files."""
+
+
+@mapping.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+def mapping_check(path: str) -> None:
+    """Validate a mapping file; each problem names the line, the key and the fix."""
+    from scim_bridge.mapping.rules import check_rules_file
+
+    problems = check_rules_file(path)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"{path}: ok")

@@ -65,6 +65,10 @@ class Settings:
     dingtalk_read_timeout: float = 10.0
 
     mapping_file: str = ""
+    # Run on every dead letter with the letter as JSON on stdin (e.g. a paging script).
+    alert_command: str = ""
+    # Translator threads per worker: enough in-flight calls to keep DingTalk's quota full.
+    sync_threads: int = 8
 
     def secret_names(self) -> frozenset[str]:
         """Name the settings that must never be printed or logged."""

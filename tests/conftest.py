@@ -24,7 +24,17 @@ from scim_bridge.directory.tokens import create_token
 from scim_bridge.settings import Settings
 
 PG_ENV = "SCIM_BRIDGE_TEST_POSTGRES_URL"
-TABLES = ("group_members", "user_values", "outbox", "groups", "users", "tokens")
+TABLES = (
+    "group_members",
+    "user_values",
+    "outbox",
+    "groups",
+    "users",
+    "tokens",
+    "links",
+    "dead_letters",
+    "sync_events",
+)
 
 
 @pytest.fixture(scope="session")

@@ -110,7 +110,7 @@ def _existing_members(session: Session, group_id: str, ids: Sequence[str]) -> di
                 select(GroupMember.member_id, GroupMember.member_type).where(
                     GroupMember.group_id == group_id, GroupMember.member_id.in_(chunk)
                 )
-            ).tuples()
+            ).all()
         )
     return found
 
@@ -131,7 +131,7 @@ def _all_members(session: Session, group_id: str) -> dict[str, str]:
             select(GroupMember.member_id, GroupMember.member_type).where(
                 GroupMember.group_id == group_id
             )
-        ).tuples()
+        ).all()
     )
 
 
@@ -205,7 +205,7 @@ def _apply_member_change(
                 select(GroupMember.member_id, GroupMember.member_type).where(
                     GroupMember.group_id == row.id, cond
                 )
-            ).tuples()
+            ).all()
         )
         if matched:
             _delete_members(session, row.id, list(matched))

@@ -172,3 +172,66 @@ class OutboxEntry(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("resource_type", "resource_id"),)
+
+
+class Link(Base):
+    """A SCIM user, or a department key of the mapping, linked to its DingTalk object.
+
+    ``snapshot`` is the desired state last applied successfully: the translator diffs the new
+    desired state against it and sends only what changed (design.md, level-triggered).
+    """
+
+    __tablename__ = "links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # user | department
+    key: Mapped[str] = mapped_column(String(300))  # SCIM user id, or the department key
+    dingtalk_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # pending|synced|retrying|failed|removed
+    snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("kind", "key"),
+        Index("ix_links_kind_dingtalk_id", "kind", "dingtalk_id"),
+    )
+
+
+class DeadLetter(Base):
+    """A change that could not be projected: the reason in plain words, until retried."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    resource_type: Mapped[str] = mapped_column(String(16))
+    resource_id: Mapped[str] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(Text)
+    code: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("resource_type", "resource_id"),)
+
+
+class SyncEvent(Base):
+    """One DingTalk call the translator made and what DingTalk answered (the audit trail)."""
+
+    __tablename__ = "sync_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    resource_type: Mapped[str] = mapped_column(String(16))
+    resource_id: Mapped[str] = mapped_column(String(300))
+    action: Mapped[str] = mapped_column(String(32))
+    dingtalk_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))  # ok | retry | throttled | failed
+    code: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    fields: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    actor: Mapped[str | None] = mapped_column(String(128))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_sync_events_resource", "resource_type", "resource_id"),)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -14,6 +15,8 @@ from scim_bridge.directory.models import OutboxEntry
 
 #: Key in ``Session.info`` set when a transaction wrote outbox rows (the app wakes workers).
 OUTBOX_TOUCHED = "scim_bridge.outbox_touched"
+#: PostgreSQL channel notified, on commit, by every transaction that wrote outbox rows.
+NOTIFY_CHANNEL = "scim_bridge_outbox"
 
 
 def mark_changed(
@@ -54,4 +57,7 @@ def mark_changed(
         },
     )
     session.execute(stmt, rows)
+    if dialect == "postgresql" and not session.info.get(OUTBOX_TOUCHED):
+        # Delivered when (and only if) the transaction commits: workers elsewhere wake up.
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
     session.info[OUTBOX_TOUCHED] = True

@@ -121,6 +121,13 @@ class FilterCompiler:
 
     def _resolve(self, ref: AttrRef) -> tuple[Any, Attribute, Attribute | None]:
         found = self.rt.resolve(ref.attr, ref.urn)
+        if found is None and ref.urn is None:
+            # RFC 7644 §3.10: clients SHOULD (not MUST) qualify extension attributes; Entra's
+            # manager check sends `manager eq "<id>"` (scim-idp-notes §2.14). A name exactly
+            # one extension defines is what the filter means, as in PATCH paths.
+            hits = [(e, a) for e in self.rt.extensions if (a := e.attribute(ref.attr))]
+            if len(hits) == 1:
+                found = hits[0]
         if found is None:
             if ref.attr.lower() == "meta" and ref.urn is None:
                 return None, Attribute("meta", "complex"), None

@@ -13,6 +13,7 @@ from scim_bridge.directory import bulk, discovery, groups, tokens, users
 from scim_bridge.directory.models import Group, User
 from scim_bridge.directory.outbox import OUTBOX_TOUCHED
 from scim_bridge.directory.representation import render_group, render_user
+from scim_bridge.directory.sync_state import sync_states
 from scim_bridge.errors import (
     InvalidSyntax,
     NotFound,
@@ -27,7 +28,7 @@ from scim_bridge.scim import resources
 from scim_bridge.scim.etags import etag, if_none_match_hit
 from scim_bridge.scim.listing import ListQuery, list_response, parse_list_query
 from scim_bridge.scim.profiles import Profile, choose_profile
-from scim_bridge.scim.schema import SEARCH_REQUEST, registry
+from scim_bridge.scim.schema import DINGTALK_GROUP, DINGTALK_USER, SEARCH_REQUEST, registry
 
 PREFIX = "/scim/v2"
 #: Endpoint names in their canonical case; clients send `/users` too (scim-idp-notes §2.24).
@@ -154,6 +155,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         rt = reg.user
         need_groups = resources.wanted(rt, attributes or None, excluded or None, "groups")
         memberships = users.groups_of(session, [r.id for r in rows]) if need_groups else {}
+        states = sync_extension(session, "User", [r.id for r in rows], attributes, excluded)
         return [
             resources.project(
                 rt,
@@ -161,6 +163,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
                     r,
                     base_url=base_url(),
                     groups=memberships.get(r.id, []) if need_groups else None,
+                    extra=states.get(r.id),
                 ),
                 attributes=attributes or None,
                 excluded=excluded or None,
@@ -174,12 +177,13 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         rt = reg.group
         # Entra always asks excludedAttributes=members: then members are never loaded.
         need_members = resources.wanted(rt, attributes or None, excluded or None, "members")
+        states = sync_extension(session, "Group", [r.id for r in rows], attributes, excluded)
         out = []
         for r in rows:
             members = groups.members_of(session, r.id) if need_members else None
             doc = resources.project(
                 rt,
-                render_group(r, base_url=base_url(), members=members),
+                render_group(r, base_url=base_url(), members=members, extra=states.get(r.id)),
                 attributes=attributes or None,
                 excluded=excluded or None,
             )
@@ -187,6 +191,20 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
                 doc["members"] = []  # Entra expects the empty list on a new group
             out.append(doc)
         return out
+
+    def sync_extension(
+        session: Session,
+        resource_type: str,
+        ids: list[str],
+        attributes: tuple[str, ...],
+        excluded: tuple[str, ...],
+    ) -> dict[str, dict[str, Any]]:
+        rt = reg.user if resource_type == "User" else reg.group
+        urn = DINGTALK_USER if resource_type == "User" else DINGTALK_GROUP
+        if not resources.wanted(rt, attributes or None, excluded or None, f"{urn}:sync"):
+            return {}
+        states = sync_states(session, resource_type, ids)
+        return {i: {urn: {"sync": state}} for i, state in states.items()}
 
     def render_one(session: Session, row: User | Group, status: int = 200) -> Response:
         attributes, excluded = selection()

@@ -1,0 +1,136 @@
+"""Claiming outbox rows with leases, so any number of workers share them safely."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from scim_bridge.directory.models import OutboxEntry
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claimed outbox row: which resource, at which change sequence."""
+
+    id: int
+    resource_type: str
+    resource_id: str
+    seq: int
+    attempts: int
+    actor: str | None
+
+
+def claim_batch(
+    session: Session, *, owner: str, now: datetime, limit: int, lease: timedelta
+) -> list[Claim]:
+    """Lease up to ``limit`` due rows to ``owner``; a crashed owner's lease simply expires."""
+    stmt = (
+        select(
+            OutboxEntry.id,
+            OutboxEntry.resource_type,
+            OutboxEntry.resource_id,
+            OutboxEntry.seq,
+            OutboxEntry.attempts,
+            OutboxEntry.actor,
+        )
+        .where(
+            OutboxEntry.available_at <= now,
+            or_(OutboxEntry.lease_expires_at.is_(None), OutboxEntry.lease_expires_at < now),
+        )
+        # Groups first: the departments they stand for must exist before people move in.
+        .order_by(OutboxEntry.resource_type.desc(), OutboxEntry.available_at, OutboxEntry.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Several workers: each skips rows another is claiming right now (design.md).
+        stmt = stmt.with_for_update(skip_locked=True)
+    claims = [Claim(*row) for row in session.execute(stmt)]
+    if claims:
+        session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id.in_([c.id for c in claims]))
+            .values(lease_owner=owner, lease_expires_at=now + lease)
+        )
+    return claims
+
+
+def extend_leases(
+    session: Session, ids: list[int], *, owner: str, now: datetime, lease: timedelta
+) -> None:
+    """Keep the leases of rows still being worked on."""
+    if ids:
+        session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id.in_(ids), OutboxEntry.lease_owner == owner)
+            .values(lease_expires_at=now + lease)
+        )
+
+
+def complete(session: Session, claim: Claim, *, owner: str) -> bool:
+    """Delete a processed row unless the resource changed again meanwhile (then release it)."""
+    result = session.execute(
+        delete(OutboxEntry).where(OutboxEntry.id == claim.id, OutboxEntry.seq == claim.seq)
+    )
+    deleted = cast(CursorResult[Any], result).rowcount
+    if not deleted:
+        release(session, claim, owner=owner)
+    return bool(deleted)
+
+
+def release(session: Session, claim: Claim, *, owner: str) -> None:
+    """Give a row back without changing when it is due."""
+    session.execute(
+        update(OutboxEntry)
+        .where(OutboxEntry.id == claim.id, OutboxEntry.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None)
+    )
+
+
+def postpone(
+    session: Session, claim: Claim, *, owner: str, until: datetime, count_attempt: bool
+) -> None:
+    """Make a row due again later; a throttled call does not count as an attempt."""
+    values: dict[str, object] = {
+        "available_at": until,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    if count_attempt:
+        values["attempts"] = OutboxEntry.attempts + 1
+    session.execute(
+        update(OutboxEntry)
+        .where(
+            OutboxEntry.id == claim.id,
+            OutboxEntry.lease_owner == owner,
+            # A newer change resets the schedule itself (directory/outbox.py); keep that.
+            OutboxEntry.seq == claim.seq,
+        )
+        .values(**values)
+    )
+    release(session, claim, owner=owner)
+
+
+def remove(session: Session, claim: Claim) -> None:
+    """Drop a row (its change went to the dead-letter list)."""
+    session.execute(delete(OutboxEntry).where(OutboxEntry.id == claim.id))
+
+
+def backoff(attempt: int, *, base: float = 30.0, cap: float = 1800.0, rng: random.Random) -> float:
+    """Seconds before retry ``attempt`` (1-based): exponential with full jitter above half."""
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    return ceiling / 2 + rng.random() * ceiling / 2
+
+
+def next_due(session: Session, *, now: datetime) -> datetime | None:
+    """Return when the next row becomes due (for the worker's sleep), or None."""
+    return session.scalar(
+        select(OutboxEntry.available_at)
+        .where(or_(OutboxEntry.lease_expires_at.is_(None), OutboxEntry.lease_expires_at < now))
+        .order_by(OutboxEntry.available_at)
+        .limit(1)
+    )

@@ -1,0 +1,67 @@
+"""The dead-letter list: changes that could not be projected, until an operator acts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from scim_bridge.directory.models import DeadLetter, SyncEvent
+from scim_bridge.directory.outbox import mark_changed
+
+
+def list_dead_letters(session: Session) -> list[DeadLetter]:
+    """Return every dead letter, oldest first."""
+    return list(session.scalars(select(DeadLetter).order_by(DeadLetter.created_at, DeadLetter.id)))
+
+
+def get_dead_letter(session: Session, letter_id: int) -> DeadLetter | None:
+    """Return one dead letter by id."""
+    return session.get(DeadLetter, letter_id)
+
+
+def history(session: Session, letter: DeadLetter, *, limit: int = 20) -> list[SyncEvent]:
+    """Return the latest audit events of a dead letter's resource, newest first."""
+    return list(
+        session.scalars(
+            select(SyncEvent)
+            .where(
+                SyncEvent.resource_type == letter.resource_type,
+                SyncEvent.resource_id == letter.resource_id,
+            )
+            .order_by(SyncEvent.at.desc(), SyncEvent.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def retry(session: Session, ids: Sequence[int] | None, *, now: datetime, actor: str) -> int:
+    """Queue dead letters again (all when ``ids`` is None); return how many."""
+    stmt = select(DeadLetter)
+    if ids is not None:
+        stmt = stmt.where(DeadLetter.id.in_(list(ids)))
+    letters = list(session.scalars(stmt))
+    for kind in ("Group", "User"):
+        mark_changed(
+            session,
+            kind,
+            [d.resource_id for d in letters if d.resource_type == kind],
+            actor=actor,
+            now=now,
+        )
+    if letters:
+        session.execute(delete(DeadLetter).where(DeadLetter.id.in_([d.id for d in letters])))
+    return len(letters)
+
+
+def drop(session: Session, ids: Sequence[int]) -> int:
+    """Forget dead letters without retrying them; return how many."""
+    return len(
+        list(
+            session.scalars(
+                delete(DeadLetter).where(DeadLetter.id.in_(list(ids))).returning(DeadLetter.id)
+            )
+        )
+    )

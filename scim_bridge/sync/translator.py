@@ -1,0 +1,484 @@
+"""The translator: current directory state -> desired DingTalk state -> the minimal calls.
+
+Level-triggered (design.md): for a dirty resource it reads what the directory says *now*, asks
+the mapping engine what DingTalk should hold, diffs that against the snapshot it last applied
+(kept on the link), and makes only the calls that close the gap. A replay changes nothing;
+ten quick edits become one call. Network calls happen outside database transactions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from scim_bridge.dingtalk.client import DepartmentNameTaken, DingTalkClient
+from scim_bridge.directory.db import Database
+from scim_bridge.directory.models import Link, SyncEvent, User
+from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.queries import FilterCompiler
+from scim_bridge.errors import (
+    AmbiguousWrite,
+    DingTalkConflict,
+    DingTalkError,
+    DingTalkNotFound,
+)
+from scim_bridge.mapping.departments import DepartmentResolver, group_key
+from scim_bridge.mapping.model import REMOVE, ROOT_DEPT_ID, ROOT_KEY, SKIP, DepartmentSpec
+from scim_bridge.mapping.project import project_user
+from scim_bridge.mapping.rules import MappingRules
+from scim_bridge.scim.filters import parse_filter
+from scim_bridge.scim.schema import ENTERPRISE_USER
+from scim_bridge.sync.view import DatabaseDirectory
+
+log = logging.getLogger("scim_bridge.sync")
+
+USER, DEPARTMENT = "user", "department"
+SYNCED, REMOVED, FAILED, RETRYING = "synced", "removed", "failed", "retrying"
+#: DingTalk user fields cleared by sending an empty string when the mapping drops them.
+MANAGER = "manager_userid"
+DEPT_LIST = "dept_id_list"
+
+
+@dataclass
+class Translator:
+    """Projects one resource at a time onto DingTalk through the client."""
+
+    db: Database
+    client: DingTalkClient
+    rules: MappingRules
+    clock: Callable[[], datetime]
+    _dept_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _locks_guard: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- entry points ------------------------------------------------------------------------
+
+    def sync(self, resource_type: str, resource_id: str, *, actor: str | None = None) -> None:
+        """Bring DingTalk in line with one directory resource; raise DingTalkError on failure."""
+        if resource_type == "User":
+            self.sync_user(resource_id, actor=actor)
+        elif resource_type == "Group":
+            self.sync_group(resource_id, actor=actor)
+        else:
+            raise ValueError(f"unknown resource type {resource_type!r}")
+
+    def sync_user(self, user_id: str, *, actor: str | None = None) -> None:
+        """Create, update, move or remove one person in DingTalk."""
+        with self.db.read() as session:
+            view = DatabaseDirectory(session)
+            user = view.user(user_id)
+            projection = project_user(user, self.rules, view) if user is not None else None
+            specs: dict[str, DepartmentSpec] = {}
+            if projection is not None and projection.action not in (SKIP, REMOVE):
+                resolver = DepartmentResolver(self.rules, view)
+                for key in projection.department_keys:
+                    resolver.ensure(key)
+                specs = dict(resolver.specs)
+            link = _link(session, USER, user_id)
+            manager_userid = None
+            if projection is not None and projection.manager_scim_id:
+                manager = _link(session, USER, projection.manager_scim_id)
+                if manager is not None and manager.state == SYNCED:
+                    manager_userid = manager.dingtalk_id
+        if projection is None or projection.action == REMOVE:
+            reason = "deleted in the IdP" if projection is None else projection.reason
+            self._remove_user(user_id, link, reason=reason, actor=actor)
+            return
+        if projection.action == SKIP:
+            return
+        dept_ids = sorted(
+            {self._ensure_department(specs, key, actor=actor) for key in projection.department_keys}
+        ) or [ROOT_DEPT_ID]
+        desired: dict[str, Any] = dict(projection.fields)
+        desired[DEPT_LIST] = dept_ids
+        desired[MANAGER] = manager_userid
+        # A manager not yet in DingTalk is set once they are (scim-idp-notes §3.3).
+        pending_manager = projection.manager_scim_id if manager_userid is None else None
+        if link is None or link.state == REMOVED or not link.dingtalk_id:
+            userid = (
+                link.dingtalk_id if link is not None and link.dingtalk_id else projection.userid
+            )
+            self._create_user(user_id, userid, desired, actor=actor)
+            self._wake_reports(user_id)
+        else:
+            self._update_user(user_id, link, desired, actor=actor)
+        if pending_manager:
+            log.info("user %s waits for manager %s to reach DingTalk", user_id, pending_manager)
+
+    def sync_group(self, group_id: str, *, actor: str | None = None) -> None:
+        """Rename, move, create or delete the department a group stands for."""
+        key = group_key(group_id)
+        with self.db.read() as session:
+            view = DatabaseDirectory(session)
+            group = view.group(group_id)
+            link = _link(session, DEPARTMENT, key)
+            spec_map: dict[str, DepartmentSpec] = {}
+            if group is not None and self.rules.departments.strategy == "groups":
+                resolver = DepartmentResolver(self.rules, view)
+                resolver.ensure(key)
+                spec_map = dict(resolver.specs)
+        if key in spec_map:
+            self._ensure_department(spec_map, key, actor=actor)
+            return
+        if link is None or link.state == REMOVED or not link.dingtalk_id:
+            return
+        self._remove_department(key, link, actor=actor)
+
+    # --- users -------------------------------------------------------------------------------
+
+    def _create_user(
+        self, user_id: str, userid: str, desired: dict[str, Any], *, actor: str | None
+    ) -> None:
+        fields = {k: v for k, v in desired.items() if v not in (None, "", [], {})}
+        fields["userid"] = userid
+        try:
+            self.client.create_user(fields)
+            self._event("User", user_id, "create", userid, "ok", fields=fields, actor=actor)
+        except (AmbiguousWrite, DingTalkConflict) as exc:
+            if isinstance(exc, DingTalkConflict) and exc.field not in (None, "userid"):
+                raise
+            # dingtalk-api.md §10: our userid is deterministic, so re-read before retrying.
+            existing = self.client.find_user(userid)
+            if existing is None:
+                raise
+            self._event("User", user_id, "adopt", userid, "ok", detail=exc.reason, actor=actor)
+            self._update_remote(user_id, userid, _as_snapshot(existing), desired, actor=actor)
+        self._save_link(USER, user_id, userid, desired)
+
+    def _update_user(
+        self, user_id: str, link: Link, desired: dict[str, Any], *, actor: str | None
+    ) -> None:
+        userid = str(link.dingtalk_id)
+        try:
+            self._update_remote(user_id, userid, link.snapshot or {}, desired, actor=actor)
+        except DingTalkNotFound:
+            # Someone removed the person in DingTalk: put them back (reconciliation).
+            self._create_user(user_id, userid, desired, actor=actor)
+            return
+        self._save_link(USER, user_id, userid, desired)
+
+    def _update_remote(
+        self,
+        user_id: str,
+        userid: str,
+        current: Mapping[str, Any],
+        desired: Mapping[str, Any],
+        *,
+        actor: str | None,
+    ) -> None:
+        changes: dict[str, Any] = {}
+        for name, value in desired.items():
+            old = current.get(name)
+            if name == MANAGER or value == old:
+                continue
+            if value in (None, "", [], {}):
+                if old not in (None, "", [], {}):
+                    changes[name] = "" if not isinstance(old, list | dict) else value
+                continue
+            changes[name] = value
+        clear_manager = False
+        if desired.get(MANAGER) != current.get(MANAGER):
+            if desired.get(MANAGER):
+                changes[MANAGER] = desired[MANAGER]
+            elif current.get(MANAGER):
+                clear_manager = True
+        if not changes and not clear_manager:
+            return
+        self.client.update_user(userid, changes, clear_manager=clear_manager)
+        self._event("User", user_id, "update", userid, "ok", fields=changes, actor=actor)
+
+    def _remove_user(
+        self, user_id: str, link: Link | None, *, reason: str, actor: str | None
+    ) -> None:
+        if link is None or link.state == REMOVED or not link.dingtalk_id:
+            return
+        existed = self.client.delete_user(link.dingtalk_id)
+        self._event(
+            "User",
+            user_id,
+            "delete",
+            link.dingtalk_id,
+            "ok",
+            detail=reason if existed else f"{reason}; already gone from DingTalk",
+            actor=actor,
+        )
+        with self.db.write() as session:
+            row = _link(session, USER, user_id)
+            if row is not None:
+                # Keep the userid: a reactivated person comes back with the same one.
+                row.state, row.snapshot, row.last_error = REMOVED, None, None
+                row.last_synced_at = row.updated_at = self.clock()
+
+    def _wake_reports(self, manager_id: str) -> None:
+        """Re-project people whose manager just reached DingTalk."""
+        with self.db.write() as session:
+            compiler = FilterCompiler("User", session.get_bind().dialect.name)
+            cond = compiler.compile(
+                parse_filter(f'{ENTERPRISE_USER}:manager.value eq "{manager_id}"')
+            )
+            ids = list(session.scalars(select(User.id).where(cond)))
+            waiting = [
+                i
+                for i in ids
+                if (lk := _link(session, USER, i)) is None
+                or (lk.snapshot or {}).get(MANAGER) is None
+            ]
+            mark_changed(session, "User", waiting, actor="translator", now=self.clock())
+
+    # --- departments -------------------------------------------------------------------------
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._dept_locks.setdefault(key, threading.Lock())
+
+    def _ensure_department(
+        self, specs: Mapping[str, DepartmentSpec], key: str, *, actor: str | None
+    ) -> int:
+        """Return the dept_id for a department key, creating or updating it (parents first)."""
+        if key == ROOT_KEY:
+            return ROOT_DEPT_ID
+        spec = specs[key]
+        parent_id = (
+            ROOT_DEPT_ID
+            if spec.parent_key in (None, ROOT_KEY)
+            else self._ensure_department(specs, str(spec.parent_key), actor=actor)
+        )
+        want = {
+            "name": spec.name,
+            "parent_id": parent_id,
+            "source_identifier": spec.source_identifier,
+            "order": spec.order,
+        }
+        with self._lock(key):
+            with self.db.read() as session:
+                link = _link(session, DEPARTMENT, key)
+            if link is not None and link.state == SYNCED and link.dingtalk_id:
+                dept_id = int(link.dingtalk_id)
+                old = link.snapshot or {}
+                changes = {k: v for k, v in want.items() if old.get(k) != v and v is not None}
+                if changes:
+                    try:
+                        self.client.update_department(dept_id, changes)
+                    except DingTalkNotFound:
+                        dept_id = self._create_department(key, want, actor=actor)
+                    else:
+                        self._event(
+                            "Department",
+                            key,
+                            "update",
+                            str(dept_id),
+                            "ok",
+                            fields=changes,
+                            actor=actor,
+                        )
+                    self._save_link(DEPARTMENT, key, str(dept_id), want)
+                return dept_id
+            dept_id = self._create_department(key, want, actor=actor)
+            self._save_link(DEPARTMENT, key, str(dept_id), want)
+            return dept_id
+
+    def _create_department(self, key: str, want: Mapping[str, Any], *, actor: str | None) -> int:
+        try:
+            dept_id = self.client.create_department(
+                want["name"],
+                want["parent_id"],
+                order=want["order"],
+                source_identifier=want["source_identifier"],
+            )
+            self._event(
+                "Department", key, "create", str(dept_id), "ok", fields=dict(want), actor=actor
+            )
+            return dept_id
+        except DepartmentNameTaken as exc:
+            if exc.dept_id is None:
+                raise
+            # dingtalk-api.md §10: (parent, name) is the natural key; adopt the sibling.
+            self._event(
+                "Department", key, "adopt", str(exc.dept_id), "ok", detail=exc.reason, actor=actor
+            )
+            return int(exc.dept_id)
+        except AmbiguousWrite:
+            found = self.client.find_department(
+                want["parent_id"], name=want["name"], source_identifier=want["source_identifier"]
+            )
+            if found is None:
+                raise
+            dept_id = int(found["dept_id"])
+            self._event(
+                "Department",
+                key,
+                "adopt",
+                str(dept_id),
+                "ok",
+                detail="after a timeout",
+                actor=actor,
+            )
+            return dept_id
+
+    def _remove_department(self, key: str, link: Link, *, actor: str | None) -> None:
+        dept_id = int(str(link.dingtalk_id))
+        # Members move out first (design.md): anyone still placed here is re-projected now.
+        with self.db.read() as session:
+            placed = [
+                lk.key
+                for lk in session.scalars(
+                    select(Link).where(Link.kind == USER, Link.state == SYNCED)
+                )
+                if dept_id in ((lk.snapshot or {}).get(DEPT_LIST) or [])
+            ]
+        for user_id in placed:
+            self.sync_user(user_id, actor=actor)
+        existed = self.client.delete_department(dept_id)
+        self._event(
+            "Department",
+            key,
+            "delete",
+            str(dept_id),
+            "ok",
+            detail=None if existed else "already gone from DingTalk",
+            actor=actor,
+        )
+        with self.db.write() as session:
+            row = _link(session, DEPARTMENT, key)
+            if row is not None:
+                row.state, row.snapshot = REMOVED, None
+                row.dingtalk_id = None
+                row.updated_at = self.clock()
+
+    # --- bookkeeping -------------------------------------------------------------------------
+
+    def _save_link(
+        self, kind: str, key: str, dingtalk_id: str, snapshot: Mapping[str, Any]
+    ) -> None:
+        now = self.clock()
+        with self.db.write() as session:
+            row = _link(session, kind, key)
+            if row is None:
+                row = Link(kind=kind, key=key, attempts=0, updated_at=now)
+                session.add(row)
+            row.dingtalk_id = dingtalk_id
+            row.snapshot = dict(snapshot)
+            row.state = SYNCED
+            row.last_error = None
+            row.attempts = 0
+            row.last_synced_at = row.updated_at = now
+
+    def record_failure(
+        self, resource_type: str, resource_id: str, exc: Exception, *, state: str, attempt: int
+    ) -> None:
+        """Note a failed attempt on the link and in the audit trail."""
+        kind = USER if resource_type == "User" else DEPARTMENT
+        key = resource_id if kind == USER else group_key(resource_id)
+        reason = describe(exc)
+        now = self.clock()
+        with self.db.write() as session:
+            row = _link(session, kind, key)
+            if row is None:
+                row = Link(kind=kind, key=key, state=state, attempts=0, updated_at=now)
+                session.add(row)
+            row.state = state if row.state != SYNCED or state == FAILED else row.state
+            row.last_error = reason
+            row.attempts = attempt
+            row.updated_at = now
+        code = exc.reason if isinstance(exc, DingTalkError) else type(exc).__name__
+        outcome = (
+            "failed" if state == FAILED else ("throttled" if state == "throttled" else "retry")
+        )
+        self._event(
+            resource_type,
+            resource_id,
+            "sync",
+            None,
+            outcome,
+            code=code,
+            detail=reason,
+            attempt=attempt,
+        )
+
+    def _event(
+        self,
+        resource_type: str,
+        resource_id: str,
+        action: str,
+        dingtalk_id: str | None,
+        outcome: str,
+        *,
+        fields: Mapping[str, Any] | None = None,
+        detail: str | None = None,
+        code: str | None = None,
+        actor: str | None = None,
+        attempt: int = 0,
+    ) -> None:
+        log.info(
+            "%s %s %s -> %s %s %s",
+            action,
+            resource_type,
+            resource_id,
+            dingtalk_id,
+            outcome,
+            detail or "",
+        )
+        with self.db.write() as session:
+            session.add(
+                SyncEvent(
+                    at=self.clock(),
+                    resource_type=resource_type,
+                    resource_id=resource_id,
+                    action=action,
+                    dingtalk_id=dingtalk_id,
+                    outcome=outcome,
+                    code=code,
+                    detail=detail,
+                    fields=dict(fields) if fields else None,
+                    actor=actor,
+                    attempt=attempt,
+                )
+            )
+
+
+def _link(session: Session, kind: str, key: str) -> Link | None:
+    return session.scalar(select(Link).where(Link.kind == kind, Link.key == key))
+
+
+def _as_snapshot(remote: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn a user/get answer into the shape of our snapshots, to diff against."""
+    out = {k: v for k, v in remote.items() if k not in ("userid", "unionid", "unionId")}
+    depts = remote.get(DEPT_LIST)
+    if isinstance(depts, list):
+        out[DEPT_LIST] = sorted(int(d) for d in depts)
+    return out
+
+
+#: Plain words for the dead-letter list, by the field a DingTalk error names.
+_FIELD_WORDS = {
+    "mobile": "the mobile number",
+    "email": "the e-mail address",
+    "userid": "the DingTalk userid",
+    "name": "the name",
+    "telephone": "the extension number",
+    "dept_id": "the department",
+    "parent_id": "the parent department",
+    "manager_userid": "the manager",
+}
+
+
+def describe(exc: Exception) -> str:
+    """Say in plain words why a change could not be projected, and what to do."""
+    if isinstance(exc, DingTalkConflict):
+        what = _FIELD_WORDS.get(exc.field or "", exc.field or "a unique value")
+        return (
+            f"DingTalk already has another person with {what} (code {exc.reason}); "
+            "fix the value in the IdP, then `scim-bridge dlq retry`"
+        )
+    if isinstance(exc, DingTalkError) and not exc.retryable and exc.field:
+        what = _FIELD_WORDS.get(exc.field, exc.field)
+        return f"DingTalk rejected {what} (code {exc.reason}): {exc.message}; fix it in the IdP"
+    if isinstance(exc, DingTalkError):
+        return f"DingTalk answered {exc.reason}: {exc.message}".rstrip(": ")
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,257 @@
+"""The worker: claims due outbox rows, runs the translator on a thread pool, classifies failures.
+
+Failure classes (design.md): throttled → wait and retry, never an attempt; transient → backoff
+with jitter, bounded attempts, then the dead-letter list; permanent → the dead-letter list at
+once, with the reason in plain words. Every outcome is in the audit trail (sync_events).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import delete, select
+
+from scim_bridge.directory.db import Database
+from scim_bridge.directory.models import DeadLetter, SyncEvent
+from scim_bridge.errors import DingTalkError, IpBanned, Throttled, Transient
+from scim_bridge.sync import claims as outbox
+from scim_bridge.sync.claims import Claim
+from scim_bridge.sync.translator import FAILED, RETRYING, Translator, describe
+from scim_bridge.sync.wakeup import Wakeup
+
+log = logging.getLogger("scim_bridge.sync")
+
+DeadLetterHook = Callable[[DeadLetter], None]
+
+
+@dataclass
+class WorkerConfig:
+    """How hard the worker works and how patiently it retries."""
+
+    threads: int = 8
+    lease: timedelta = timedelta(seconds=60)
+    max_attempts: int = 8  # transient failures over about an hour (30 s doubling, capped)
+    backoff_base: float = 30.0
+    backoff_cap: float = 1800.0
+    idle_poll: float = 1.0  # longest sleep without a wake-up (rows due later, other hosts)
+    event_retention: timedelta = timedelta(days=90)
+
+
+@dataclass
+class Worker:
+    """One translator process's loop over the outbox."""
+
+    db: Database
+    translator: Translator
+    clock: Callable[[], datetime]
+    config: WorkerConfig = field(default_factory=WorkerConfig)
+    wakeup: Wakeup = field(default_factory=Wakeup)
+    on_dead_letter: list[DeadLetterHook] = field(default_factory=list)
+    rng: random.Random = field(default_factory=random.Random)
+    owner: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    )
+
+    def __post_init__(self) -> None:
+        self._inflight: dict[int, Claim] = {}
+        self._guard = threading.Lock()
+        self._idle = threading.Condition(self._guard)
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Process the outbox until ``stop`` is set."""
+        scheduler = self._scheduler()
+        scheduler.start()
+        log.info("worker %s started with %d threads", self.owner, self.config.threads)
+        with ThreadPoolExecutor(self.config.threads, thread_name_prefix="translate") as pool:
+            try:
+                while not stop.is_set():
+                    if not self._dispatch(pool):
+                        self.wakeup.wait(self._sleep_for())
+            finally:
+                scheduler.shutdown(wait=False)
+                self.wakeup.set()
+        log.info("worker %s stopped", self.owner)
+
+    def run_until_idle(self, *, timeout: float = 60.0) -> None:
+        """Process everything that is due, then return (for tests and one-shot runs)."""
+        deadline = datetime.now().timestamp() + timeout
+        with ThreadPoolExecutor(self.config.threads) as pool:
+            while datetime.now().timestamp() < deadline:
+                dispatched = self._dispatch(pool)
+                with self._idle:
+                    if not dispatched and not self._inflight and not self._has_due():
+                        return
+                    self._idle.wait(0.05)
+        raise TimeoutError("the outbox did not drain in time")
+
+    def _dispatch(self, pool: ThreadPoolExecutor) -> bool:
+        with self._guard:
+            free = self.config.threads - len(self._inflight)
+        if free <= 0:
+            self.wakeup.wait(0.05)
+            return True
+        with self.db.write() as session:
+            batch = outbox.claim_batch(
+                session, owner=self.owner, now=self.clock(), limit=free, lease=self.config.lease
+            )
+        for claim in batch:
+            with self._guard:
+                self._inflight[claim.id] = claim
+            pool.submit(self._process_and_release, claim)
+        return bool(batch)
+
+    def _process_and_release(self, claim: Claim) -> None:
+        try:
+            self.process(claim)
+        except Exception:  # a bookkeeping failure must not kill the pool thread
+            log.exception("processing %s %s failed", claim.resource_type, claim.resource_id)
+        finally:
+            with self._idle:
+                self._inflight.pop(claim.id, None)
+                self._idle.notify_all()
+            self.wakeup.set()
+
+    def _sleep_for(self) -> float:
+        with self.db.read() as session:
+            due = outbox.next_due(session, now=self.clock())
+        if due is None:
+            return self.config.idle_poll
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=self.clock().tzinfo)
+        return max(0.0, min(self.config.idle_poll, (due - self.clock()).total_seconds()))
+
+    def _has_due(self) -> bool:
+        with self.db.read() as session:
+            due = outbox.next_due(session, now=self.clock())
+        if due is None:
+            return False
+        if due.tzinfo is None:
+            due = due.replace(tzinfo=self.clock().tzinfo)
+        return due <= self.clock()
+
+    # --- one row -----------------------------------------------------------------------------
+
+    def process(self, claim: Claim) -> None:
+        """Translate one claimed resource and settle its outbox row by the outcome."""
+        try:
+            self.translator.sync(claim.resource_type, claim.resource_id, actor=claim.actor)
+        except (Throttled, IpBanned) as exc:
+            # DingTalk asked us to slow down: wait as long as it says; no attempt is spent.
+            until = self.clock() + timedelta(seconds=max(exc.retry_after, 1.0))
+            self.translator.record_failure(
+                claim.resource_type,
+                claim.resource_id,
+                exc,
+                state="throttled",
+                attempt=claim.attempts,
+            )
+            with self.db.write() as session:
+                outbox.postpone(session, claim, owner=self.owner, until=until, count_attempt=False)
+        except DingTalkError as exc:
+            if isinstance(exc, Transient) or exc.retryable:
+                self._retry_or_bury(claim, exc)
+            else:
+                self.dead_letter(claim, exc)
+        except Exception as exc:  # our bug or an outage of our own database: retry, bounded
+            log.exception("translating %s %s failed", claim.resource_type, claim.resource_id)
+            self._retry_or_bury(claim, exc)
+        else:
+            with self.db.write() as session:
+                outbox.complete(session, claim, owner=self.owner)
+
+    def _retry_or_bury(self, claim: Claim, exc: Exception) -> None:
+        attempt = claim.attempts + 1
+        if attempt >= self.config.max_attempts:
+            self.dead_letter(claim, exc, attempts=attempt)
+            return
+        delay = outbox.backoff(
+            attempt, base=self.config.backoff_base, cap=self.config.backoff_cap, rng=self.rng
+        )
+        self.translator.record_failure(
+            claim.resource_type, claim.resource_id, exc, state=RETRYING, attempt=attempt
+        )
+        log.warning(
+            "%s %s: attempt %d failed (%s); retrying in %.0f s",
+            claim.resource_type,
+            claim.resource_id,
+            attempt,
+            describe(exc),
+            delay,
+        )
+        with self.db.write() as session:
+            outbox.postpone(
+                session,
+                claim,
+                owner=self.owner,
+                until=self.clock() + timedelta(seconds=delay),
+                count_attempt=True,
+            )
+
+    def dead_letter(self, claim: Claim, exc: Exception, *, attempts: int | None = None) -> None:
+        """Move a change to the dead-letter list and fire the alert hooks."""
+        attempts = claim.attempts + 1 if attempts is None else attempts
+        reason = describe(exc)
+        code = exc.reason if isinstance(exc, DingTalkError) else type(exc).__name__
+        with self.db.write() as session:
+            outbox.remove(session, claim)
+            letter = session.scalar(
+                select(DeadLetter).where(
+                    DeadLetter.resource_type == claim.resource_type,
+                    DeadLetter.resource_id == claim.resource_id,
+                )
+            )
+            if letter is None:
+                letter = DeadLetter(
+                    resource_type=claim.resource_type,
+                    resource_id=claim.resource_id,
+                    created_at=self.clock(),
+                )
+                session.add(letter)
+            letter.reason, letter.code, letter.attempts = reason, code, attempts
+            letter.created_at = self.clock()
+        self.translator.record_failure(
+            claim.resource_type, claim.resource_id, exc, state=FAILED, attempt=attempts
+        )
+        log.error("dead letter: %s %s: %s", claim.resource_type, claim.resource_id, reason)
+        for hook in self.on_dead_letter:
+            try:
+                hook(letter)
+            except Exception:  # an alert channel failing must not stop the worker
+                log.exception("dead-letter alert hook failed")
+
+    # --- periodic jobs (APScheduler) ---------------------------------------------------------
+
+    def _scheduler(self) -> BackgroundScheduler:
+        scheduler = BackgroundScheduler(daemon=True)
+        third = max(1.0, self.config.lease.total_seconds() / 3)
+        scheduler.add_job(self._heartbeat, "interval", seconds=third, id="lease-heartbeat")
+        # Rows that became due (retries, expired leases of a dead worker) wake the loop.
+        scheduler.add_job(self.wakeup.set, "interval", seconds=5, id="due-retries")
+        scheduler.add_job(self._prune_events, "interval", hours=6, id="prune-sync-events")
+        return scheduler
+
+    def _heartbeat(self) -> None:
+        with self._guard:
+            ids = list(self._inflight)
+        if ids:
+            with self.db.write() as session:
+                outbox.extend_leases(
+                    session, ids, owner=self.owner, now=self.clock(), lease=self.config.lease
+                )
+
+    def _prune_events(self) -> None:
+        cutoff = self.clock() - self.config.event_retention
+        with self.db.write() as session:
+            session.execute(delete(SyncEvent).where(SyncEvent.at < cutoff))

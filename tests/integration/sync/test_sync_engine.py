@@ -1,0 +1,160 @@
+"""The translator end to end in one process: SCIM writes -> outbox -> worker -> emulator (HTTP)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from scim_bridge.directory.db import Database
+from scim_bridge.dingtalk.client import DingTalkClient
+from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
+from scim_bridge.settings import Settings
+from scim_bridge.sync.service import build_worker
+from scim_bridge.sync.worker import Worker, WorkerConfig
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+_mobiles = itertools.count(13900000000)
+
+
+@pytest.fixture
+def emulator() -> Iterator[RunningEmulator]:
+    running = start_emulator(EmulatorConfig(qps=0))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def worker(settings: Settings, database: Database, emulator: RunningEmulator) -> Iterator[Worker]:
+    cfg = emulator.emulator.config
+    client = DingTalkClient(
+        app_key=cfg.app_key,
+        app_secret=cfg.app_secret,
+        oapi_url=emulator.url,
+        api_url=emulator.url,
+        qps=1000,
+    )
+    w = build_worker(settings, database, client=client, config=WorkerConfig(threads=4))
+    yield w
+    client.close()
+
+
+def user(name: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": f"{name}@example.com",
+        "externalId": name,
+        "displayName": name.title(),
+        "phoneNumbers": [{"value": f"+86 {next(_mobiles)}", "type": "mobile"}],
+        "emails": [{"value": f"{name}@example.com", "type": "work", "primary": True}],
+        **extra,
+    }
+
+
+def by_userid(emulator: RunningEmulator) -> dict[str, dict[str, Any]]:
+    return dict(emulator.emulator.users())
+
+
+def test_create_place_update_and_remove_reach_dingtalk(
+    scim: Any, worker: Worker, emulator: RunningEmulator
+) -> None:
+    sales = scim.post("/Groups", {"displayName": "Sales", "members": []}).json
+    alice = scim.post("/Users", user("alice", title="Rep")).json
+    scim.patch(
+        f"/Groups/{sales['id']}",
+        {
+            "schemas": [PATCH],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": alice["id"]}]}],
+        },
+    )
+    worker.run_until_idle()
+    users = by_userid(emulator)
+    assert set(users) == {"alice"}
+    depts = {d["name"]: dept_id for dept_id, d in emulator.emulator.departments().items()}
+    assert "Sales" in depts
+    assert users["alice"]["dept_id_list"] == [depts["Sales"]]
+    assert users["alice"]["title"] == "Rep"
+    assert users["alice"]["mobile"] == str(int(users["alice"]["mobile"]))  # normalised 1xxxxxxxxxx
+
+    scim.patch(
+        f"/Users/{alice['id']}",
+        {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "title", "value": "Lead"}]},
+    )
+    worker.run_until_idle()
+    assert by_userid(emulator)["alice"]["title"] == "Lead"
+
+    scim.patch(
+        f"/Users/{alice['id']}",
+        {"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": False}}]},
+    )
+    worker.run_until_idle()
+    assert "alice" not in by_userid(emulator)
+
+    scim.patch(
+        f"/Users/{alice['id']}",
+        {"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": True}}]},
+    )
+    worker.run_until_idle()
+    assert "alice" in by_userid(emulator)  # reactivated with the same userid
+
+
+def test_manager_waits_for_the_manager_to_exist(
+    scim: Any, worker: Worker, emulator: RunningEmulator
+) -> None:
+    boss_id = "00000000-0000-0000-0000-000000000000"
+    report = scim.post("/Users", user("bob")).json
+    boss = scim.post("/Users", user("carol")).json
+    scim.patch(
+        f"/Users/{report['id']}",
+        {
+            "schemas": [PATCH],
+            "Operations": [{"op": "add", "path": f"{ENTERPRISE}:manager", "value": boss["id"]}],
+        },
+    )
+    assert boss_id  # a manager out of scope never blocks the report
+    worker.run_until_idle()
+    users = by_userid(emulator)
+    assert users["bob"].get("manager_userid") == "carol"
+
+
+def test_duplicate_mobile_is_dead_lettered_with_a_readable_reason(
+    scim: Any, worker: Worker, emulator: RunningEmulator, database: Database
+) -> None:
+    first = user("dave")
+    second = user("erin")
+    second["phoneNumbers"] = first["phoneNumbers"]
+    scim.post("/Users", first)
+    erin = scim.post("/Users", second).json
+    worker.run_until_idle()
+    from scim_bridge.sync.dlq import list_dead_letters, retry
+
+    with database.read() as session:
+        letters = list_dead_letters(session)
+    assert [(d.resource_id, d.code) for d in letters] == [(erin["id"], "60104")]
+    assert "mobile number" in letters[0].reason
+    got = scim.get(f"/Users/{erin['id']}").json
+    sync = got["urn:ietf:params:scim:schemas:extension:dingtalk:2.0:User"]["sync"]
+    assert sync["state"] == "failed" and "mobile" in sync["lastError"]
+    assert "dave" in by_userid(emulator)
+
+    scim.patch(
+        f"/Users/{erin['id']}",
+        {
+            "schemas": [PATCH],
+            "Operations": [
+                {
+                    "op": "replace",
+                    "path": 'phoneNumbers[type eq "mobile"].value',
+                    "value": "13800000001",
+                }
+            ],
+        },
+    )
+    with database.write() as session:
+        assert retry(session, None, now=datetime.now(UTC), actor="test") == 1
+    worker.run_until_idle()
+    assert "erin" in by_userid(emulator)
