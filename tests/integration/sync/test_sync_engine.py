@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from scim_bridge.directory.db import Database
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
+from scim_bridge.directory.db import Database
 from scim_bridge.settings import Settings
 from scim_bridge.sync.service import build_worker
 from scim_bridge.sync.worker import Worker, WorkerConfig
