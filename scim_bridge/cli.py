@@ -75,7 +75,7 @@ def token() -> None:
 @click.argument("name")
 @click.option(
     "--profile",
-    type=click.Choice(["auto", "okta", "entra", "strict"]),
+    type=click.Choice(["auto", "okta", "entra", "entra-additive", "strict"]),
     default="auto",
     show_default=True,
     help="IdP compatibility profile (auto reads the User-Agent).",
@@ -254,7 +254,26 @@ def serve(
 @click.option("--app-secret", default=None, help="App secret the emulator accepts.")
 @click.option("--qps", type=float, default=20.0, show_default=True, help="Per-app per-API QPS.")
 @click.option("--latency-ms", type=float, default=0.0, show_default=True)
-@click.option("--fail-rate", type=float, default=0.0, show_default=True)
+@click.option(
+    "--fail-rate",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Fraction of calls that get an injected fault.",
+)
+@click.option(
+    "--fault-kinds",
+    default="http500,http502,busy,timeout,timeout_after_apply",
+    show_default=True,
+    help="Comma-separated faults to inject.",
+)
+@click.option(
+    "--timeout-stall",
+    type=float,
+    default=15.0,
+    show_default=True,
+    help="Seconds an injected timeout stalls before answering.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.pass_context
 def emulator(
@@ -266,13 +285,23 @@ def emulator(
     qps: float,
     latency_ms: float,
     fail_rate: float,
+    fault_kinds: str,
+    timeout_stall: float,
     seed: int,
 ) -> None:
     """Run the built-in DingTalk emulator on its own."""
     from scim_bridge.dingtalk.emulator import EmulatorConfig, serve_emulator
 
     settings = _settings(ctx)
-    cfg = EmulatorConfig(qps=qps, latency=latency_ms / 1000.0, fail_rate=fail_rate, seed=seed)
+    kinds = tuple(k.strip() for k in fault_kinds.split(",") if k.strip())
+    cfg = EmulatorConfig(
+        qps=qps,
+        latency=latency_ms / 1000.0,
+        fail_rate=fail_rate,
+        fault_kinds=kinds,
+        timeout_stall=timeout_stall,
+        seed=seed,
+    )
     cfg.app_key = app_key or settings.dingtalk_app_key or cfg.app_key
     cfg.app_secret = app_secret or settings.dingtalk_app_secret or cfg.app_secret
     click.echo(f"DingTalk emulator on http://{host}:{port} (app key {cfg.app_key})", err=True)

@@ -27,7 +27,7 @@ DINGTALK_API_URL = "https://api.dingtalk.com"
 EMULATOR = "emulator"
 
 PASSWORD_POLICIES = ("hash", "drop")
-PROFILES = ("auto", "okta", "entra", "strict")
+PROFILES = ("auto", "okta", "entra", "entra-additive", "strict")
 
 
 def _secret() -> Any:
@@ -69,6 +69,9 @@ class Settings:
     alert_command: str = ""
     # Translator threads per worker: enough in-flight calls to keep DingTalk's quota full.
     sync_threads: int = 8
+    # Transient failures: attempts before the dead-letter list, and the first backoff (doubling).
+    sync_max_attempts: int = 8
+    sync_backoff_base: float = 30.0
 
     def secret_names(self) -> frozenset[str]:
         """Name the settings that must never be printed or logged."""

@@ -153,3 +153,13 @@ class ScimClient:
 def scim(app: Any, token: str) -> ScimClient:
     """A SCIM client authenticated with a generic token."""
     return ScimClient(app.test_client(), token)
+
+
+@pytest.fixture
+def scim_as(app: Any, database: Database) -> Any:
+    """A factory: a SCIM client whose token has the given name and profile."""
+
+    def make(name: str, profile: str = "auto", user_agent: str = "pytest") -> ScimClient:
+        return ScimClient(app.test_client(), make_token(database, name, profile), user_agent)
+
+    return make

@@ -149,7 +149,7 @@ def _outcome(op: Any, status: int, detail: str, scim_type: str | None = None) ->
     out: dict[str, Any] = {"status": str(status), "response": _error(status, detail, scim_type)}
     if isinstance(op, Mapping):
         out["method"] = str(op.get("method", "")).upper()
-        if op.get("bulkId"):
+        if op.get("bulkId") and isinstance(op["bulkId"], str):
             out["bulkId"] = op["bulkId"]
     return out
 
@@ -166,6 +166,8 @@ def _run_one(
         return _outcome(op, 400, "each operation must be a JSON object", "invalidSyntax")
     method = str(op.get("method", "")).upper()
     bulk_id = op.get("bulkId")
+    if bulk_id is not None and not isinstance(bulk_id, str):
+        return _outcome(op, 400, "bulkId must be a string (RFC 7644 §3.7)", "invalidSyntax")
     try:
         path = _substitute(str(op.get("path", "")), ids)
         data = _substitute(op.get("data"), ids)

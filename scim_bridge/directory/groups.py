@@ -40,19 +40,24 @@ def _index(row: Group, doc: Mapping[str, Any]) -> None:
 
 
 def _check_unique(session: Session, row: Group, *, exclude_id: str | None) -> None:
-    clash = select(Group.id).where(Group.display_name_key == row.display_name_key)
-    if exclude_id is not None:
-        clash = clash.where(Group.id != exclude_id)
-    if session.scalar(clash.limit(1)) is not None:
-        raise Uniqueness(f"a group named {row.display_name!r} already exists")
-    if row.external_id is not None:
-        clash = select(Group.id).where(Group.idp == row.idp, Group.external_id == row.external_id)
+    # No autoflush: flushing the changed row here would hit the unique index first and
+    # raise IntegrityError (a 500) instead of the 409 below.
+    with session.no_autoflush:
+        clash = select(Group.id).where(Group.display_name_key == row.display_name_key)
         if exclude_id is not None:
             clash = clash.where(Group.id != exclude_id)
         if session.scalar(clash.limit(1)) is not None:
-            raise Uniqueness(
-                f"externalId {row.external_id!r} is already used by another group of {row.idp}"
+            raise Uniqueness(f"a group named {row.display_name!r} already exists")
+        if row.external_id is not None:
+            clash = select(Group.id).where(
+                Group.idp == row.idp, Group.external_id == row.external_id
             )
+            if exclude_id is not None:
+                clash = clash.where(Group.id != exclude_id)
+            if session.scalar(clash.limit(1)) is not None:
+                raise Uniqueness(
+                    f"externalId {row.external_id!r} is already used by another group of {row.idp}"
+                )
 
 
 def _flush(session: Session) -> None:

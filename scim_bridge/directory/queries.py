@@ -125,7 +125,7 @@ class FilterCompiler:
             # RFC 7644 §3.10: clients SHOULD (not MUST) qualify extension attributes; Entra's
             # manager check sends `manager eq "<id>"` (scim-idp-notes §2.14). A name exactly
             # one extension defines is what the filter means, as in PATCH paths.
-            hits = [(e, a) for e in self.rt.extensions if (a := e.attribute(ref.attr))]
+            hits = [(e, a) for e in self.rt.extensions if (a := e.attribute(ref.attr)) is not None]
             if len(hits) == 1:
                 found = hits[0]
         if found is None:

@@ -15,7 +15,7 @@ from scim_bridge.directory.models import Token
 from scim_bridge.errors import ConfigError
 
 TOKEN_PREFIX = "scb_"
-PROFILES = ("auto", "okta", "entra", "strict")
+PROFILES = ("auto", "okta", "entra", "entra-additive", "strict")
 #: last_used_at is refreshed at most this often, so auth does not write on every request.
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 

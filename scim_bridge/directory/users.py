@@ -135,19 +135,22 @@ def _write_values(session: Session, user_id: str, doc: Mapping[str, Any], *, fre
 
 
 def _check_unique(session: Session, row: User, *, exclude_id: str | None) -> None:
-    clash = select(User.id).where(User.user_name_key == row.user_name_key)
-    if exclude_id is not None:
-        clash = clash.where(User.id != exclude_id)
-    if session.scalar(clash.limit(1)) is not None:
-        raise Uniqueness(f"userName {row.user_name!r} is already taken by another user")
-    if row.external_id is not None:
-        clash = select(User.id).where(User.idp == row.idp, User.external_id == row.external_id)
+    # No autoflush: flushing the changed row here would hit the unique index first and
+    # raise IntegrityError (a 500) instead of the 409 below.
+    with session.no_autoflush:
+        clash = select(User.id).where(User.user_name_key == row.user_name_key)
         if exclude_id is not None:
             clash = clash.where(User.id != exclude_id)
         if session.scalar(clash.limit(1)) is not None:
-            raise Uniqueness(
-                f"externalId {row.external_id!r} is already used by another user of {row.idp}"
-            )
+            raise Uniqueness(f"userName {row.user_name!r} is already taken by another user")
+        if row.external_id is not None:
+            clash = select(User.id).where(User.idp == row.idp, User.external_id == row.external_id)
+            if exclude_id is not None:
+                clash = clash.where(User.id != exclude_id)
+            if session.scalar(clash.limit(1)) is not None:
+                raise Uniqueness(
+                    f"externalId {row.external_id!r} is already used by another user of {row.idp}"
+                )
 
 
 def _flush(session: Session) -> None:

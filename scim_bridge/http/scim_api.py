@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,14 +16,16 @@ from scim_bridge.directory.outbox import OUTBOX_TOUCHED
 from scim_bridge.directory.representation import render_group, render_user
 from scim_bridge.directory.sync_state import sync_states
 from scim_bridge.errors import (
+    InvalidFilter,
     InvalidSyntax,
+    InvalidValue,
     NotFound,
     NotImplementedByServer,
     PayloadTooLarge,
     Unauthorized,
     UnsupportedMediaType,
 )
-from scim_bridge.http.errors import SCIM_MEDIA_TYPE
+from scim_bridge.http.errors import SCIM_MEDIA_TYPE, error_response
 from scim_bridge.http.runtime import Runtime
 from scim_bridge.scim import resources
 from scim_bridge.scim.etags import etag, if_none_match_hit
@@ -81,9 +84,61 @@ def read_body(max_bytes: int) -> dict[str, Any]:
         body = json.loads(raw)
     except ValueError as exc:
         raise InvalidSyntax(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidSyntax(_TOO_DEEP) from None
     if not isinstance(body, dict):
         raise InvalidSyntax("the body must be a JSON object")
+    _check_json(body)
     return body
+
+
+#: The deepest JSON body accepted. A Bulk operation carrying a PatchOp with a complex value is
+#: about ten levels deep; anything far deeper would only exhaust the recursion of the code
+#: that walks it (a RecursionError, then a 500).
+MAX_JSON_DEPTH = 64
+_TOO_DEEP = f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels"
+
+
+#: Text no database column can hold: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
+#: (JSON's "\\ud800" escapes; not Unicode scalar values, so not encodable as UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_text(value: str, what: str) -> None:
+    """Refuse a string the store could not hold with 400 invalidValue, not a database 500."""
+    if _UNSTORABLE.search(value):
+        raise InvalidValue(f"{what} contains NUL or an unpaired surrogate (RFC 7643 §2.3.1)")
+
+
+def _check_json(body: dict[str, Any]) -> None:
+    """Refuse bodies nested deeper than MAX_JSON_DEPTH or holding unstorable text."""
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            for key in item:
+                check_text(key, "an attribute name")
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        for child in children:
+            if isinstance(child, str):
+                check_text(child, "a string value")
+            elif isinstance(child, dict | list):
+                if depth + 1 > MAX_JSON_DEPTH:
+                    raise InvalidSyntax(_TOO_DEEP)
+                stack.append((child, depth + 1))
+
+
+@contextmanager
+def filter_depth_guard() -> Iterator[None]:
+    """Turn a filter too deeply nested for the recursive parser into 400 invalidFilter."""
+    try:
+        yield
+    except RecursionError:
+        raise InvalidFilter("the filter nests too deeply") from None
 
 
 def make_scim_blueprint(runtime: Runtime) -> Blueprint:
@@ -93,6 +148,12 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     reg = registry()
 
     # --- plumbing ----------------------------------------------------------------------------
+
+    @bp.errorhandler(RecursionError)
+    def too_deep(_exc: RecursionError) -> Response:
+        # Input nested deeper than a recursive parser can follow (a filter or PATCH path of
+        # thousands of parentheses): the request is at fault, and its transaction rolled back.
+        return error_response(400, "the request nests too deeply to be processed", "invalidSyntax")
 
     @bp.before_request
     def authenticate() -> None:
@@ -132,16 +193,24 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         if touched:
             runtime.outbox_committed()
 
+    def known_id(resource_id: str) -> None:
+        # An id the store could not even hold names no resource (and would make it fail).
+        if _UNSTORABLE.search(resource_id):
+            raise NotFound(f"no resource with id {resource_id!r}")
+
     def base_url() -> str:
         return request.url_root.rstrip("/") + PREFIX
 
     def list_params() -> ListQuery:
-        return parse_list_query(
-            request.args,
-            default_count=settings.default_count,
-            max_results=settings.max_results,
-            lenient=g.profile.compat.lenient_filters,
-        )
+        for name, value in request.args.items(multi=True):
+            check_text(value, f"the {name} parameter")
+        with filter_depth_guard():
+            return parse_list_query(
+                request.args,
+                default_count=settings.default_count,
+                max_results=settings.max_results,
+                lenient=g.profile.compat.lenient_filters,
+            )
 
     def selection() -> tuple[tuple[str, ...], tuple[str, ...]]:
         q = parse_list_query(request.args, default_count=0, max_results=1)
@@ -270,19 +339,21 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         schemas = body.get("schemas")
         if (
             schemas is not None
-            and SEARCH_REQUEST not in schemas
+            and (not isinstance(schemas, list) or SEARCH_REQUEST not in schemas)
             and not g.profile.compat.lenient_filters
         ):
             raise InvalidSyntax(f"a search request must carry the schema {SEARCH_REQUEST}")
-        return parse_list_query(
-            body,
-            default_count=settings.default_count,
-            max_results=settings.max_results,
-            lenient=g.profile.compat.lenient_filters,
-        )
+        with filter_depth_guard():
+            return parse_list_query(
+                body,
+                default_count=settings.default_count,
+                max_results=settings.max_results,
+                lenient=g.profile.compat.lenient_filters,
+            )
 
     @bp.get("/<any(Users, Groups):endpoint>/<resource_id>")
     def get_resource(endpoint: str, resource_id: str) -> Response:
+        known_id(resource_id)
         with runtime.db.read() as session:
             row = kinds[endpoint]["get"](session, resource_id)
             if if_none_match_hit(request.headers.get("If-None-Match"), row.version):
@@ -293,6 +364,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.put("/<any(Users, Groups):endpoint>/<resource_id>")
     def replace_resource(endpoint: str, resource_id: str) -> Response:
+        known_id(resource_id)
         body = read_body(settings.max_body_bytes)
         with write() as session:
             row = kinds[endpoint]["replace"](
@@ -302,6 +374,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.patch("/<any(Users, Groups):endpoint>/<resource_id>")
     def patch_resource(endpoint: str, resource_id: str) -> Response:
+        known_id(resource_id)
         body = read_body(settings.max_body_bytes)
         profile: Profile = g.profile
         status = profile.user_patch_status if endpoint == "Users" else profile.group_patch_status
@@ -318,6 +391,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.delete("/<any(Users, Groups):endpoint>/<resource_id>")
     def delete_resource(endpoint: str, resource_id: str) -> Response:
+        known_id(resource_id)
         with write() as session:
             kinds[endpoint]["delete"](
                 session, resource_id, context(), if_match=request.headers.get("If-Match")

@@ -179,10 +179,45 @@ def _end_of_string(text: str, start: int) -> int:
 # --- parsing -----------------------------------------------------------------------------------
 
 
+#: Limits on a filter's shape. Real filters nest two or three levels and join a handful of
+#: comparisons; far larger ones overflow the SQL parser (SQLite's stack holds about 45 "not ("
+#: levels, its expression trees 1,000 levels) or our own recursion, and would answer 500.
+MAX_FILTER_DEPTH = 10
+MAX_FILTER_TERMS = 200
+_LOGICAL = re.compile(r"\b(?:and|or)\b", re.IGNORECASE)
+
+
+def _shape(text: str) -> tuple[int, int]:
+    """Return a filter's deepest nesting of ( and [ and its number of and/or joins."""
+    depth = deepest = 0
+    quoted = escaped = False
+    bare: list[str] = []  # the text outside quoted strings
+    for ch in text:
+        if quoted:
+            escaped, quoted = (False, True) if escaped else (ch == "\\", ch != '"')
+            continue
+        if ch == '"':
+            quoted = True
+            bare.append(" ")
+            continue
+        bare.append(ch)
+        if ch in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]":
+            depth -= 1
+    return deepest, len(_LOGICAL.findall("".join(bare)))
+
+
 def parse_filter(text: str, *, lenient: bool = False) -> Node:
     """Parse a SCIM filter into our AST; raise InvalidFilter naming what is wrong."""
     if not text or not text.strip():
         raise InvalidFilter("the filter is empty")
+    depth, joins = _shape(text)
+    if depth > MAX_FILTER_DEPTH:
+        raise InvalidFilter(f"the filter nests deeper than {MAX_FILTER_DEPTH} levels")
+    if joins >= MAX_FILTER_TERMS:
+        raise InvalidFilter(f"the filter joins more than {MAX_FILTER_TERMS} comparisons")
     source = quote_bare_values(text) if lenient else text
     try:
         tree = SCIMParser().parse(_Lexer().tokenize(source))

@@ -35,6 +35,14 @@ PROFILES = {
     "entra": Profile(
         "entra", Compat(flat_enterprise=True, lenient_filters=True), group_patch_status=204
     ),
+    # Entra tenants that send partial member lists with "replace" (scim-idp-notes §2.21): the
+    # list is added, nothing is removed. Opt in per token; the RFC default is full replacement.
+    "entra-additive": Profile(
+        "entra-additive",
+        Compat(flat_enterprise=True, lenient_filters=True),
+        additive_member_replace=True,
+        group_patch_status=204,
+    ),
     # An unknown client: accept everything tolerable, answer like the RFC.
     "generic": Profile("generic", Compat(flat_enterprise=True, lenient_filters=True)),
 }

@@ -42,7 +42,12 @@ def build_worker(
     rules = load_rules(rules_path(settings))
     client = client or DingTalkClient.from_settings(settings)
     translator = Translator(db=db, client=client, rules=rules, clock=clock)
-    worker = Worker(db=db, translator=translator, clock=clock, config=config or WorkerConfig())
+    config = config or WorkerConfig(
+        threads=settings.sync_threads,
+        max_attempts=settings.sync_max_attempts,
+        backoff_base=settings.sync_backoff_base,
+    )
+    worker = Worker(db=db, translator=translator, clock=clock, config=config)
     if settings.alert_command:
         worker.on_dead_letter.append(command_alert(settings.alert_command))
     return worker

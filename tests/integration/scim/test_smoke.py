@@ -34,3 +34,17 @@ def test_user_lifecycle(scim: Any) -> None:
     assert patched.json["active"] is False
     assert scim.delete(f"/Users/{uid}").status_code == 204
     assert scim.get(f"/Users/{uid}").status_code == 404
+
+
+def test_entra_additive_profile_adds_a_partial_replace_list(scim_as: Any) -> None:
+    scim = scim_as("entra-x", "entra-additive")
+    a = scim.post("/Users", {**USER, "userName": "a@example.com"}).json["id"]
+    b = scim.post("/Users", {**USER, "userName": "b@example.com"}).json["id"]
+    group = scim.post("/Groups", {"displayName": "G", "members": [{"value": a}]}).json["id"]
+    replace = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "members", "value": [{"value": b}]}],
+    }
+    assert scim.patch(f"/Groups/{group}", replace).status_code == 204
+    members = {m["value"] for m in scim.get(f"/Groups/{group}").json["members"]}
+    assert members == {a, b}
