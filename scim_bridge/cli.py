@@ -474,6 +474,67 @@ def dlq_drop(ctx: click.Context, letter_ids: tuple[int, ...]) -> None:
     click.echo(f"dropped {count} dead letter(s)")
 
 
+@main.group("guard")
+def guard_group() -> None:
+    """The mass-change guard: see a paused burst of removals, and release it."""
+
+
+@guard_group.command("status")
+@click.pass_context
+def guard_status(ctx: click.Context) -> None:
+    """Say whether removals are paused, how many, and the token that releases them."""
+    from scim_bridge.directory.db import Database
+    from scim_bridge.sync.guard import paused
+
+    database = Database(_settings(ctx).database_url)
+    with database.read() as session:
+        pause = paused(session)
+    database.dispose()
+    if pause is None:
+        click.echo("removals are flowing: the mass-change guard is not paused")
+        return
+    click.echo(
+        f"PAUSED since {pause['since']}: {pause['removals']} of {pause['active_users']} people "
+        f"({pause['percent']}% > {pause['threshold']}%) would be removed from DingTalk"
+    )
+    click.echo(f"review them, then release with: scim-bridge guard confirm {pause['token']}")
+
+
+@guard_group.command("confirm")
+@click.argument("token")
+@click.pass_context
+def guard_confirm(ctx: click.Context, token: str) -> None:
+    """Release the paused removals (the token from `guard status` or the alert)."""
+    from scim_bridge.directory.db import Database
+    from scim_bridge.mapping.guard import GuardError
+    from scim_bridge.mapping.rules import load_rules, rules_path
+    from scim_bridge.sync.guard import confirm_burst
+    from scim_bridge.sync.wakeup import notify_local, socket_path
+
+    settings = _settings(ctx)
+    try:
+        rules = load_rules(rules_path(settings))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    database = Database(settings.database_url)
+    try:
+        with database.write() as session:
+            released = confirm_burst(
+                session,
+                rules.guard,
+                token,
+                now=_now(),
+                actor="guard-confirm",
+                inactive_is_removal=rules.leavers.action == "delete",
+            )
+    except GuardError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        database.dispose()
+    notify_local(socket_path(settings.database_url))
+    click.echo(f"released {released} removal(s); the translator proceeds now")
+
+
 # --- mapping -------------------------------------------------------------------------------
 
 

@@ -218,3 +218,9 @@ class DingTalkInvalid(DingTalkError):
 
 class PermissionDenied(DingTalkError):
     """The app lacks the permission, the scope or the IP whitelist entry for this call."""
+
+
+class ProjectionPaused(BridgeError):
+    """Projection is held back (the mass-change guard) until an operator confirms."""
+
+    retry_after: float = 30.0

@@ -34,6 +34,8 @@ TABLES = (
     "links",
     "dead_letters",
     "sync_events",
+    "bridge_state",
+    "guard_removals",
 )
 
 

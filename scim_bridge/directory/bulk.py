@@ -168,6 +168,8 @@ def _run_one(
     bulk_id = op.get("bulkId")
     if bulk_id is not None and not isinstance(bulk_id, str):
         return _outcome(op, 400, "bulkId must be a string (RFC 7644 §3.7)", "invalidSyntax")
+    if op.get("version") is not None and not isinstance(op["version"], str):
+        return _outcome(op, 400, "version must be an ETag string (RFC 7644 §3.7)", "invalidSyntax")
     try:
         path = _substitute(str(op.get("path", "")), ids)
         data = _substitute(op.get("data"), ids)

@@ -235,3 +235,22 @@ class SyncEvent(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (Index("ix_sync_events_resource", "resource_type", "resource_id"),)
+
+
+class BridgeState(Base):
+    """Small named values the bridge keeps between runs (e.g. an operator's guard confirmation)."""
+
+    __tablename__ = "bridge_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class GuardRemoval(Base):
+    """A removal the translator proposed, counted by the mass-change guard for its window."""
+
+    __tablename__ = "guard_removals"
+
+    scim_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

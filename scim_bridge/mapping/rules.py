@@ -118,7 +118,7 @@ class GuardRules:
     enabled: bool = True
     max_removal_percent: float = 20.0
     window_minutes: int = 60
-    min_removals: int = 0
+    min_removals: int = 10
 
 
 @dataclass(frozen=True)
@@ -565,7 +565,7 @@ def _build(data: dict[str, Any], source: str, problems: _Problems) -> MappingRul
         enabled=bool(guard_raw.get("enabled", True)),
         max_removal_percent=float(guard_raw.get("max_removal_percent", 20)),
         window_minutes=int(guard_raw.get("window_minutes", 60)),
-        min_removals=int(guard_raw.get("min_removals", 0)),
+        min_removals=int(guard_raw.get("min_removals", 10)),
     )
     fingerprint = hashlib.sha256(
         json.dumps(data, sort_keys=True, default=str).encode("utf-8")

@@ -39,7 +39,7 @@ def build_worker(
     config: WorkerConfig | None = None,
 ) -> Worker:
     """Build a worker: the DingTalk client, the mapping rules and the translator."""
-    rules = load_rules(rules_path(settings))
+    rules = load_rules(rules_path(settings))  # a bad file stops start-up, naming line and fix
     client = client or DingTalkClient.from_settings(settings)
     translator = Translator(db=db, client=client, rules=rules, clock=clock)
     config = config or WorkerConfig(
@@ -47,7 +47,14 @@ def build_worker(
         max_attempts=settings.sync_max_attempts,
         backoff_base=settings.sync_backoff_base,
     )
-    worker = Worker(db=db, translator=translator, clock=clock, config=config)
+    path = rules_path(settings)
+    worker = Worker(
+        db=db,
+        translator=translator,
+        clock=clock,
+        config=config,
+        rules_loader=lambda: load_rules(path),
+    )
     if settings.alert_command:
         worker.on_dead_letter.append(command_alert(settings.alert_command))
     return worker

@@ -8,8 +8,11 @@ ten quick edits become one call. Network calls happen outside database transacti
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from scim_bridge.dingtalk.client import DepartmentNameTaken, DingTalkClient
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.models import Link, SyncEvent, User
+from scim_bridge.directory.models import Group, Link, SyncEvent, User
 from scim_bridge.directory.outbox import mark_changed
 from scim_bridge.directory.queries import FilterCompiler
 from scim_bridge.errors import (
@@ -28,13 +31,22 @@ from scim_bridge.errors import (
     DingTalkConflict,
     DingTalkError,
     DingTalkNotFound,
+    ProjectionPaused,
 )
 from scim_bridge.mapping.departments import DepartmentResolver, group_key
-from scim_bridge.mapping.model import REMOVE, ROOT_DEPT_ID, ROOT_KEY, SKIP, DepartmentSpec
+from scim_bridge.mapping.model import (
+    REMOVE,
+    ROOT_DEPT_ID,
+    ROOT_KEY,
+    SKIP,
+    DepartmentSpec,
+    UserProjection,
+)
 from scim_bridge.mapping.project import project_user
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.scim.filters import parse_filter
 from scim_bridge.scim.schema import ENTERPRISE_USER
+from scim_bridge.sync import guard
 from scim_bridge.sync.view import DatabaseDirectory
 
 log = logging.getLogger("scim_bridge.sync")
@@ -44,6 +56,8 @@ SYNCED, REMOVED, FAILED, RETRYING = "synced", "removed", "failed", "retrying"
 #: DingTalk user fields cleared by sending an empty string when the mapping drops them.
 MANAGER = "manager_userid"
 DEPT_LIST = "dept_id_list"
+#: Snapshot key holding the hash of the mapping's output (not a DingTalk field).
+PROJECTION = "_projection"
 
 
 @dataclass
@@ -56,6 +70,9 @@ class Translator:
     clock: Callable[[], datetime]
     _dept_locks: dict[str, threading.Lock] = field(default_factory=dict)
     _locks_guard: threading.Lock = field(default_factory=threading.Lock)
+    _user_locks: tuple[threading.Lock, ...] = field(
+        default_factory=lambda: tuple(threading.Lock() for _ in range(256))
+    )
 
     # --- entry points ------------------------------------------------------------------------
 
@@ -70,6 +87,13 @@ class Translator:
 
     def sync_user(self, user_id: str, *, actor: str | None = None) -> None:
         """Create, update, move or remove one person in DingTalk."""
+        # One translation of a person at a time: a department removal re-projects its members
+        # inline, possibly while a pool thread holds the same person's outbox row.
+        stripe = self._user_locks[zlib.crc32(user_id.encode()) % len(self._user_locks)]
+        with stripe:
+            self._sync_user(user_id, actor=actor)
+
+    def _sync_user(self, user_id: str, *, actor: str | None) -> None:
         with self.db.read() as session:
             view = DatabaseDirectory(session)
             user = view.user(user_id)
@@ -98,6 +122,8 @@ class Translator:
         desired: dict[str, Any] = dict(projection.fields)
         desired[DEPT_LIST] = dept_ids
         desired[MANAGER] = manager_userid
+        # Remembered with the snapshot, so a new mapping re-projects only who changes.
+        desired[PROJECTION] = projection_hash(projection)
         # A manager not yet in DingTalk is set once they are (scim-idp-notes §3.3).
         pending_manager = projection.manager_scim_id if manager_userid is None else None
         if link is None or link.state == REMOVED or not link.dingtalk_id:
@@ -130,12 +156,86 @@ class Translator:
             return
         self._remove_department(key, link, actor=actor)
 
+    def reproject_changed(self, *, actor: str = "mapping-change", chunk: int = 500) -> int:
+        """Queue exactly the users and groups whose desired state differs under the rules."""
+        queued = 0
+        after = ""
+        while True:
+            with self.db.read() as session:
+                ids = list(
+                    session.scalars(
+                        select(User.id).where(User.id > after).order_by(User.id).limit(chunk)
+                    )
+                )
+                if not ids:
+                    break
+                after = ids[-1]
+                view = DatabaseDirectory(session)
+                links = {
+                    lk.key: lk
+                    for lk in session.scalars(
+                        select(Link).where(Link.kind == USER, Link.key.in_(ids))
+                    )
+                }
+                stale = []
+                for uid in ids:
+                    user = view.user(uid)
+                    if user is None:
+                        continue
+                    projection = project_user(user, self.rules, view)
+                    link = links.get(uid)
+                    known = (link.snapshot or {}).get(PROJECTION) if link is not None else None
+                    if projection.action == SKIP and (link is None or link.state == REMOVED):
+                        continue
+                    if projection.action == REMOVE and (link is None or link.state == REMOVED):
+                        continue
+                    if known != projection_hash(projection):
+                        stale.append(uid)
+            if stale:
+                with self.db.write() as session:
+                    mark_changed(session, "User", stale, actor=actor, now=self.clock())
+                queued += len(stale)
+        queued += self._reproject_groups(actor=actor)
+        return queued
+
+    def _reproject_groups(self, *, actor: str) -> int:
+        """Queue groups whose department would be created, changed or removed."""
+        with self.db.read() as session:
+            view = DatabaseDirectory(session)
+            group_ids = list(session.scalars(select(Group.id)))
+            links = {
+                lk.key: lk
+                for lk in session.scalars(
+                    select(Link).where(Link.kind == DEPARTMENT, Link.key.like("group:%"))
+                )
+            }
+            stale = []
+            for gid in group_ids:
+                key = group_key(gid)
+                link = links.get(key)
+                wanted = None
+                if self.rules.departments.strategy == "groups":
+                    resolver = DepartmentResolver(self.rules, view)
+                    resolver.ensure(key)
+                    spec = resolver.specs.get(key)
+                    wanted = None if spec is None else spec.snapshot()
+                linked = link is not None and link.state == SYNCED
+                known = (link.snapshot or {}).get(PROJECTION) if link is not None else None
+                if (wanted is None and linked) or (wanted is not None and known != _hash(wanted)):
+                    stale.append(gid)
+        if stale:
+            with self.db.write() as session:
+                mark_changed(session, "Group", stale, actor=actor, now=self.clock())
+        return len(stale)
+
     # --- users -------------------------------------------------------------------------------
 
     def _create_user(
         self, user_id: str, userid: str, desired: dict[str, Any], *, actor: str | None
     ) -> None:
-        fields = {k: v for k, v in desired.items() if v not in (None, "", [], {})}
+        fields = {
+            k: v for k, v in desired.items() if v not in (None, "", [], {}) and k != PROJECTION
+        }
         fields["userid"] = userid
         try:
             self.client.create_user(fields)
@@ -175,7 +275,7 @@ class Translator:
         changes: dict[str, Any] = {}
         for name, value in desired.items():
             old = current.get(name)
-            if name == MANAGER or value == old:
+            if name in (MANAGER, PROJECTION) or value == old:
                 continue
             if value in (None, "", [], {}):
                 if old not in (None, "", [], {}):
@@ -198,6 +298,20 @@ class Translator:
     ) -> None:
         if link is None or link.state == REMOVED or not link.dingtalk_id:
             return
+        with self.db.write() as session:
+            decision = guard.propose_removal(
+                session,
+                user_id,
+                self.rules.guard,
+                now=self.clock(),
+                inactive_is_removal=self.rules.leavers.action == "delete",
+            )
+        if not decision.allow:
+            # A burst of removals waits for an operator (`scim-bridge guard confirm TOKEN`).
+            raise ProjectionPaused(
+                f"mass-change guard: {decision.reason}; confirm with "
+                f"`scim-bridge guard confirm {decision.token}`"
+            )
         existed = self.client.delete_user(link.dingtalk_id)
         self._event(
             "User",
@@ -254,6 +368,7 @@ class Translator:
             "parent_id": parent_id,
             "source_identifier": spec.source_identifier,
             "order": spec.order,
+            PROJECTION: _hash(spec.snapshot()),
         }
         with self._lock(key):
             with self.db.read() as session:
@@ -261,7 +376,11 @@ class Translator:
             if link is not None and link.state == SYNCED and link.dingtalk_id:
                 dept_id = int(link.dingtalk_id)
                 old = link.snapshot or {}
-                changes = {k: v for k, v in want.items() if old.get(k) != v and v is not None}
+                changes = {
+                    k: v
+                    for k, v in want.items()
+                    if old.get(k) != v and v is not None and k != PROJECTION
+                }
                 if changes:
                     try:
                         self.client.update_department(dept_id, changes)
@@ -277,6 +396,7 @@ class Translator:
                             fields=changes,
                             actor=actor,
                         )
+                if changes or old.get(PROJECTION) != want[PROJECTION]:
                     self._save_link(DEPARTMENT, key, str(dept_id), want)
                 return dept_id
             dept_id = self._create_department(key, want, actor=actor)
@@ -387,8 +507,8 @@ class Translator:
             row.attempts = attempt
             row.updated_at = now
         code = exc.reason if isinstance(exc, DingTalkError) else type(exc).__name__
-        outcome = (
-            "failed" if state == FAILED else ("throttled" if state == "throttled" else "retry")
+        outcome = {FAILED: "failed", "throttled": "throttled", "paused": "paused"}.get(
+            state, "retry"
         )
         self._event(
             resource_type,
@@ -440,6 +560,15 @@ class Translator:
                     attempt=attempt,
                 )
             )
+
+
+def _hash(snapshot: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(snapshot, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def projection_hash(projection: UserProjection) -> str:
+    """Return a stable digest of what the mapping wants for one user."""
+    return _hash(projection.snapshot())
 
 
 def _link(session: Session, kind: str, key: str) -> Link | None:

@@ -23,7 +23,15 @@ from sqlalchemy import delete, select
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import DeadLetter, SyncEvent
-from scim_bridge.errors import DingTalkError, IpBanned, Throttled, Transient
+from scim_bridge.errors import (
+    ConfigError,
+    DingTalkError,
+    IpBanned,
+    ProjectionPaused,
+    Throttled,
+    Transient,
+)
+from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.sync import claims as outbox
 from scim_bridge.sync.claims import Claim
 from scim_bridge.sync.translator import FAILED, RETRYING, Translator, describe
@@ -58,6 +66,8 @@ class Worker:
     wakeup: Wakeup = field(default_factory=Wakeup)
     on_dead_letter: list[DeadLetterHook] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
+    #: Reloads the mapping rules; when their fingerprint changes, the affected are re-projected.
+    rules_loader: Callable[[], MappingRules] | None = None
     owner: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     )
@@ -66,6 +76,7 @@ class Worker:
         self._inflight: dict[int, Claim] = {}
         self._guard = threading.Lock()
         self._idle = threading.Condition(self._guard)
+        self._paused_alerted = False
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -159,6 +170,17 @@ class Worker:
             )
             with self.db.write() as session:
                 outbox.postpone(session, claim, owner=self.owner, until=until, count_attempt=False)
+        except ProjectionPaused as exc:
+            # Held for an operator: look again shortly, without spending an attempt.
+            until = self.clock() + timedelta(seconds=exc.retry_after)
+            self.translator.record_failure(
+                claim.resource_type, claim.resource_id, exc, state="paused", attempt=claim.attempts
+            )
+            if not self._paused_alerted:
+                self._paused_alerted = True
+                log.error("ALERT %s", exc)
+            with self.db.write() as session:
+                outbox.postpone(session, claim, owner=self.owner, until=until, count_attempt=False)
         except DingTalkError as exc:
             if isinstance(exc, Transient) or exc.retryable:
                 self._retry_or_bury(claim, exc)
@@ -168,6 +190,7 @@ class Worker:
             log.exception("translating %s %s failed", claim.resource_type, claim.resource_id)
             self._retry_or_bury(claim, exc)
         else:
+            self._paused_alerted = False
             with self.db.write() as session:
                 outbox.complete(session, claim, owner=self.owner)
 
@@ -240,7 +263,32 @@ class Worker:
         # Rows that became due (retries, expired leases of a dead worker) wake the loop.
         scheduler.add_job(self.wakeup.set, "interval", seconds=5, id="due-retries")
         scheduler.add_job(self._prune_events, "interval", hours=6, id="prune-sync-events")
+        # On start, and whenever the mapping file changes: re-project who is affected.
+        scheduler.add_job(self.reproject, id="reproject-on-start")
+        if self.rules_loader is not None:
+            scheduler.add_job(self.reload_rules, "interval", seconds=10, id="watch-mapping")
         return scheduler
+
+    def reproject(self) -> None:
+        """Queue the resources whose desired state differs from what was applied."""
+        queued = self.translator.reproject_changed()
+        if queued:
+            log.info("mapping: %d resource(s) queued for re-projection", queued)
+            self.wakeup.set()
+
+    def reload_rules(self) -> None:
+        """Load the mapping file again; adopt it and re-project if it changed."""
+        assert self.rules_loader is not None
+        try:
+            rules = self.rules_loader()
+        except ConfigError as exc:
+            # Keep projecting with the rules that worked; say loudly why the new ones don't.
+            log.error("mapping file not reloaded, the previous rules stay in force: %s", exc)
+            return
+        if rules.fingerprint != self.translator.rules.fingerprint:
+            log.info("mapping rules changed (%s); re-projecting", rules.fingerprint[:12])
+            self.translator.rules = rules
+            self.reproject()
 
     def _heartbeat(self) -> None:
         with self._guard:

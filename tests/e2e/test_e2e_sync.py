@@ -100,7 +100,7 @@ def test_chaos_faults_throttling_and_killed_workers_still_converge_exactly(tmp_p
 def test_two_apis_and_two_workers_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
     engine = create_engine(postgres_url)
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
     engine.dispose()
     url = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     with cluster(tmp_path, url) as c:

@@ -128,6 +128,7 @@ def test_duplicate_mobile_is_dead_lettered_with_a_readable_reason(
     second = user("erin")
     second["phoneNumbers"] = first["phoneNumbers"]
     scim.post("/Users", first)
+    worker.run_until_idle()  # dave reaches DingTalk first; erin's copy of his mobile then clashes
     erin = scim.post("/Users", second).json
     worker.run_until_idle()
     from scim_bridge.sync.dlq import list_dead_letters, retry

@@ -1,0 +1,140 @@
+"""Mapping policies in the running translator: the mass-change guard, a strategy switch."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from scim_bridge.dingtalk.client import DingTalkClient
+from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
+from scim_bridge.directory.db import Database
+from scim_bridge.mapping.rules import default_rules_path, parse_rules
+from scim_bridge.settings import Settings
+from scim_bridge.sync import guard
+from scim_bridge.sync.service import build_worker
+from scim_bridge.sync.worker import Worker, WorkerConfig
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+_mobiles = itertools.count(13700000000)
+
+
+@pytest.fixture
+def emulator() -> Iterator[RunningEmulator]:
+    running = start_emulator(EmulatorConfig(qps=0))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def worker(settings: Settings, database: Database, emulator: RunningEmulator) -> Iterator[Worker]:
+    cfg = emulator.emulator.config
+    client = DingTalkClient(
+        app_key=cfg.app_key,
+        app_secret=cfg.app_secret,
+        oapi_url=emulator.url,
+        api_url=emulator.url,
+        qps=1000,
+    )
+    w = build_worker(settings, database, client=client, config=WorkerConfig(threads=4))
+    yield w
+    client.close()
+
+
+def person(i: int, department: str) -> dict[str, Any]:
+    return {
+        "userName": f"u{i}@example.com",
+        "externalId": f"u{i}",
+        "displayName": f"User {i}",
+        "phoneNumbers": [{"value": str(next(_mobiles)), "type": "mobile"}],
+        ENTERPRISE: {"department": department},
+    }
+
+
+def test_guard_holds_a_60_percent_deactivation_burst_until_confirmed(
+    scim: Any, worker: Worker, emulator: RunningEmulator, database: Database
+) -> None:
+    ids = [scim.post("/Users", person(i, "Ops")).json["id"] for i in range(30)]
+    worker.run_until_idle()
+    assert len(emulator.emulator.users()) == 30
+    for uid in ids[:18]:  # 60% of the people leave at once
+        scim.patch(
+            f"/Users/{uid}",
+            {"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": False}}]},
+        )
+    worker.run_until_idle()
+    assert len(emulator.emulator.users()) == 30  # nobody was deleted
+    with database.read() as session:
+        pause = guard.paused(session)
+    assert pause is not None and pause["removals"] == 18 and pause["active_users"] == 30
+    with database.write() as session:
+        released = guard.confirm_burst(
+            session,
+            worker.translator.rules.guard,
+            pause["token"],
+            now=datetime.now(UTC),
+            actor="ops",
+        )
+    assert released == 18
+    worker.run_until_idle()
+    assert len(emulator.emulator.users()) == 12
+    with database.read() as session:
+        assert guard.paused(session) is None
+
+
+def test_a_few_leavers_pass_the_guard(scim: Any, worker: Worker, emulator: RunningEmulator) -> None:
+    ids = [scim.post("/Users", person(i, "Ops")).json["id"] for i in range(30)]
+    worker.run_until_idle()
+    for uid in ids[:3]:
+        scim.delete(f"/Users/{uid}")
+    worker.run_until_idle()
+    assert len(emulator.emulator.users()) == 27
+
+
+def test_switching_department_strategy_moves_everyone_without_leaving_anyone_out(
+    scim: Any, worker: Worker, emulator: RunningEmulator
+) -> None:
+    group = scim.post("/Groups", {"displayName": "Everyone"}).json["id"]
+    ids = [
+        scim.post("/Users", person(i, "Sales" if i % 2 else "Support")).json["id"]
+        for i in range(10)
+    ]
+    scim.patch(
+        f"/Groups/{group}",
+        {
+            "schemas": [PATCH],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": u} for u in ids]}],
+        },
+    )
+    worker.run_until_idle()
+    names = {d: v["name"] for d, v in emulator.emulator.departments().items()}
+    assert {names[u["dept_id_list"][0]] for u in emulator.emulator.users().values()} == {"Everyone"}
+
+    text = (
+        default_rules_path()
+        .read_text(encoding="utf-8")
+        .replace(
+            "  strategy: groups ",
+            "  strategy: attributes\n  attributes: [enterprise:department]\n  #",
+        )
+    )
+    worker.translator.rules = parse_rules(text, source="switched.yaml")
+    worker.reproject()
+    worker.run_until_idle()
+    users = emulator.emulator.users()
+    names = {d: v["name"] for d, v in emulator.emulator.departments().items()}
+    placed = {u["userid"]: sorted(names[d] for d in u["dept_id_list"]) for u in users.values()}
+    assert placed == {f"u{i}": ["Sales" if i % 2 else "Support"] for i in range(10)}
+    assert "Everyone" not in names.values()  # the group's department went once it was empty
+    # Every move replaced the department list in one successful call: the emulator refuses an
+    # empty list (40066), and deleting "Everyone" while anyone was in it would fail (60005).
+    calls = emulator.emulator.calls()
+    updates = [c for c in calls if c["api"] == "/topapi/v2/user/update"]
+    assert len(updates) == 10
+    assert all(c["outcome"].get("errcode") == 0 for c in updates)
+    delete_at = next(c["seq"] for c in calls if c["api"] == "/topapi/v2/department/delete")
+    assert delete_at > max(c["seq"] for c in updates)
