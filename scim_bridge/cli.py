@@ -535,6 +535,116 @@ def guard_confirm(ctx: click.Context, token: str) -> None:
     click.echo(f"released {released} removal(s); the translator proceeds now")
 
 
+# --- dry run and data quality --------------------------------------------------------------
+
+
+class _Progress:
+    """A progress line on stderr for long CLI steps (only when stderr is a terminal or asked)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - self.last < 0.5 and done != total:
+            return
+        self.last = now
+        of = f"/{total}" if total else ""
+        click.echo(f"\r{self.label}: {done}{of}", nl=False, err=True)
+
+    def finish(self) -> None:
+        click.echo("", err=True)
+
+
+def _rules(settings: Settings) -> Any:
+    from scim_bridge.mapping.rules import load_rules, rules_path
+
+    try:
+        return load_rules(rules_path(settings))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.option(
+    "--source",
+    type=click.Choice(["dingtalk", "links"]),
+    default="dingtalk",
+    show_default=True,
+    help="Compare with DingTalk itself (walked live) or with what the bridge applied.",
+)
+@click.pass_context
+def plan(ctx: click.Context, fmt: str, source: str) -> None:
+    """List every DingTalk call needed to converge (a dry run: nothing is written)."""
+    from scim_bridge.dingtalk.client import DingTalkClient
+    from scim_bridge.directory.db import Database
+    from scim_bridge.mapping.plan import plan as make_plan
+    from scim_bridge.mapping.plan import render_plan
+    from scim_bridge.mapping.project import project_directory
+    from scim_bridge.sync.dryrun import current_from_dingtalk, current_from_links, load_directory
+
+    settings = _settings(ctx)
+    rules = _rules(settings)
+    database = Database(settings.database_url)
+    try:
+        progress = _Progress("reading the directory")
+        users, groups = load_directory(database, progress=progress)
+        progress.finish()
+        if source == "links":
+            current = current_from_links(database)
+        else:
+            try:
+                client = DingTalkClient.from_settings(settings)
+            except ConfigError as exc:
+                raise click.ClickException(f"{exc}; or use --source links") from None
+            with client:
+                walk = _Progress("reading DingTalk users")
+                current = current_from_dingtalk(database, client, progress=walk)
+                walk.finish()
+        result = make_plan(project_directory(users, groups, rules), current)
+    finally:
+        database.dispose()
+    click.echo(render_plan(result, fmt))
+
+
+@main.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_context
+def quality(ctx: click.Context, fmt: str) -> None:
+    """Report data problems that would block or degrade projection; exit 1 if any blocks."""
+    from scim_bridge.directory.db import Database
+    from scim_bridge.mapping.quality import quality_report, render_quality
+    from scim_bridge.sync.dryrun import load_directory
+
+    settings = _settings(ctx)
+    rules = _rules(settings)
+    database = Database(settings.database_url)
+    try:
+        progress = _Progress("reading the directory")
+        users, groups = load_directory(database, progress=progress)
+        progress.finish()
+    finally:
+        database.dispose()
+    checking = _Progress("checking")
+    report = quality_report(users, groups, rules, progress=checking)
+    checking.finish()
+    click.echo(render_quality(report, fmt))
+    if report.blocking:
+        raise SystemExit(1)
+
+
 # --- mapping -------------------------------------------------------------------------------
 
 
