@@ -1,10 +1,12 @@
-"""Acceptance runs of the sync engine with real processes (issue: the sync engine).
+"""Acceptance runs of the sync engine and the mapping engine with real processes.
 
 1. `scim-bridge serve` (translator embedded) against the emulator: 500 users, 20 groups,
    updates, moves, leavers, deletions, group renames and deletions -> the exact projection.
 2. The same run with 20% injected faults, throttling, and the translator killed with SIGKILL
    twice and restarted: still exact, no duplicates, no dead letters, every retry logged.
 3. Two API processes and two workers on PostgreSQL: the same exact result.
+4. The department strategy switched in the mapping file of a running bridge: everyone moves
+   in place, nobody is ever without a department, the old departments go once empty.
 """
 
 from __future__ import annotations
@@ -15,10 +17,18 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from e2e_harness import IdP, actual_projection, cluster, expected_projection, run_scenario
+from e2e_harness import (
+    IdP,
+    actual_projection,
+    cluster,
+    expected_projection,
+    run_scenario,
+    wait_until,
+)
 from sqlalchemy import create_engine, select, text
 
 from scim_bridge.directory.models import SyncEvent
+from scim_bridge.mapping.rules import default_rules_path
 
 pytestmark = pytest.mark.slow
 TABLES = (
@@ -119,3 +129,63 @@ def test_two_apis_and_two_workers_on_postgresql(tmp_path: Path, postgres_url: st
 
 if os.environ.get("SCIM_BRIDGE_SKIP_E2E"):
     pytest.skip("SCIM_BRIDGE_SKIP_E2E is set", allow_module_level=True)
+
+
+def test_switching_the_department_strategy_on_a_running_bridge(tmp_path: Path) -> None:
+    mapping = tmp_path / "mapping.yaml"
+    default = default_rules_path().read_text(encoding="utf-8")
+    mapping.write_text(default, encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'bridge.db'}"
+    with cluster(tmp_path, db, SCIM_BRIDGE_MAPPING_FILE=str(mapping)) as c:
+        c.start_emulator("--qps", "0")
+        c.prepare()
+        idp = IdP([c.start_api("api", "--workers", "1")], c.token)
+        teams = [idp.call("POST", "/Groups", {"displayName": f"Team {t}"}, 201)["id"] for t in "AB"]
+        for i in range(40):
+            body = {
+                "userName": f"s{i}@example.com",
+                "externalId": f"s{i}",
+                "displayName": f"S {i}",
+                "phoneNumbers": [{"value": f"135{i:08d}", "type": "mobile"}],
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                    "department": "Sales" if i % 2 else "Support"
+                },
+            }
+            uid = idp.call("POST", "/Users", body, 201)["id"]
+            idp.patch(
+                f"/Groups/{teams[i % 2]}",
+                {"op": "add", "path": "members", "value": [{"value": uid}]},
+                expect=204,
+            )
+        c.wait_converged(timeout=120)
+        before = {u["userid"]: u["unionid"] for u in c.emulator_state()["users"]}
+        assert len(before) == 40
+
+        mapping.write_text(
+            default.replace(
+                "  strategy: groups ",
+                "  strategy: attributes\n  attributes: [enterprise:department]\n  #",
+            ),
+            encoding="utf-8",
+        )
+        seen_empty: list[str] = []
+
+        def moved() -> bool:
+            state = c.emulator_state()
+            seen_empty.extend(u["userid"] for u in state["users"] if not u["dept_id_list"])
+            names = {d["dept_id"]: d["name"] for d in state["departments"]}
+            placed = {u["userid"]: [names[d] for d in u["dept_id_list"]] for u in state["users"]}
+            return placed == {f"s{i}": ["Sales" if i % 2 else "Support"] for i in range(40)} and (
+                not {"Team A", "Team B"} & set(names.values())
+            )
+
+        wait_until(moved, timeout=120, what="the new department layout", interval=0.1)
+        assert seen_empty == []
+        after = {u["userid"]: u["unionid"] for u in c.emulator_state()["users"]}
+        assert after == before  # moved in place: nobody was deleted and re-created
+        failed = [
+            call
+            for call in c.emulator_calls()
+            if call["api"].startswith("/topapi") and call["outcome"].get("errcode") not in (0, None)
+        ]
+        assert failed == []
