@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +18,18 @@ from scim_bridge.settings import EMULATOR, Settings, load_settings
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@contextmanager
+def _opened(url: str) -> Iterator[Any]:
+    """Open the configured database for one command and close its pool afterwards."""
+    from scim_bridge.directory.db import Database
+
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        database.dispose()
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -84,22 +98,19 @@ def token() -> None:
 @click.pass_context
 def token_create(ctx: click.Context, name: str, profile: str, idp: str | None) -> None:
     """Create a token; it is printed once, alone on the last line, and only its hash is kept."""
-    from scim_bridge.directory.db import Database
     from scim_bridge.directory.tokens import create_token
 
-    database = Database(_settings(ctx).database_url)
-    try:
-        with database.write() as session:
-            row, plaintext = create_token(session, name, profile=profile, idp=idp, now=_now())
-            click.echo(
-                f"created token {row.name!r} (profile {row.profile}); store it now, "
-                "it cannot be shown again:",
-                err=True,
-            )
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        database.dispose()
+    with _opened(_settings(ctx).database_url) as database:
+        try:
+            with database.write() as session:
+                row, plaintext = create_token(session, name, profile=profile, idp=idp, now=_now())
+                click.echo(
+                    f"created token {row.name!r} (profile {row.profile}); store it now, "
+                    "it cannot be shown again:",
+                    err=True,
+                )
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(plaintext)
 
 
@@ -107,13 +118,10 @@ def token_create(ctx: click.Context, name: str, profile: str, idp: str | None) -
 @click.pass_context
 def token_list(ctx: click.Context) -> None:
     """List tokens (name, profile, prefix, created, last used, revoked)."""
-    from scim_bridge.directory.db import Database
     from scim_bridge.directory.tokens import list_tokens
 
-    database = Database(_settings(ctx).database_url)
-    with database.read() as session:
+    with _opened(_settings(ctx).database_url) as database, database.read() as session:
         rows = list_tokens(session)
-    database.dispose()
     header = f"{'NAME':<24} {'PROFILE':<8} {'PREFIX':<10} {'CREATED':<20} {'LAST USED':<20} STATUS"
     click.echo(header)
     for r in rows:
@@ -130,17 +138,14 @@ def token_list(ctx: click.Context) -> None:
 @click.pass_context
 def token_revoke(ctx: click.Context, name: str) -> None:
     """Revoke a token by name; requests carrying it are refused from now on."""
-    from scim_bridge.directory.db import Database
     from scim_bridge.directory.tokens import revoke_token
 
-    database = Database(_settings(ctx).database_url)
-    try:
-        with database.write() as session:
-            revoke_token(session, name, now=_now())
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        database.dispose()
+    with _opened(_settings(ctx).database_url) as database:
+        try:
+            with database.write() as session:
+                revoke_token(session, name, now=_now())
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(f"revoked token {name!r}")
 
 
@@ -314,7 +319,7 @@ def emulator(
 @click.pass_context
 def quickstart(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Migrate, create a token, print the SCIM URL and token, serve (what `make run` does)."""
-    from scim_bridge.directory.db import Database, upgrade
+    from scim_bridge.directory.db import upgrade
     from scim_bridge.directory.tokens import create_token
 
     settings = _settings(ctx)
@@ -323,11 +328,10 @@ def quickstart(ctx: click.Context, host: str | None, port: int | None) -> None:
     upgrade(settings.database_url)
     if not settings.dingtalk_app_key or settings.dingtalk_base_url == EMULATOR:
         settings = _start_emulator(settings)
-    database = Database(settings.database_url)
-    name = "quickstart-" + _now().strftime("%Y%m%d-%H%M%S")
-    with database.write() as session:
-        _row, plaintext = create_token(session, name, now=_now())
-    database.dispose()
+    with _opened(settings.database_url) as database:
+        name = "quickstart-" + _now().strftime("%Y%m%d-%H%M%S")
+        with database.write() as session:
+            _row, plaintext = create_token(session, name, now=_now())
     click.echo("")
     click.echo(f"  SCIM base URL : http://{host}:{port}/scim/v2")
     click.echo(f"  Bearer token  : {plaintext}")
@@ -366,22 +370,20 @@ def worker(ctx: click.Context) -> None:
     """Run the translator on its own (pair it with `serve --no-worker`)."""
     import signal
 
-    from scim_bridge.directory.db import Database
     from scim_bridge.sync.service import BackgroundWorker, build_worker
 
     settings = _settings(ctx)
-    database = Database(settings.database_url)
-    try:
-        background = BackgroundWorker(settings, build_worker(settings, database))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    click.echo(f"translator {background.worker.owner} running; Ctrl-C stops it", err=True)
-    stop.wait()
-    background.stop()
-    database.dispose()
+    with _opened(settings.database_url) as database:
+        try:
+            background = BackgroundWorker(settings, build_worker(settings, database))
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        click.echo(f"translator {background.worker.owner} running; Ctrl-C stops it", err=True)
+        stop.wait()
+        background.stop()
 
 
 @main.group()
@@ -393,13 +395,10 @@ def dlq() -> None:
 @click.pass_context
 def dlq_list(ctx: click.Context) -> None:
     """List dead letters with the reason in plain words."""
-    from scim_bridge.directory.db import Database
     from scim_bridge.sync.dlq import list_dead_letters
 
-    database = Database(_settings(ctx).database_url)
-    with database.read() as session:
+    with _opened(_settings(ctx).database_url) as database, database.read() as session:
         letters = list_dead_letters(session)
-    database.dispose()
     if not letters:
         click.echo("the dead-letter list is empty")
         return
@@ -415,19 +414,15 @@ def dlq_list(ctx: click.Context) -> None:
 @click.pass_context
 def dlq_show(ctx: click.Context, letter_id: int) -> None:
     """Show one dead letter and what DingTalk answered to each attempt."""
-    from scim_bridge.directory.db import Database
     from scim_bridge.sync.dlq import get_dead_letter, history
 
-    database = Database(_settings(ctx).database_url)
-    with database.read() as session:
+    with _opened(_settings(ctx).database_url) as database, database.read() as session:
         letter = get_dead_letter(session, letter_id)
         if letter is None:
-            database.dispose()
             raise click.ClickException(
                 f"no dead letter {letter_id}; `scim-bridge dlq list` shows them"
             )
         events = history(session, letter)
-    database.dispose()
     click.echo(f"{letter.resource_type} {letter.resource_id}: {letter.reason}")
     stamp = "%Y-%m-%d %H:%M:%S"
     click.echo(
@@ -444,15 +439,12 @@ def dlq_show(ctx: click.Context, letter_id: int) -> None:
 @click.pass_context
 def dlq_retry(ctx: click.Context, letter_ids: tuple[int, ...], all_: bool) -> None:
     """Queue dead letters again (after the data was fixed in the IdP)."""
-    from scim_bridge.directory.db import Database
     from scim_bridge.sync.dlq import retry
 
     if not letter_ids and not all_:
         raise click.UsageError("name dead-letter ids (see `scim-bridge dlq list`) or pass --all")
-    database = Database(_settings(ctx).database_url)
-    with database.write() as session:
+    with _opened(_settings(ctx).database_url) as database, database.write() as session:
         count = retry(session, None if all_ else list(letter_ids), now=_now(), actor="dlq-retry")
-    database.dispose()
     from scim_bridge.sync.wakeup import notify_local, socket_path
 
     notify_local(socket_path(_settings(ctx).database_url))
@@ -464,13 +456,10 @@ def dlq_retry(ctx: click.Context, letter_ids: tuple[int, ...], all_: bool) -> No
 @click.pass_context
 def dlq_drop(ctx: click.Context, letter_ids: tuple[int, ...]) -> None:
     """Forget dead letters without retrying them."""
-    from scim_bridge.directory.db import Database
     from scim_bridge.sync.dlq import drop
 
-    database = Database(_settings(ctx).database_url)
-    with database.write() as session:
+    with _opened(_settings(ctx).database_url) as database, database.write() as session:
         count = drop(session, list(letter_ids))
-    database.dispose()
     click.echo(f"dropped {count} dead letter(s)")
 
 
@@ -483,13 +472,10 @@ def guard_group() -> None:
 @click.pass_context
 def guard_status(ctx: click.Context) -> None:
     """Say whether removals are paused, how many, and the token that releases them."""
-    from scim_bridge.directory.db import Database
     from scim_bridge.sync.guard import paused
 
-    database = Database(_settings(ctx).database_url)
-    with database.read() as session:
+    with _opened(_settings(ctx).database_url) as database, database.read() as session:
         pause = paused(session)
-    database.dispose()
     if pause is None:
         click.echo("removals are flowing: the mass-change guard is not paused")
         return
@@ -505,7 +491,6 @@ def guard_status(ctx: click.Context) -> None:
 @click.pass_context
 def guard_confirm(ctx: click.Context, token: str) -> None:
     """Release the paused removals (the token from `guard status` or the alert)."""
-    from scim_bridge.directory.db import Database
     from scim_bridge.mapping.guard import GuardError
     from scim_bridge.mapping.rules import load_rules, rules_path
     from scim_bridge.sync.guard import confirm_burst
@@ -516,21 +501,19 @@ def guard_confirm(ctx: click.Context, token: str) -> None:
         rules = load_rules(rules_path(settings))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    database = Database(settings.database_url)
-    try:
-        with database.write() as session:
-            released = confirm_burst(
-                session,
-                rules.guard,
-                token,
-                now=_now(),
-                actor="guard-confirm",
-                inactive_is_removal=rules.leavers.action == "delete",
-            )
-    except GuardError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        database.dispose()
+    with _opened(settings.database_url) as database:
+        try:
+            with database.write() as session:
+                released = confirm_burst(
+                    session,
+                    rules.guard,
+                    token,
+                    now=_now(),
+                    actor="guard-confirm",
+                    inactive_is_removal=rules.leavers.action == "delete",
+                )
+        except GuardError as exc:
+            raise click.ClickException(str(exc)) from None
     notify_local(socket_path(settings.database_url))
     click.echo(f"released {released} removal(s); the translator proceeds now")
 
@@ -583,7 +566,6 @@ def _rules(settings: Settings) -> Any:
 def plan(ctx: click.Context, fmt: str, source: str) -> None:
     """List every DingTalk call needed to converge (a dry run: nothing is written)."""
     from scim_bridge.dingtalk.client import DingTalkClient
-    from scim_bridge.directory.db import Database
     from scim_bridge.mapping.plan import plan as make_plan
     from scim_bridge.mapping.plan import render_plan
     from scim_bridge.mapping.project import project_directory
@@ -591,8 +573,7 @@ def plan(ctx: click.Context, fmt: str, source: str) -> None:
 
     settings = _settings(ctx)
     rules = _rules(settings)
-    database = Database(settings.database_url)
-    try:
+    with _opened(settings.database_url) as database:
         progress = _Progress("reading the directory")
         users, groups = load_directory(database, progress=progress)
         progress.finish()
@@ -608,8 +589,6 @@ def plan(ctx: click.Context, fmt: str, source: str) -> None:
                 current = current_from_dingtalk(database, client, progress=walk)
                 walk.finish()
         result = make_plan(project_directory(users, groups, rules), current)
-    finally:
-        database.dispose()
     click.echo(render_plan(result, fmt))
 
 
@@ -624,19 +603,15 @@ def plan(ctx: click.Context, fmt: str, source: str) -> None:
 @click.pass_context
 def quality(ctx: click.Context, fmt: str) -> None:
     """Report data problems that would block or degrade projection; exit 1 if any blocks."""
-    from scim_bridge.directory.db import Database
     from scim_bridge.mapping.quality import quality_report, render_quality
     from scim_bridge.sync.dryrun import load_directory
 
     settings = _settings(ctx)
     rules = _rules(settings)
-    database = Database(settings.database_url)
-    try:
+    with _opened(settings.database_url) as database:
         progress = _Progress("reading the directory")
         users, groups = load_directory(database, progress=progress)
         progress.finish()
-    finally:
-        database.dispose()
     checking = _Progress("checking")
     report = quality_report(users, groups, rules, progress=checking)
     checking.finish()

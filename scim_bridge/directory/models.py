@@ -46,12 +46,25 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSONDoc}  # noqa: RUF012 (SQLAlchemy reads it)
 
 
-class User(Base):
+class ResourceColumns:
+    """What every SCIM resource row carries: who created it, its version and timestamps."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # The IdP (token) that created the resource: externalId is unique per IdP (RFC 7643 §3.1).
+    idp: Mapped[str] = mapped_column(String(128))
+    data: Mapped[dict[str, Any]]
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_modified: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    modified_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class User(ResourceColumns, Base):
     """A SCIM User; ``data`` is the canonical document without id, meta, groups and password."""
 
     __tablename__ = "users"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
     user_name: Mapped[str] = mapped_column(String(256))
     # RFC 7643 §4.1.1: userName is caseExact false; the lowered copy carries the unique index.
     user_name_key: Mapped[str] = mapped_column(String(256), unique=True)
@@ -59,15 +72,7 @@ class User(Base):
     display_name: Mapped[str | None] = mapped_column(String(256))
     display_name_key: Mapped[str | None] = mapped_column(String(256), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # The IdP (token) that created the resource: externalId is unique per IdP (RFC 7643 §3.1).
-    idp: Mapped[str] = mapped_column(String(128))
-    data: Mapped[dict[str, Any]]
     password_hash: Mapped[str | None] = mapped_column(String(256))
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    last_modified: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    created_by: Mapped[str | None] = mapped_column(String(128))
-    modified_by: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
         Index("uq_users_idp_external_id", "idp", "external_id", unique=True),
@@ -96,23 +101,15 @@ class UserValue(Base):
     )
 
 
-class Group(Base):
+class Group(ResourceColumns, Base):
     """A SCIM Group; members live in ``group_members``, not in ``data``."""
 
     __tablename__ = "groups"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
     display_name: Mapped[str] = mapped_column(String(256))
     # Entra matches groups by displayName case-insensitively; keep it unique that way.
     display_name_key: Mapped[str] = mapped_column(String(256), unique=True)
     external_id: Mapped[str | None] = mapped_column(String(256))
-    idp: Mapped[str] = mapped_column(String(128))
-    data: Mapped[dict[str, Any]]
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    last_modified: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    created_by: Mapped[str | None] = mapped_column(String(128))
-    modified_by: Mapped[str | None] = mapped_column(String(128))
 
     __table_args__ = (
         Index("uq_groups_idp_external_id", "idp", "external_id", unique=True),

@@ -3,44 +3,16 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
-from scim_bridge.dingtalk.client import DingTalkClient
-from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
+from scim_bridge.dingtalk.emulator import RunningEmulator
 from scim_bridge.directory.db import Database
-from scim_bridge.settings import Settings
-from scim_bridge.sync.service import build_worker
-from scim_bridge.sync.worker import Worker, WorkerConfig
+from scim_bridge.sync.worker import Worker
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 _mobiles = itertools.count(13900000000)
-
-
-@pytest.fixture
-def emulator() -> Iterator[RunningEmulator]:
-    running = start_emulator(EmulatorConfig(qps=0))
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def worker(settings: Settings, database: Database, emulator: RunningEmulator) -> Iterator[Worker]:
-    cfg = emulator.emulator.config
-    client = DingTalkClient(
-        app_key=cfg.app_key,
-        app_secret=cfg.app_secret,
-        oapi_url=emulator.url,
-        api_url=emulator.url,
-        qps=1000,
-    )
-    w = build_worker(settings, database, client=client, config=WorkerConfig(threads=4))
-    yield w
-    client.close()
 
 
 def user(name: str, **extra: Any) -> dict[str, Any]:
