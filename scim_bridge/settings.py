@@ -186,8 +186,11 @@ def _validated(settings: Settings) -> Settings:
         raise bad("default_count", f"must be between 0 and max_results ({settings.max_results})")
     if settings.dingtalk_qps <= 0:
         raise bad("dingtalk_qps", "must be greater than 0")
-    if settings.workers < 1:
-        raise bad("workers", "must be at least 1")
+    for name in ("workers", "sync_threads", "sync_max_attempts"):
+        if getattr(settings, name) < 1:
+            raise bad(name, "must be at least 1")
+    if settings.sync_backoff_base <= 0:
+        raise bad("sync_backoff_base", "must be greater than 0 (seconds)")
     if not 0 < settings.port < 65536:
         raise bad("port", "must be between 1 and 65535")
     return settings
