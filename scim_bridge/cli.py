@@ -242,6 +242,9 @@ def serve(
 ) -> None:
     """Serve the SCIM API with gunicorn."""
     settings = _settings(ctx)
+    if settings.dingtalk_base_url == EMULATOR:
+        settings = _start_emulator(settings)
+        click.echo(f"DingTalk emulator at {settings.dingtalk_base_url}", err=True)
     run_gunicorn(
         settings,
         host=host or settings.host,

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
+import shlex
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from scim_bridge.dingtalk.emulator import RunningEmulator
 from scim_bridge.directory.db import Database
+from scim_bridge.sync.service import command_alert
 from scim_bridge.sync.worker import Worker
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -94,8 +99,11 @@ def test_manager_waits_for_the_manager_to_exist(
 
 
 def test_duplicate_mobile_is_dead_lettered_with_a_readable_reason(
-    scim: Any, worker: Worker, emulator: RunningEmulator, database: Database
+    scim: Any, worker: Worker, emulator: RunningEmulator, database: Database, tmp_path: Path
 ) -> None:
+    alerts = tmp_path / "alerts.jsonl"
+    script = f"import sys; open({str(alerts)!r}, 'a').write(sys.stdin.read() + '\\n')"
+    worker.on_dead_letter.append(command_alert(f"{sys.executable} -c {shlex.quote(script)}"))
     first = user("dave")
     second = user("erin")
     second["phoneNumbers"] = first["phoneNumbers"]
@@ -109,6 +117,8 @@ def test_duplicate_mobile_is_dead_lettered_with_a_readable_reason(
         letters = list_dead_letters(session)
     assert [(d.resource_id, d.code) for d in letters] == [(erin["id"], "60104")]
     assert "mobile number" in letters[0].reason
+    alert = json.loads(alerts.read_text(encoding="utf-8").splitlines()[0])
+    assert alert["resource_id"] == erin["id"] and alert["code"] == "60104"
     got = scim.get(f"/Users/{erin['id']}").json
     sync = got["urn:ietf:params:scim:schemas:extension:dingtalk:2.0:User"]["sync"]
     assert sync["state"] == "failed" and "mobile" in sync["lastError"]
