@@ -25,8 +25,8 @@ test: check pytest
 check: lint typecheck imports
 
 lint: $(STAMP)
-	$(BIN)/ruff check scim_bridge tests bench
-	$(BIN)/ruff format --check scim_bridge tests bench
+	$(BIN)/ruff check scim_bridge tests bench scripts
+	$(BIN)/ruff format --check scim_bridge tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

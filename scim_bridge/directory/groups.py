@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from scim_bridge.directory.models import Group, GroupMember, User
 from scim_bridge.directory.outbox import mark_changed
 from scim_bridge.directory.queries import FilterCompiler, PageHints, list_page
-from scim_bridge.directory.users import Context
+from scim_bridge.directory.users import Context, check_fits
 from scim_bridge.errors import InvalidValue, NotFound, Uniqueness
 from scim_bridge.scim import patch as scim_patch
 from scim_bridge.scim import resources
@@ -37,6 +37,7 @@ def _index(row: Group, doc: Mapping[str, Any]) -> None:
     row.display_name_key = row.display_name.lower()
     ext = doc.get("externalId")
     row.external_id = None if ext in (None, "") else str(ext)
+    check_fits(row)
 
 
 def _check_unique(session: Session, row: Group, *, exclude_id: str | None) -> None:

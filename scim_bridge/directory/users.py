@@ -21,7 +21,7 @@ from scim_bridge.directory.models import Group, GroupMember, User, UserValue
 from scim_bridge.directory.outbox import mark_changed
 from scim_bridge.directory.queries import VALUE_TABLE_ATTRS, PageHints, list_page
 from scim_bridge.directory.tokens import Principal
-from scim_bridge.errors import NotFound, Uniqueness
+from scim_bridge.errors import InvalidValue, NotFound, Uniqueness
 from scim_bridge.scim import patch as scim_patch
 from scim_bridge.scim import resources
 from scim_bridge.scim.etags import require_if_match
@@ -100,6 +100,27 @@ def _index(row: User, doc: Mapping[str, Any]) -> None:
     row.display_name_key = row.display_name.lower() if row.display_name else None
     # RFC 7643 §4.1.1 leaves an absent "active" undefined; an account that exists is active.
     row.active = doc.get("active") is not False
+    check_fits(row)
+
+
+#: Indexed columns filled from client values, and the attribute each comes from.
+_INDEXED = {
+    "user_name": "userName",
+    "user_name_key": "userName",
+    "external_id": "externalId",
+    "display_name": "displayName",
+    "display_name_key": "displayName",
+}
+
+
+def check_fits(row: User | Group) -> None:
+    """Refuse a value longer than its column: 400, where PostgreSQL would fail the write (500)."""
+    columns = type(row).__table__.c
+    for key, attr in _INDEXED.items():
+        value = getattr(row, key, None)
+        limit = getattr(columns[key].type, "length", None) if key in columns else None
+        if isinstance(value, str) and limit and len(value) > limit:
+            raise InvalidValue(f"{attr} is longer than {limit} characters")
 
 
 def _value_rows(user_id: str, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
