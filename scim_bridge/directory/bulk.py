@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from scim_bridge.directory import groups, users
 from scim_bridge.directory.queries import PageHints, list_page
+from scim_bridge.directory.rows import Context
 from scim_bridge.errors import (
     InvalidFilter,
     InvalidSyntax,
@@ -82,7 +83,7 @@ def _error(status: int, detail: str, scim_type: str | None = None) -> dict[str, 
 
 def process(
     body: Mapping[str, Any],
-    ctx: users.Context,
+    ctx: Context,
     *,
     run: Callable[[Callable[[Session], Any]], Any],
     max_operations: int,
@@ -156,7 +157,7 @@ def _outcome(op: Any, status: int, detail: str, scim_type: str | None = None) ->
 
 def _run_one(
     op: Any,
-    ctx: users.Context,
+    ctx: Context,
     *,
     run: Callable[[Callable[[Session], Any]], Any],
     ids: dict[str, str],

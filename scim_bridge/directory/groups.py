@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from scim_bridge.directory import rows
 from scim_bridge.directory.models import Group, GroupMember, User
 from scim_bridge.directory.outbox import mark_changed
 from scim_bridge.directory.queries import FilterCompiler, PageHints, list_page
-from scim_bridge.directory.users import Context, check_fits
-from scim_bridge.errors import InvalidValue, NotFound, Uniqueness
+from scim_bridge.directory.rows import Context
+from scim_bridge.errors import InvalidValue
 from scim_bridge.scim import patch as scim_patch
 from scim_bridge.scim import resources
 from scim_bridge.scim.etags import require_if_match
@@ -37,35 +36,17 @@ def _index(row: Group, doc: Mapping[str, Any]) -> None:
     row.display_name_key = row.display_name.lower()
     ext = doc.get("externalId")
     row.external_id = None if ext in (None, "") else str(ext)
-    check_fits(row)
+    rows.check_fits(row)
 
 
 def _check_unique(session: Session, row: Group, *, exclude_id: str | None) -> None:
-    # No autoflush: flushing the changed row here would hit the unique index first and
-    # raise IntegrityError (a 500) instead of the 409 below.
-    with session.no_autoflush:
-        clash = select(Group.id).where(Group.display_name_key == row.display_name_key)
-        if exclude_id is not None:
-            clash = clash.where(Group.id != exclude_id)
-        if session.scalar(clash.limit(1)) is not None:
-            raise Uniqueness(f"a group named {row.display_name!r} already exists")
-        if row.external_id is not None:
-            clash = select(Group.id).where(
-                Group.idp == row.idp, Group.external_id == row.external_id
-            )
-            if exclude_id is not None:
-                clash = clash.where(Group.id != exclude_id)
-            if session.scalar(clash.limit(1)) is not None:
-                raise Uniqueness(
-                    f"externalId {row.external_id!r} is already used by another group of {row.idp}"
-                )
-
-
-def _flush(session: Session) -> None:
-    try:
-        session.flush()
-    except IntegrityError:
-        raise Uniqueness("displayName or externalId is already taken by another group") from None
+    rows.check_unique(
+        session,
+        row,
+        name_key=Group.display_name_key == row.display_name_key,
+        taken=f"a group named {row.display_name!r} already exists",
+        exclude_id=exclude_id,
+    )
 
 
 def _member_ids(members: Iterable[Any]) -> list[str]:
@@ -99,12 +80,12 @@ def _resolve_member_types(session: Session, ids: Sequence[str], group_id: str) -
 
 
 def _insert_members(session: Session, group_id: str, types: Mapping[str, str]) -> None:
-    rows = [{"group_id": group_id, "member_id": i, "member_type": t} for i, t in types.items()]
+    values = [{"group_id": group_id, "member_id": i, "member_type": t} for i, t in types.items()]
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    for start in range(0, len(rows), CHUNK):
+    for start in range(0, len(values), CHUNK):
         stmt = insert(GroupMember).on_conflict_do_nothing()
-        session.execute(stmt, rows[start : start + CHUNK])
+        session.execute(stmt, values[start : start + CHUNK])
 
 
 def _existing_members(session: Session, group_id: str, ids: Sequence[str]) -> dict[str, str]:
@@ -225,9 +206,7 @@ def _touch(
 ) -> None:
     if not doc_changed and not delta:
         return
-    row.version += 1
-    row.last_modified = ctx.now
-    row.modified_by = ctx.actor
+    rows.bump(row, ctx)
     mark_changed(session, "Group", [row.id], actor=ctx.actor, now=ctx.now)
     users = [i for i, t in delta.changed.items() if t == "User"]
     # A membership change moves people between DingTalk departments: each is re-projected.
@@ -239,20 +218,11 @@ def create_group(session: Session, body: Mapping[str, Any], ctx: Context) -> Gro
     rt = registry().group
     doc = resources.normalize(rt, body, compat=ctx.compat)
     resources.require(rt, doc)
-    row = Group(
-        id=str(uuid.uuid4()),
-        idp=ctx.principal.idp,
-        data=_stored_document(doc),
-        version=1,
-        created=ctx.now,
-        last_modified=ctx.now,
-        created_by=ctx.actor,
-        modified_by=ctx.actor,
-    )
+    row = rows.new_row(Group, ctx, _stored_document(doc))
     _index(row, doc)
     _check_unique(session, row, exclude_id=None)
     session.add(row)
-    _flush(session)
+    rows.flush(session, "displayName or externalId")
     ids = _member_ids(doc.get("members") or ())
     delta = _MembershipDelta()
     if ids:
@@ -272,13 +242,7 @@ def create_group(session: Session, body: Mapping[str, Any], ctx: Context) -> Gro
 
 def get_group(session: Session, group_id: str, *, for_update: bool = False) -> Group:
     """Return a Group by id, or raise 404."""
-    stmt = select(Group).where(Group.id == group_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = session.scalar(stmt)
-    if row is None:
-        raise NotFound(f"Group {group_id} not found")
-    return row
+    return rows.load(session, Group, group_id, for_update=for_update)
 
 
 def _store_document(session: Session, row: Group, doc: Mapping[str, Any]) -> bool:
@@ -289,7 +253,7 @@ def _store_document(session: Session, row: Group, doc: Mapping[str, Any]) -> boo
     row.data = stored
     _index(row, doc)
     _check_unique(session, row, exclude_id=row.id)
-    _flush(session)
+    rows.flush(session, "displayName or externalId")
     return True
 
 
@@ -375,14 +339,14 @@ def delete_group(
 def members_of(session: Session, group_id: str) -> list[tuple[str, str, str | None]]:
     """Return a group's members as (id, type, display) in a stable order."""
     user_display = func.coalesce(User.display_name, User.user_name)
-    rows = session.execute(
+    found = session.execute(
         select(GroupMember.member_id, GroupMember.member_type, user_display, Group.display_name)
         .outerjoin(User, User.id == GroupMember.member_id)
         .outerjoin(Group, Group.id == GroupMember.member_id)
         .where(GroupMember.group_id == group_id)
         .order_by(GroupMember.member_id)
     )
-    return [(mid, mtype, udisp or gdisp) for mid, mtype, udisp, gdisp in rows]
+    return [(mid, mtype, udisp or gdisp) for mid, mtype, udisp, gdisp in found]
 
 
 def list_groups(

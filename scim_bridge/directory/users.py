@@ -6,22 +6,18 @@ import base64
 import hashlib
 import hmac
 import secrets
-import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from scim_bridge.directory import rows
 from scim_bridge.directory.models import Group, GroupMember, User, UserValue
 from scim_bridge.directory.outbox import mark_changed
 from scim_bridge.directory.queries import VALUE_TABLE_ATTRS, PageHints, list_page
-from scim_bridge.directory.tokens import Principal
-from scim_bridge.errors import InvalidValue, NotFound, Uniqueness
+from scim_bridge.directory.rows import Context
 from scim_bridge.scim import patch as scim_patch
 from scim_bridge.scim import resources
 from scim_bridge.scim.etags import require_if_match
@@ -30,23 +26,6 @@ from scim_bridge.scim.schema import registry
 
 #: What never goes into ``User.data``: server-managed or write-only attributes.
 NOT_STORED = ("id", "meta", "schemas", "groups", "password")
-
-
-@dataclass(frozen=True)
-class Context:
-    """Who changes the directory, when, and under which compatibility switches."""
-
-    principal: Principal
-    now: datetime
-    compat: resources.Compat = field(default_factory=resources.Compat)
-    password_policy: str = "hash"
-    # Entra sends partial member lists with "replace"; its profile treats them as additions.
-    additive_member_replace: bool = False
-
-    @property
-    def actor(self) -> str:
-        """Return the audit name of the caller."""
-        return self.principal.name
 
 
 # --- passwords -------------------------------------------------------------------------------
@@ -100,31 +79,11 @@ def _index(row: User, doc: Mapping[str, Any]) -> None:
     row.display_name_key = row.display_name.lower() if row.display_name else None
     # RFC 7643 §4.1.1 leaves an absent "active" undefined; an account that exists is active.
     row.active = doc.get("active") is not False
-    check_fits(row)
-
-
-#: Indexed columns filled from client values, and the attribute each comes from.
-_INDEXED = {
-    "user_name": "userName",
-    "user_name_key": "userName",
-    "external_id": "externalId",
-    "display_name": "displayName",
-    "display_name_key": "displayName",
-}
-
-
-def check_fits(row: User | Group) -> None:
-    """Refuse a value longer than its column: 400, where PostgreSQL would fail the write (500)."""
-    columns = type(row).__table__.c
-    for key, attr in _INDEXED.items():
-        value = getattr(row, key, None)
-        limit = getattr(columns[key].type, "length", None) if key in columns else None
-        if isinstance(value, str) and limit and len(value) > limit:
-            raise InvalidValue(f"{attr} is longer than {limit} characters")
+    rows.check_fits(row)
 
 
 def _value_rows(user_id: str, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
     for attr in VALUE_TABLE_ATTRS:
         for position, element in enumerate(doc.get(attr) or ()):
             if not isinstance(element, Mapping):
@@ -132,7 +91,7 @@ def _value_rows(user_id: str, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
             value = element.get("value")
             text = None if value is None else str(value)
             kind = element.get("type")
-            rows.append(
+            out.append(
                 {
                     "user_id": user_id,
                     "attr": attr,
@@ -144,42 +103,25 @@ def _value_rows(user_id: str, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "element": dict(element),
                 }
             )
-    return rows
+    return out
 
 
 def _write_values(session: Session, user_id: str, doc: Mapping[str, Any], *, fresh: bool) -> None:
     if not fresh:
         session.execute(delete(UserValue).where(UserValue.user_id == user_id))
-    rows = _value_rows(user_id, doc)
-    if rows:
-        session.execute(insert(UserValue), rows)
+    values = _value_rows(user_id, doc)
+    if values:
+        session.execute(insert(UserValue), values)
 
 
 def _check_unique(session: Session, row: User, *, exclude_id: str | None) -> None:
-    # No autoflush: flushing the changed row here would hit the unique index first and
-    # raise IntegrityError (a 500) instead of the 409 below.
-    with session.no_autoflush:
-        clash = select(User.id).where(User.user_name_key == row.user_name_key)
-        if exclude_id is not None:
-            clash = clash.where(User.id != exclude_id)
-        if session.scalar(clash.limit(1)) is not None:
-            raise Uniqueness(f"userName {row.user_name!r} is already taken by another user")
-        if row.external_id is not None:
-            clash = select(User.id).where(User.idp == row.idp, User.external_id == row.external_id)
-            if exclude_id is not None:
-                clash = clash.where(User.id != exclude_id)
-            if session.scalar(clash.limit(1)) is not None:
-                raise Uniqueness(
-                    f"externalId {row.external_id!r} is already used by another user of {row.idp}"
-                )
-
-
-def _flush(session: Session) -> None:
-    try:
-        session.flush()
-    except IntegrityError:
-        # A concurrent request took the value between our check and our insert.
-        raise Uniqueness("userName or externalId is already taken by another user") from None
+    rows.check_unique(
+        session,
+        row,
+        name_key=User.user_name_key == row.user_name_key,
+        taken=f"userName {row.user_name!r} is already taken by another user",
+        exclude_id=exclude_id,
+    )
 
 
 def _apply_password(row: User, doc: Mapping[str, Any], ctx: Context) -> None:
@@ -193,21 +135,12 @@ def create_user(session: Session, body: Mapping[str, Any], ctx: Context) -> User
     rt = registry().user
     doc = resources.normalize(rt, body, compat=ctx.compat)
     resources.require(rt, doc)
-    row = User(
-        id=str(uuid.uuid4()),
-        idp=ctx.principal.idp,
-        data=_stored_document(doc),
-        version=1,
-        created=ctx.now,
-        last_modified=ctx.now,
-        created_by=ctx.actor,
-        modified_by=ctx.actor,
-    )
+    row = rows.new_row(User, ctx, _stored_document(doc))
     _index(row, doc)
     _apply_password(row, doc, ctx)
     _check_unique(session, row, exclude_id=None)
     session.add(row)
-    _flush(session)
+    rows.flush(session, "userName or externalId")
     _write_values(session, row.id, doc, fresh=True)
     mark_changed(session, "User", [row.id], actor=ctx.actor, now=ctx.now)
     return row
@@ -215,13 +148,7 @@ def create_user(session: Session, body: Mapping[str, Any], ctx: Context) -> User
 
 def get_user(session: Session, user_id: str, *, for_update: bool = False) -> User:
     """Return a User by id, or raise 404."""
-    stmt = select(User).where(User.id == user_id)
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = session.scalar(stmt)
-    if row is None:
-        raise NotFound(f"User {user_id} not found")
-    return row
+    return rows.load(session, User, user_id, for_update=for_update)
 
 
 def _current_document(row: User) -> dict[str, Any]:
@@ -239,10 +166,8 @@ def _store_change(session: Session, row: User, doc: Mapping[str, Any], ctx: Cont
     _index(row, doc)
     _apply_password(row, doc, ctx)
     _check_unique(session, row, exclude_id=row.id)
-    row.version += 1
-    row.last_modified = ctx.now
-    row.modified_by = ctx.actor
-    _flush(session)
+    rows.bump(row, ctx)
+    rows.flush(session, "userName or externalId")
     _write_values(session, row.id, doc, fresh=False)
     mark_changed(session, "User", [row.id], actor=ctx.actor, now=ctx.now)
     return row
@@ -312,13 +237,13 @@ def groups_of(session: Session, user_ids: Sequence[str]) -> dict[str, list[tuple
     out: dict[str, list[tuple[str, str]]] = defaultdict(list)
     if not user_ids:
         return out
-    rows = session.execute(
+    found = session.execute(
         select(GroupMember.member_id, Group.id, Group.display_name)
         .join(Group, Group.id == GroupMember.group_id)
         .where(GroupMember.member_id.in_(list(user_ids)))
         .order_by(Group.display_name_key)
     )
-    for member_id, gid, name in rows:
+    for member_id, gid, name in found:
         out[member_id].append((gid, name))
     return out
 

@@ -14,6 +14,7 @@ from scim_bridge.directory import bulk, discovery, groups, tokens, users
 from scim_bridge.directory.models import Group, User
 from scim_bridge.directory.outbox import OUTBOX_TOUCHED
 from scim_bridge.directory.representation import render_group, render_user
+from scim_bridge.directory.rows import Context
 from scim_bridge.directory.sync_state import sync_states
 from scim_bridge.errors import (
     InvalidFilter,
@@ -174,9 +175,9 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             principal.profile, settings.default_profile, request.headers.get("User-Agent")
         )
 
-    def context() -> users.Context:
+    def context() -> Context:
         profile: Profile = g.profile
-        return users.Context(
+        return Context(
             principal=g.principal,
             now=runtime.clock(),
             compat=profile.compat,

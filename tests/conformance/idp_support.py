@@ -18,6 +18,7 @@ from sqlalchemy import event
 
 from scim_bridge.directory import groups, users
 from scim_bridge.directory.db import Database
+from scim_bridge.directory.rows import Context
 from scim_bridge.directory.tokens import Principal, create_token
 
 SCIM_JSON = "application/scim+json"
@@ -130,10 +131,10 @@ def assert_list_response(response: Any, total: int) -> dict[str, Any]:
 # --- seeding through the service layer (fast, one transaction) -------------------------------
 
 
-def seed_context(now: datetime | None = None) -> users.Context:
+def seed_context(now: datetime | None = None) -> Context:
     """A service Context for seeding."""
     principal = Principal(token_id=0, name="seed", idp="seed", profile="strict")
-    return users.Context(principal=principal, now=now or datetime.now(UTC))
+    return Context(principal=principal, now=now or datetime.now(UTC))
 
 
 def seed_users(database: Database, n: int, prefix: str = "seed") -> list[str]:
