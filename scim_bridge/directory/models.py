@@ -73,6 +73,8 @@ class User(ResourceColumns, Base):
     display_name_key: Mapped[str | None] = mapped_column(String(256), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(256))
+    # Enterprise manager.value: indexed so "who reports to X" is a lookup, not a JSON scan.
+    manager_id: Mapped[str | None] = mapped_column(String(256), index=True)
 
     __table_args__ = (
         Index("uq_users_idp_external_id", "idp", "external_id", unique=True),

@@ -45,7 +45,7 @@ from scim_bridge.scim.filters import (
     parse_datetime,
 )
 from scim_bridge.scim.listing import ListQuery
-from scim_bridge.scim.schema import Attribute, ResourceType, registry
+from scim_bridge.scim.schema import ENTERPRISE_USER, Attribute, ResourceType, registry
 
 #: Multi-valued complex User attributes kept one element per row in ``user_values``.
 VALUE_TABLE_ATTRS = (
@@ -151,6 +151,16 @@ class FilterCompiler:
         schema, attr, sub = self._resolve(ref)
         if attr.name == "meta":
             raise InvalidFilter(f"meta.{ref.sub_attr} cannot be filtered")
+        if (
+            self.model is User
+            and schema.id == ENTERPRISE_USER
+            and attr.name == "manager"
+            and (sub is None or sub.name == "value")
+        ):
+            # Indexed copy of manager.value (Entra's manager check; "who reports to X").
+            return self._apply(
+                _Column(User.manager_id, "string"), node.op, node.value, case_exact=True
+            )
         if (
             self.model is User
             and attr.name.lower() in _VALUE_TABLE_LOWER

@@ -22,7 +22,7 @@ from scim_bridge.scim import patch as scim_patch
 from scim_bridge.scim import resources
 from scim_bridge.scim.etags import require_if_match
 from scim_bridge.scim.listing import ListQuery
-from scim_bridge.scim.schema import registry
+from scim_bridge.scim.schema import ENTERPRISE_USER, registry
 
 #: What never goes into ``User.data``: server-managed or write-only attributes.
 NOT_STORED = ("id", "meta", "schemas", "groups", "password")
@@ -79,6 +79,9 @@ def _index(row: User, doc: Mapping[str, Any]) -> None:
     row.display_name_key = row.display_name.lower() if row.display_name else None
     # RFC 7643 §4.1.1 leaves an absent "active" undefined; an account that exists is active.
     row.active = doc.get("active") is not False
+    manager = (doc.get(ENTERPRISE_USER) or {}).get("manager") or {}
+    value = manager.get("value") if isinstance(manager, Mapping) else None
+    row.manager_id = str(value)[:256] if value not in (None, "") else None
     rows.check_fits(row)
 
 

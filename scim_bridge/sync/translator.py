@@ -13,7 +13,8 @@ import json
 import logging
 import threading
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,6 @@ from scim_bridge.dingtalk.client import DepartmentNameTaken, DingTalkClient
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import Group, Link, SyncEvent, User
 from scim_bridge.directory.outbox import mark_changed
-from scim_bridge.directory.queries import FilterCompiler
 from scim_bridge.errors import (
     AmbiguousWrite,
     DingTalkConflict,
@@ -44,8 +44,6 @@ from scim_bridge.mapping.model import (
 )
 from scim_bridge.mapping.project import project_user
 from scim_bridge.mapping.rules import MappingRules
-from scim_bridge.scim.filters import parse_filter
-from scim_bridge.scim.schema import ENTERPRISE_USER
 from scim_bridge.sync import guard
 from scim_bridge.sync.view import DatabaseDirectory
 
@@ -70,6 +68,7 @@ class Translator:
     clock: Callable[[], datetime]
     _dept_locks: dict[str, threading.Lock] = field(default_factory=dict)
     _locks_guard: threading.Lock = field(default_factory=threading.Lock)
+    _local: threading.local = field(default_factory=threading.local)
     _user_locks: tuple[threading.Lock, ...] = field(
         default_factory=lambda: tuple(threading.Lock() for _ in range(256))
     )
@@ -90,7 +89,7 @@ class Translator:
         # One translation of a person at a time: a department removal re-projects its members
         # inline, possibly while a pool thread holds the same person's outbox row.
         stripe = self._user_locks[zlib.crc32(user_id.encode()) % len(self._user_locks)]
-        with stripe:
+        with stripe, self._translation():
             self._sync_user(user_id, actor=actor)
 
     def _sync_user(self, user_id: str, *, actor: str | None) -> None:
@@ -139,6 +138,10 @@ class Translator:
 
     def sync_group(self, group_id: str, *, actor: str | None = None) -> None:
         """Rename, move, create or delete the department a group stands for."""
+        with self._translation():
+            self._sync_group(group_id, actor=actor)
+
+    def _sync_group(self, group_id: str, *, actor: str | None) -> None:
         key = group_key(group_id)
         with self.db.read() as session:
             view = DatabaseDirectory(session)
@@ -332,16 +335,13 @@ class Translator:
     def _wake_reports(self, manager_id: str) -> None:
         """Re-project people whose manager just reached DingTalk."""
         with self.db.write() as session:
-            compiler = FilterCompiler("User", session.get_bind().dialect.name)
-            cond = compiler.compile(
-                parse_filter(f'{ENTERPRISE_USER}:manager.value eq "{manager_id}"')
-            )
-            ids = list(session.scalars(select(User.id).where(cond)))
+            reports = list(session.scalars(select(User.id).where(User.manager_id == manager_id)))
+            placed = select(Link).where(Link.kind == USER, Link.key.in_(reports))
+            links = {lk.key: lk for lk in session.scalars(placed)}
             waiting = [
-                i
-                for i in ids
-                if (lk := _link(session, USER, i)) is None
-                or (lk.snapshot or {}).get(MANAGER) is None
+                uid
+                for uid in reports
+                if uid not in links or (links[uid].snapshot or {}).get(MANAGER) is None
             ]
             mark_changed(session, "User", waiting, actor="translator", now=self.clock())
 
@@ -477,7 +477,10 @@ class Translator:
         self, kind: str, key: str, dingtalk_id: str, snapshot: Mapping[str, Any]
     ) -> None:
         now = self.clock()
+        events: list[SyncEvent] = getattr(self._local, "events", None) or []
         with self.db.write() as session:
+            session.add_all(events)
+            events.clear()
             row = _link(session, kind, key)
             if row is None:
                 row = Link(kind=kind, key=key, attempts=0, updated_at=now)
@@ -544,22 +547,41 @@ class Translator:
             outcome,
             detail or "",
         )
+        event = SyncEvent(
+            at=self.clock(),
+            resource_type=resource_type,
+            resource_id=resource_id,
+            action=action,
+            dingtalk_id=dingtalk_id,
+            outcome=outcome,
+            code=code,
+            detail=detail,
+            fields=dict(fields) if fields else None,
+            actor=actor,
+            attempt=attempt,
+        )
+        pending = getattr(self._local, "events", None)
+        if pending is not None:
+            # Inside a translation: written with the link it concerns, one transaction.
+            pending.append(event)
+            return
         with self.db.write() as session:
-            session.add(
-                SyncEvent(
-                    at=self.clock(),
-                    resource_type=resource_type,
-                    resource_id=resource_id,
-                    action=action,
-                    dingtalk_id=dingtalk_id,
-                    outcome=outcome,
-                    code=code,
-                    detail=detail,
-                    fields=dict(fields) if fields else None,
-                    actor=actor,
-                    attempt=attempt,
-                )
-            )
+            session.add(event)
+
+    @contextmanager
+    def _translation(self) -> Iterator[None]:
+        """Collect the audit events of one translation; whatever is left is written at the end."""
+        outer = getattr(self._local, "events", None) is not None
+        if not outer:
+            self._local.events = []
+        try:
+            yield
+        finally:
+            if not outer:
+                events, self._local.events = self._local.events, None
+                if events:
+                    with self.db.write() as session:
+                        session.add_all(events)
 
 
 def _hash(snapshot: Mapping[str, Any]) -> str:
