@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -29,6 +32,10 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
+        # As many pooled connections as request threads: no connection (and no PRAGMAs) per
+        # request when gunicorn runs 8 threads.
+        kwargs.setdefault("pool_size", 16)
+        kwargs.setdefault("max_overflow", 16)
         engine = create_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
@@ -76,6 +83,14 @@ class Database:
         )
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(writer, expire_on_commit=False)
+        # Re-entrant, so a write opened inside another on the same thread fails in SQLite as
+        # before (busy) instead of hanging here.
+        self._writer_lock = threading.RLock()
+        self._writer_depth = threading.local()
+        self._writer_file: int | None = None
+        database = make_url(self.url).database if self.dialect == "sqlite" else None
+        if database and database != ":memory:":
+            self._writer_file = os.open(f"{database}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -86,12 +101,37 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """Open one write transaction: committed if the block succeeds, rolled back if not."""
-        with self._writes() as session, session.begin():
+        with self._one_writer(), self._writes() as session, session.begin():
             yield session
+
+    @contextmanager
+    def _one_writer(self) -> Iterator[None]:
+        """On SQLite, queue writers here (threads, then processes) rather than in SQLite.
+
+        SQLite admits one writer; the others sleep in its busy handler with growing naps, which
+        puts seconds into the slowest writes under load. A lock hands the turn over at once.
+        """
+        if self._writer_file is None:
+            yield
+            return
+        with self._writer_lock:
+            depth = getattr(self._writer_depth, "n", 0)
+            if depth == 0:
+                fcntl.flock(self._writer_file, fcntl.LOCK_EX)
+            self._writer_depth.n = depth + 1
+            try:
+                yield
+            finally:
+                self._writer_depth.n = depth
+                if depth == 0:
+                    fcntl.flock(self._writer_file, fcntl.LOCK_UN)
 
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self._writer_file is not None:
+            os.close(self._writer_file)
+            self._writer_file = None
 
 
 def alembic_config(url: str) -> Config:

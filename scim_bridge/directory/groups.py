@@ -251,8 +251,10 @@ def _store_document(session: Session, row: Group, doc: Mapping[str, Any]) -> boo
     if stored == row.data:
         return False
     row.data = stored
+    keys = (row.display_name_key, row.external_id)
     _index(row, doc)
-    _check_unique(session, row, exclude_id=row.id)
+    if (row.display_name_key, row.external_id) != keys:
+        _check_unique(session, row, exclude_id=row.id)
     rows.flush(session, "displayName or externalId")
     return True
 

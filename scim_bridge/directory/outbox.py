@@ -56,7 +56,8 @@ def mark_changed(
             "attempts": 0,
         },
     )
-    session.execute(stmt, rows)
+    # Core, not the ORM's bulk path: this runs in every write request.
+    session.connection().execute(stmt, rows)
     if dialect == "postgresql" and not session.info.get(OUTBOX_TOUCHED):
         # Delivered when (and only if) the transaction commits: workers elsewhere wake up.
         session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))

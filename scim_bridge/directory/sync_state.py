@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, literal, select
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory.models import DeadLetter, Link, OutboxEntry
+from scim_bridge.directory.models import DeadLetter, Group, Link, OutboxEntry, User
 from scim_bridge.directory.representation import iso
 
 
@@ -18,46 +18,48 @@ def sync_states(
     """Return {id: {state, dingtalkId, lastSyncedAt, lastError}} for Users or Groups."""
     if not ids:
         return {}
+    model: Any = User if resource_type == "User" else Group
     kind = "user" if resource_type == "User" else "department"
-    keys = {(i if kind == "user" else f"group:{i}"): i for i in ids}
-    links = {
-        keys[lk.key]: lk
-        for lk in session.scalars(select(Link).where(Link.kind == kind, Link.key.in_(list(keys))))
-    }
-    pending = set(
-        session.scalars(
-            select(OutboxEntry.resource_id).where(
-                OutboxEntry.resource_type == resource_type, OutboxEntry.resource_id.in_(list(ids))
-            )
+    key = model.id if resource_type == "User" else literal("group:") + model.id
+    # One query for a whole page: the link, whether a change waits, and a dead letter.
+    stmt = (
+        select(
+            model.id,
+            Link.state,
+            Link.dingtalk_id,
+            Link.last_synced_at,
+            Link.last_error,
+            OutboxEntry.id,
+            DeadLetter.reason,
         )
+        .outerjoin(Link, and_(Link.kind == kind, Link.key == key))
+        .outerjoin(
+            OutboxEntry,
+            and_(OutboxEntry.resource_type == resource_type, OutboxEntry.resource_id == model.id),
+        )
+        .outerjoin(
+            DeadLetter,
+            and_(DeadLetter.resource_type == resource_type, DeadLetter.resource_id == model.id),
+        )
+        .where(model.id.in_(list(ids)))
     )
-    dead = {
-        d.resource_id: d
-        for d in session.scalars(
-            select(DeadLetter).where(
-                DeadLetter.resource_type == resource_type, DeadLetter.resource_id.in_(list(ids))
-            )
-        )
-    }
     out: dict[str, dict[str, Any]] = {}
-    for i in ids:
-        link = links.get(i)
+    for rid, link_state, dingtalk_id, synced_at, link_error, pending, dead in session.execute(stmt):
         state: dict[str, Any] = {}
-        if i in dead:
+        if dead is not None:
             state["state"] = "failed"
-            state["lastError"] = dead[i].reason
-        elif i in pending:
-            state["state"] = "retrying" if link is not None and link.last_error else "pending"
-        elif link is not None:
-            state["state"] = "synced" if link.state in ("synced", "removed") else link.state
+            state["lastError"] = dead
+        elif pending is not None:
+            state["state"] = "retrying" if link_error else "pending"
+        elif link_state is not None:
+            state["state"] = "synced" if link_state in ("synced", "removed") else link_state
         else:
             state["state"] = "pending" if resource_type == "User" else "skipped"
-        if link is not None:
-            if link.dingtalk_id:
-                state["dingtalkId"] = link.dingtalk_id
-            if link.last_synced_at is not None:
-                state["lastSyncedAt"] = iso(link.last_synced_at)
-            if link.last_error and "lastError" not in state:
-                state["lastError"] = link.last_error
-        out[i] = state
+        if dingtalk_id:
+            state["dingtalkId"] = dingtalk_id
+        if synced_at is not None:
+            state["lastSyncedAt"] = iso(synced_at)
+        if link_error and "lastError" not in state:
+            state["lastError"] = link_error
+        out[rid] = state
     return out

@@ -68,17 +68,29 @@ def authenticate(
     """Return the Principal for a bearer token (None if unknown or revoked) and whether its
     last-used time is stale enough to record."""
     digest = hash_token(presented)
-    token = session.scalar(select(Token).where(Token.token_hash == digest))
+    # Columns, not the ORM entity: this runs on every request. Revocation is read each time,
+    # so a revoked token stops working at once.
+    found = session.execute(
+        select(
+            Token.id,
+            Token.name,
+            Token.idp,
+            Token.profile,
+            Token.token_hash,
+            Token.revoked_at,
+            Token.last_used_at,
+        ).where(Token.token_hash == digest)
+    ).first()
     # The lookup is by hash; compare_digest keeps the final check constant-time regardless.
-    if token is None or not hmac.compare_digest(token.token_hash, digest):
+    if found is None or not hmac.compare_digest(found.token_hash, digest):
         return None, False
-    if token.revoked_at is not None:
+    if found.revoked_at is not None:
         return None, False
-    last = token.last_used_at
+    last = found.last_used_at
     if last is not None and last.tzinfo is None:
         last = last.replace(tzinfo=now.tzinfo)
     stale = last is None or now - last >= LAST_USED_RESOLUTION
-    principal = Principal(token_id=token.id, name=token.name, idp=token.idp, profile=token.profile)
+    principal = Principal(token_id=found.id, name=found.name, idp=found.idp, profile=found.profile)
     return principal, stale
 
 

@@ -166,9 +166,12 @@ def _store_change(session: Session, row: User, doc: Mapping[str, Any], ctx: Cont
     if stored == row.data and not password_sent:
         return row  # nothing changed: no new version, nothing to project
     row.data = stored
+    keys = (row.user_name_key, row.external_id)
     _index(row, doc)
     _apply_password(row, doc, ctx)
-    _check_unique(session, row, exclude_id=row.id)
+    if (row.user_name_key, row.external_id) != keys:
+        # Only a renamed user can clash (PATCH active=false is the common write).
+        _check_unique(session, row, exclude_id=row.id)
     rows.bump(row, ctx)
     rows.flush(session, "userName or externalId")
     _write_values(session, row.id, doc, fresh=False)

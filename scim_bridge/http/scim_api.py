@@ -278,7 +278,21 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
 
     def render_one(session: Session, row: User | Group, status: int = 200) -> Response:
         attributes, excluded = selection()
-        if isinstance(row, User):
+        if isinstance(row, User) and status == 201:
+            # A user just created belongs to no group and has not reached DingTalk yet:
+            # nothing to look up.
+            doc = resources.project(
+                reg.user,
+                render_user(
+                    row,
+                    base_url=base_url(),
+                    groups=[],
+                    extra={DINGTALK_USER: {"sync": {"state": "pending"}}},
+                ),
+                attributes=attributes or None,
+                excluded=excluded or None,
+            )
+        elif isinstance(row, User):
             doc = user_docs(session, [row], attributes, excluded)[0]
         else:
             doc = group_docs(session, [row], attributes, excluded)[0]
