@@ -126,10 +126,12 @@ class Translator:
         # A manager not yet in DingTalk is set once they are (scim-idp-notes §3.3).
         pending_manager = projection.manager_scim_id if manager_userid is None else None
         if link is None or link.state == REMOVED or not link.dingtalk_id:
-            userid = (
-                link.dingtalk_id if link is not None and link.dingtalk_id else projection.userid
-            )
-            self._create_user(user_id, userid, desired, actor=actor)
+            known = link.dingtalk_id if link is not None and link.dingtalk_id else None
+            existing = None if known else self._existing_person(user_id, projection.link_by)
+            if existing is not None:
+                self._adopt_user(user_id, existing, desired, actor=actor)
+            else:
+                self._create_user(user_id, known or projection.userid, desired, actor=actor)
             self._wake_reports(user_id)
         else:
             self._update_user(user_id, link, desired, actor=actor)
@@ -232,6 +234,50 @@ class Translator:
         return len(stale)
 
     # --- users -------------------------------------------------------------------------------
+
+    def _existing_person(
+        self, user_id: str, link_by: tuple[tuple[str, str], ...]
+    ) -> dict[str, Any] | None:
+        """Find someone already in DingTalk this person should be linked to, not duplicated.
+
+        DingTalk looks people up by mobile (dingtalk-api.md §3.6); e-mail and job number have
+        no lookup API, so only ``mobile`` in ``policies.link.by`` finds anyone.
+        """
+        policy = self.rules.link
+        mobile = dict(link_by).get("mobile")
+        if "mobile" not in policy.by or not mobile:
+            return None
+        found = self.client.get_userid_by_mobile(mobile)
+        if found is None:
+            return None
+        with self.db.read() as session:
+            owner = session.scalar(
+                select(Link.key).where(
+                    Link.kind == USER,
+                    Link.dingtalk_id == found,
+                    Link.key != user_id,
+                    Link.state == SYNCED,
+                )
+            )
+        if owner is not None:
+            # Already linked to another SCIM user: the conflict policy decides.
+            if policy.on_conflict == "first":
+                return None  # the first link keeps the person; this one is created anew
+            raise DingTalkConflict(
+                "60104",
+                f"mobile {mobile} belongs to DingTalk user {found}, linked to another SCIM user",
+                field="mobile",
+            )
+        return self.client.find_user(found)
+
+    def _adopt_user(
+        self, user_id: str, existing: dict[str, Any], desired: dict[str, Any], *, actor: str | None
+    ) -> None:
+        """Link to a person already in DingTalk and bring their fields in line."""
+        userid = str(existing["userid"])
+        self._event("User", user_id, "link", userid, "ok", detail="matched by mobile", actor=actor)
+        self._update_remote(user_id, userid, _as_snapshot(existing), desired, actor=actor)
+        self._save_link(USER, user_id, userid, desired)
 
     def _create_user(
         self, user_id: str, userid: str, desired: dict[str, Any], *, actor: str | None

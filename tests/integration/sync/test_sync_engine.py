@@ -141,3 +141,32 @@ def test_duplicate_mobile_is_dead_lettered_with_a_readable_reason(
         assert retry(session, None, now=datetime.now(UTC), actor="test") == 1
     worker.run_until_idle()
     assert "erin" in by_userid(emulator)
+
+
+def test_person_already_in_dingtalk_is_linked_by_mobile_not_duplicated(
+    scim: Any, worker: Worker, emulator: RunningEmulator
+) -> None:
+    # Someone HR added by hand before the bridge existed, under a userid of their own.
+    emulator.emulator.load(
+        {
+            "users": [
+                {
+                    "userid": "manual-01",
+                    "name": "Frank",
+                    "mobile": "13911112222",
+                    "dept_id_list": [1],
+                }
+            ]
+        }
+    )
+    frank = user("frank", title="Buyer")
+    frank["phoneNumbers"] = [{"value": "+86 139 1111 2222", "type": "mobile"}]
+    created = scim.post("/Users", frank).json
+    worker.run_until_idle()
+    users = by_userid(emulator)
+    assert set(users) == {"manual-01"}  # linked, not created again under "frank"
+    assert users["manual-01"]["title"] == "Buyer"
+    sync = scim.get(f"/Users/{created['id']}").json[
+        "urn:ietf:params:scim:schemas:extension:dingtalk:2.0:User"
+    ]["sync"]
+    assert sync == {**sync, "state": "synced", "dingtalkId": "manual-01"}
