@@ -213,6 +213,14 @@ def _embed_translator(settings: Settings, app: Any) -> None:
     """Run the translator in this API process if no other process on this host does."""
     from scim_bridge.sync.service import BackgroundWorker, build_worker, try_singleton_lock
 
+    if not settings.dingtalk_app_key:
+        # Nothing to talk to yet: changes wait in the outbox (none is lost) until configured.
+        app.logger.warning(
+            "DingTalk is not configured: set SCIM_BRIDGE_DINGTALK_APP_KEY and "
+            "SCIM_BRIDGE_DINGTALK_APP_SECRET (or SCIM_BRIDGE_DINGTALK_BASE_URL=emulator); "
+            "changes are kept in the outbox until then"
+        )
+        return
     lock = try_singleton_lock(settings)
     if lock is None:
         return  # a sibling worker process already translates; our commits wake it by socket
@@ -376,6 +384,11 @@ def worker(ctx: click.Context) -> None:
     from scim_bridge.sync.service import BackgroundWorker, build_worker
 
     settings = _settings(ctx)
+    if not settings.dingtalk_app_key:
+        raise click.ClickException(
+            "DingTalk is not configured: set SCIM_BRIDGE_DINGTALK_APP_KEY and "
+            "SCIM_BRIDGE_DINGTALK_APP_SECRET (and SCIM_BRIDGE_DINGTALK_BASE_URL for an emulator)"
+        )
     with _opened(settings.database_url) as database:
         try:
             background = BackgroundWorker(settings, build_worker(settings, database))

@@ -72,3 +72,11 @@ def test_config_show_masks_secrets(env: dict[str, str]) -> None:
 def test_bad_setting_is_reported_with_the_variable_to_fix(env: dict[str, str]) -> None:
     code, out = run({**env, "SCIM_BRIDGE_PORT": "eighty"}, "config", "show")
     assert code != 0 and "SCIM_BRIDGE_PORT" in out
+
+
+def test_worker_without_dingtalk_credentials_names_the_settings_to_set(
+    env: dict[str, str],
+) -> None:
+    code, out = run(env, "worker")
+    assert code != 0
+    assert "SCIM_BRIDGE_DINGTALK_APP_KEY" in out and "SCIM_BRIDGE_DINGTALK_APP_SECRET" in out
