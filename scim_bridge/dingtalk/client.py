@@ -214,6 +214,13 @@ class DingTalkClient:
         kwargs.update(overrides)
         return cls(**kwargs)
 
+    def refresh_token(self) -> None:
+        """Fetch a new access token now if the cached one is due (dingtalk-api.md §12.1).
+
+        A scheduler calls this every minute, so no call ever waits for a token fetch.
+        """
+        self._tokens.get()
+
     def close(self) -> None:
         """Close the HTTP session (when the client created it)."""
         if self._owns_session:

@@ -263,6 +263,7 @@ class Worker:
         # Rows that became due (retries, expired leases of a dead worker) wake the loop.
         scheduler.add_job(self.wakeup.set, "interval", seconds=5, id="due-retries")
         scheduler.add_job(self._prune_events, "interval", hours=6, id="prune-sync-events")
+        scheduler.add_job(self._refresh_token, "interval", seconds=60, id="token-refresh")
         # On start, and whenever the mapping file changes: re-project who is affected.
         scheduler.add_job(self.reproject, id="reproject-on-start")
         if self.rules_loader is not None:
@@ -298,6 +299,13 @@ class Worker:
                 outbox.extend_leases(
                     session, ids, owner=self.owner, now=self.clock(), lease=self.config.lease
                 )
+
+    def _refresh_token(self) -> None:
+        try:
+            self.translator.client.refresh_token()
+        except DingTalkError as exc:
+            # The next call retries the fetch itself; say why it failed now.
+            log.warning("DingTalk token refresh failed: %s", exc)
 
     def _prune_events(self) -> None:
         cutoff = self.clock() - self.config.event_retention

@@ -441,3 +441,20 @@ def test_secrets_never_reach_the_logs_in_a_run_with_refusals(caplog):
         assert APP_SECRET not in text
         assert all(token not in text for token in tokens)
     assert "access_token=***" in caplog.text  # urllib3's request lines were redacted
+
+
+def test_refresh_token_fetches_once_when_due_and_not_before() -> None:
+    """The scheduler's token job: a fetch when none is cached, none while the token is fresh."""
+    cfg = EmulatorConfig(qps=0)
+    with start_emulator(cfg) as running:
+        client = DingTalkClient(
+            app_key=cfg.app_key,
+            app_secret=cfg.app_secret,
+            oapi_url=running.url,
+            api_url=running.url,
+        )
+        with client:
+            client.refresh_token()
+            client.refresh_token()
+            token_calls = [c for c in running.emulator.calls() if "token" in c["path"].lower()]
+    assert len(token_calls) == 1
