@@ -19,12 +19,13 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from report import replace_section
+
 from scim_bridge.directory import groups, users
 from scim_bridge.directory.db import Database, upgrade
 from scim_bridge.directory.rows import Context
 from scim_bridge.directory.tokens import Principal
 
-ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("scim-bridge"))
 SECTION = "## plan and quality commands"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -112,15 +113,7 @@ def main() -> None:
                 "",
             ]
         )
-        path = ROOT / "docs" / "benchmarks.md"
-        text = path.read_text(encoding="utf-8")
-        if SECTION in text:
-            head, _, rest = text.partition(SECTION)
-            tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
-            text = head + section + ("\n" + tail if tail else "")
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-        path.write_text(text, encoding="utf-8")
+        replace_section(SECTION, section)
 
 
 if __name__ == "__main__":

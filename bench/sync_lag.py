@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from report import replace_section
 
 from scim_bridge.dingtalk.emulator import EmulatorConfig, start_emulator
 
-ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("scim-bridge"))
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SECTION = "## Sync lag"
@@ -287,8 +287,6 @@ def main() -> None:
 
 def write_docs(args: argparse.Namespace, table: list[str]) -> None:
     """Replace this benchmark's section of docs/benchmarks.md."""
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     command = " ".join(["python bench/sync_lag.py", *sys.argv[1:]])
     section = "\n".join(
@@ -304,13 +302,7 @@ def write_docs(args: argparse.Namespace, table: list[str]) -> None:
             "",
         ]
     )
-    if SECTION in text:
-        head, _, rest = text.partition(SECTION)
-        tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    replace_section(SECTION, section)
 
 
 if __name__ == "__main__":
