@@ -529,6 +529,10 @@ class DingTalkClient:
         payload = self._oapi("/role/add_role", {"roleName": name, "groupId": group_id}, write=True)
         return _as_int(_field(payload, "roleId", "role_id"), 0)
 
+    def update_role(self, role_id: int, name: str) -> None:
+        """Rename a role (``/role/update_role``; roles of the built-in group cannot be)."""
+        self._oapi("/role/update_role", {"roleId": role_id, "roleName": name}, write=True)
+
     def _child_named(self, parent_id: int, name: str) -> dict[str, Any] | None:
         """Return the direct child of ``parent_id`` called ``name`` (listsub), or None."""
         try:

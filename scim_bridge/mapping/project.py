@@ -258,6 +258,19 @@ def _role_keys(
     return tuple(sorted(set(keys)))
 
 
+def role_spec(key: str, rules: MappingRules, directory: DirectoryView) -> RoleSpec | None:
+    """Describe the DingTalk role a role key stands for (a SCIM group or a subsidiary)."""
+    if key.startswith("sub:"):
+        return RoleSpec(key=key, name=unescape(key[4:]), group_name=rules.subsidiaries.role_group)
+    if key.startswith("group:"):
+        group = directory.group(key[len("group:") :])
+        if group is None:
+            return None
+        name = str(group.get("displayName") or group["id"])
+        return RoleSpec(key=key, name=name, group_name=rules.roles.group_name)
+    return None
+
+
 def role_group_passes(group: Mapping[str, Any], rules: MappingRules) -> bool:
     """Tell whether a SCIM group becomes a DingTalk role under the rules."""
     if not rules.roles.enabled:

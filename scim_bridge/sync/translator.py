@@ -40,22 +40,25 @@ from scim_bridge.mapping.model import (
     ROOT_KEY,
     SKIP,
     DepartmentSpec,
+    RoleSpec,
     UserProjection,
 )
-from scim_bridge.mapping.project import project_user
+from scim_bridge.mapping.project import project_user, role_spec
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.sync import guard
 from scim_bridge.sync.view import DatabaseDirectory
 
 log = logging.getLogger("scim_bridge.sync")
 
-USER, DEPARTMENT = "user", "department"
+USER, DEPARTMENT, ROLE, ROLE_GROUP = "user", "department", "role", "role_group"
 SYNCED, REMOVED, FAILED, RETRYING = "synced", "removed", "failed", "retrying"
 #: DingTalk user fields cleared by sending an empty string when the mapping drops them.
 MANAGER = "manager_userid"
 DEPT_LIST = "dept_id_list"
-#: Snapshot key holding the hash of the mapping's output (not a DingTalk field).
+#: Snapshot keys that are ours, not DingTalk user fields: the mapping output's digest, and the
+#: DingTalk role ids this bridge gave the person.
 PROJECTION = "_projection"
+ROLES = "_roles"
 
 
 @dataclass
@@ -103,6 +106,11 @@ class Translator:
                 for key in projection.department_keys:
                     resolver.ensure(key)
                 specs = dict(resolver.specs)
+            roles = [
+                spec
+                for key in (projection.role_keys if projection is not None else ())
+                if (spec := role_spec(key, self.rules, view)) is not None
+            ]
             link = _link(session, USER, user_id)
             manager_userid = None
             if projection is not None and projection.manager_scim_id:
@@ -128,13 +136,17 @@ class Translator:
         if link is None or link.state == REMOVED or not link.dingtalk_id:
             known = link.dingtalk_id if link is not None and link.dingtalk_id else None
             existing = None if known else self._existing_person(user_id, projection.link_by)
+            desired[ROLES] = []  # a new (or re-created) person starts with no role of ours
             if existing is not None:
                 self._adopt_user(user_id, existing, desired, actor=actor)
             else:
                 self._create_user(user_id, known or projection.userid, desired, actor=actor)
             self._wake_reports(user_id)
         else:
+            desired[ROLES] = list((link.snapshot or {}).get(ROLES) or [])
             self._update_user(user_id, link, desired, actor=actor)
+        if roles or desired[ROLES]:
+            self._apply_roles(user_id, roles, desired, actor=actor)
         if pending_manager:
             log.info("user %s waits for manager %s to reach DingTalk", user_id, pending_manager)
 
@@ -149,11 +161,15 @@ class Translator:
             view = DatabaseDirectory(session)
             group = view.group(group_id)
             link = _link(session, DEPARTMENT, key)
+            role = _link(session, ROLE, key)
+            as_role = role_spec(key, self.rules, view) if role is not None else None
             spec_map: dict[str, DepartmentSpec] = {}
             if group is not None and self.rules.departments.strategy == "groups":
                 resolver = DepartmentResolver(self.rules, view)
                 resolver.ensure(key)
                 spec_map = dict(resolver.specs)
+        if as_role is not None:
+            self._ensure_role(as_role, actor=actor)  # a renamed group renames its role
         if key in spec_map:
             self._ensure_department(spec_map, key, actor=actor)
             return
@@ -283,7 +299,9 @@ class Translator:
         self, user_id: str, userid: str, desired: dict[str, Any], *, actor: str | None
     ) -> None:
         fields = {
-            k: v for k, v in desired.items() if v not in (None, "", [], {}) and k != PROJECTION
+            k: v
+            for k, v in desired.items()
+            if v not in (None, "", [], {}) and not k.startswith("_")
         }
         fields["userid"] = userid
         try:
@@ -324,7 +342,7 @@ class Translator:
         changes: dict[str, Any] = {}
         for name, value in desired.items():
             old = current.get(name)
-            if name in (MANAGER, PROJECTION) or value == old:
+            if name == MANAGER or name.startswith("_") or value == old:
                 continue
             if value in (None, "", [], {}):
                 if old not in (None, "", [], {}):
@@ -390,6 +408,84 @@ class Translator:
                 if uid not in links or (links[uid].snapshot or {}).get(MANAGER) is None
             ]
             mark_changed(session, "User", waiting, actor="translator", now=self.clock())
+
+    # --- roles -------------------------------------------------------------------------------
+
+    def _apply_roles(
+        self, user_id: str, roles: list[RoleSpec], desired: dict[str, Any], *, actor: str | None
+    ) -> None:
+        """Give the person exactly the roles the mapping names (dingtalk-api.md §5)."""
+        wanted = sorted({self._ensure_role(spec, actor=actor) for spec in roles})
+        held = sorted(int(r) for r in desired.get(ROLES) or [])
+        with self.db.read() as session:
+            link = _link(session, USER, user_id)
+        if link is None or not link.dingtalk_id:
+            return
+        userid = link.dingtalk_id
+        added = [r for r in wanted if r not in held]
+        removed = [r for r in held if r not in wanted]
+        if added:
+            self.client.add_roles_for_users(added, [userid])
+            self._event(
+                "User", user_id, "add_roles", userid, "ok", fields={"role_ids": added}, actor=actor
+            )
+        if removed:
+            self.client.remove_roles_for_users(removed, [userid])
+            self._event(
+                "User",
+                user_id,
+                "remove_roles",
+                userid,
+                "ok",
+                fields={"role_ids": removed},
+                actor=actor,
+            )
+        if added or removed or held != wanted:
+            desired[ROLES] = wanted
+            self._save_link(USER, user_id, userid, desired)
+
+    def _ensure_role(self, spec: RoleSpec, *, actor: str | None) -> int:
+        """Return the role id for a role key, creating its role group and role if needed."""
+        with self._lock(f"role:{spec.key}"):
+            with self.db.read() as session:
+                link = _link(session, ROLE, spec.key)
+            if link is not None and link.state == SYNCED and link.dingtalk_id:
+                role_id = int(link.dingtalk_id)
+                if (link.snapshot or {}).get("name") != spec.name:
+                    # The group was renamed in the IdP: so is its role.
+                    self.client.update_role(role_id, spec.name)
+                    self._event(
+                        "Role",
+                        spec.key,
+                        "update",
+                        str(role_id),
+                        "ok",
+                        fields={"name": spec.name},
+                        actor=actor,
+                    )
+                    self._save_link(ROLE, spec.key, str(role_id), spec.snapshot())
+                return role_id
+            group_id = self._ensure_role_group(spec.group_name, actor=actor)
+            role_id = self.client.add_role(spec.name, group_id)
+            self._event(
+                "Role", spec.key, "create", str(role_id), "ok", fields=spec.snapshot(), actor=actor
+            )
+            self._save_link(ROLE, spec.key, str(role_id), spec.snapshot())
+            return role_id
+
+    def _ensure_role_group(self, name: str, *, actor: str | None) -> int:
+        key = f"role-group:{name}"
+        with self._lock(key):
+            with self.db.read() as session:
+                link = _link(session, ROLE_GROUP, key)
+            if link is not None and link.state == SYNCED and link.dingtalk_id:
+                return int(link.dingtalk_id)
+            group_id = self.client.add_role_group(name)
+            self._event(
+                "Role", key, "create", str(group_id), "ok", fields={"name": name}, actor=actor
+            )
+            self._save_link(ROLE_GROUP, key, str(group_id), {"name": name})
+            return group_id
 
     # --- departments -------------------------------------------------------------------------
 

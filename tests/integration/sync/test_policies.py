@@ -110,3 +110,55 @@ def test_switching_department_strategy_moves_everyone_without_leaving_anyone_out
     assert all(c["outcome"].get("errcode") == 0 for c in updates)
     delete_at = next(c["seq"] for c in calls if c["api"] == "/topapi/v2/department/delete")
     assert delete_at > max(c["seq"] for c in updates)
+
+
+def test_groups_as_roles_are_given_and_taken_back(
+    scim: Any, worker: Worker, emulator: RunningEmulator
+) -> None:
+    text = default_rules_path().read_text(encoding="utf-8")
+    worker.translator.rules = parse_rules(
+        text.replace("roles:\n  enabled: false", "roles:\n  enabled: true"), source="roles.yaml"
+    )
+    admins = scim.post("/Groups", {"displayName": "Admins"}).json["id"]
+    ann = scim.post("/Users", person(1, "Ops")).json["id"]
+    ben = scim.post("/Users", person(2, "Ops")).json["id"]
+    scim.patch(
+        f"/Groups/{admins}",
+        {
+            "schemas": [PATCH],
+            "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": ann}, {"value": ben}]}
+            ],
+        },
+    )
+    worker.run_until_idle()
+
+    def holders() -> set[str]:
+        roles = emulator.emulator.snapshot()["roles"]
+        return {u for r in roles if r["name"] == "Admins" for u in r["userids"]}
+
+    assert holders() == {"u1", "u2"}
+    groups_named_scim = [
+        g for g in emulator.emulator.snapshot()["role_groups"] if g["name"] == "SCIM"
+    ]
+    assert len(groups_named_scim) == 1
+    scim.patch(
+        f"/Groups/{admins}",
+        {
+            "schemas": [PATCH],
+            "Operations": [{"op": "remove", "path": f'members[value eq "{ben}"]'}],
+        },
+    )
+    worker.run_until_idle()
+    assert holders() == {"u1"}
+    scim.patch(
+        f"/Groups/{admins}",
+        {
+            "schemas": [PATCH],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Owners"}],
+        },
+    )
+    worker.run_until_idle()
+    assert {r["name"] for r in emulator.emulator.snapshot()["roles"] if "u1" in r["userids"]} == {
+        "Owners"
+    }
