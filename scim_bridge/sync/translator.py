@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -59,6 +60,8 @@ DEPT_LIST = "dept_id_list"
 #: DingTalk role ids this bridge gave the person.
 PROJECTION = "_projection"
 ROLES = "_roles"
+#: How long a walk of the DingTalk directory serves e-mail and job-number linking.
+INDEX_TTL = 600.0
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Translator:
     _dept_locks: dict[str, threading.Lock] = field(default_factory=dict)
     _locks_guard: threading.Lock = field(default_factory=threading.Lock)
     _local: threading.local = field(default_factory=threading.local)
+    _indexes: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
     _user_locks: tuple[threading.Lock, ...] = field(
         default_factory=lambda: tuple(threading.Lock() for _ in range(256))
     )
@@ -254,37 +258,81 @@ class Translator:
     def _existing_person(
         self, user_id: str, link_by: tuple[tuple[str, str], ...]
     ) -> dict[str, Any] | None:
-        """Find someone already in DingTalk this person should be linked to, not duplicated.
+        """Find an unlinked DingTalk person this one should be linked to (docs/mapping.md).
 
-        DingTalk looks people up by mobile (dingtalk-api.md §3.6); e-mail and job number have
-        no lookup API, so only ``mobile`` in ``policies.link.by`` finds anyone.
+        Keys are tried in the order of ``policies.link.by``: mobile through DingTalk's lookup
+        (dingtalk-api.md §3.6); e-mail and job number, which DingTalk cannot look up, through
+        an index of the whole DingTalk directory, walked at most every ten minutes.
         """
         policy = self.rules.link
-        mobile = dict(link_by).get("mobile")
-        if "mobile" not in policy.by or not mobile:
-            return None
-        found = self.client.get_userid_by_mobile(mobile)
-        if found is None:
-            return None
+        values = dict(link_by)
+        found: list[tuple[str, str]] = []  # (key, userid) in policy order
+        for key in policy.by:
+            value = values.get(key)
+            if not value:
+                continue
+            if key == "mobile":
+                userid = self.client.get_userid_by_mobile(value)
+            else:
+                userid = self._dingtalk_index(key).get(value.strip().lower())
+            if userid is not None:
+                found.append((key, userid))
         with self.db.read() as session:
-            owner = session.scalar(
-                select(Link.key).where(
-                    Link.kind == USER,
-                    Link.dingtalk_id == found,
-                    Link.key != user_id,
-                    Link.state == SYNCED,
+            taken = set(
+                session.scalars(
+                    select(Link.dingtalk_id).where(
+                        Link.kind == USER,
+                        Link.dingtalk_id.in_([u for _, u in found]),
+                        Link.key != user_id,
+                        Link.state == SYNCED,
+                    )
                 )
             )
-        if owner is not None:
-            # Already linked to another SCIM user: the conflict policy decides.
-            if policy.on_conflict == "first":
-                return None  # the first link keeps the person; this one is created anew
+        people = list(dict.fromkeys(u for _, u in found))
+        if len(people) > 1:
+            # The keys point at different people (docs/mapping.md, policies.link.on_conflict).
+            if policy.on_conflict == "create":
+                return None
+            if policy.on_conflict == "skip":
+                raise DingTalkConflict(
+                    "link",
+                    "the link keys point at different DingTalk people: "
+                    + ", ".join(f"{k} {values[k]} -> {u}" for k, u in found)
+                    + "; fix the data in the IdP or set policies.link.on_conflict",
+                    field=found[0][0],
+                )
+            people = people[:1]  # "first": the person the first key found
+        if not people:
+            return None
+        if people[0] in taken:
+            if policy.on_conflict != "skip":
+                return None  # the earlier link keeps that person; this one is created anew
+            key = next(k for k, u in found if u == people[0])
             raise DingTalkConflict(
-                "60104",
-                f"mobile {mobile} belongs to DingTalk user {found}, linked to another SCIM user",
-                field="mobile",
+                "60104" if key == "mobile" else "link",
+                f"{key} {values[key]} belongs to DingTalk user {people[0]}, "
+                "who is linked to another SCIM user; fix the value in the IdP",
+                field=key,
             )
-        return self.client.find_user(found)
+        return self.client.find_user(people[0])
+
+    def _dingtalk_index(self, key: str) -> dict[str, str]:
+        """Map lower-cased e-mail or job number to userid over the whole DingTalk directory."""
+        field_name = {"email": "email", "job_number": "job_number"}.get(key)
+        if field_name is None:
+            return {}
+        # One walk at a time; the threads that wait get its result.
+        with self._lock(f"index:{key}"):
+            cached = self._indexes.get(key)
+            if cached is not None and time.monotonic() - cached[0] < INDEX_TTL:
+                return cached[1]
+            index: dict[str, str] = {}
+            for person in self.client.iter_all_users():
+                value = person.get(field_name)
+                if value:
+                    index.setdefault(str(value).strip().lower(), str(person["userid"]))
+            self._indexes[key] = (time.monotonic(), index)
+            return index
 
     def _adopt_user(
         self, user_id: str, existing: dict[str, Any], desired: dict[str, Any], *, actor: str | None
@@ -763,6 +811,8 @@ _FIELD_WORDS = {
 
 def describe(exc: Exception) -> str:
     """Say in plain words why a change could not be projected, and what to do."""
+    if isinstance(exc, DingTalkConflict) and exc.reason == "link":
+        return f"{exc.message}, then `scim-bridge dlq retry`"
     if isinstance(exc, DingTalkConflict):
         what = _FIELD_WORDS.get(exc.field or "", exc.field or "a unique value")
         return (

@@ -170,3 +170,38 @@ def test_person_already_in_dingtalk_is_linked_by_mobile_not_duplicated(
         "urn:ietf:params:scim:schemas:extension:dingtalk:2.0:User"
     ]["sync"]
     assert sync == {**sync, "state": "synced", "dingtalkId": "manual-01"}
+
+
+def test_linking_by_email_and_the_conflict_policy(
+    scim: Any, worker: Worker, emulator: RunningEmulator, database: Database
+) -> None:
+    emulator.emulator.load(
+        {
+            "users": [
+                {
+                    "userid": "hr-1",
+                    "name": "Gina",
+                    "mobile": "13922220001",
+                    "email": "gina@example.com",
+                    "dept_id_list": [1],
+                },
+                {"userid": "hr-2", "name": "Other", "mobile": "13922220002", "dept_id_list": [1]},
+            ]
+        }
+    )
+    # Gina has a new mobile, but her e-mail is known to DingTalk: she is linked by e-mail.
+    gina = user("gina")
+    gina["emails"] = [{"value": "GINA@example.com", "type": "work", "primary": True}]
+    scim.post("/Users", gina)
+    # Hal's mobile is hr-2's while his e-mail is Gina's: the keys disagree, "skip" holds him.
+    hal = user("hal")
+    hal["phoneNumbers"] = [{"value": "13922220002", "type": "mobile"}]
+    hal["emails"] = [{"value": "gina@example.com", "type": "work", "primary": True}]
+    hal_id = scim.post("/Users", hal).json["id"]
+    worker.run_until_idle()
+    assert set(by_userid(emulator)) == {"hr-1", "hr-2"}
+    from scim_bridge.sync.dlq import list_dead_letters
+
+    with database.read() as session:
+        letters = {d.resource_id: d.reason for d in list_dead_letters(session)}
+    assert hal_id in letters and "different DingTalk people" in letters[hal_id]
