@@ -9,8 +9,7 @@ from sqlalchemy import func, select
 
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.groups import members_of
-from scim_bridge.directory.models import Group, Link, User
+from scim_bridge.directory.models import Group, GroupMember, Link, User
 from scim_bridge.directory.representation import render_group, render_user
 from scim_bridge.directory.users import groups_of
 from scim_bridge.mapping.plan import CurrentState
@@ -39,8 +38,17 @@ def load_directory(
             )
             if progress is not None:
                 progress(len(users), total)
+        # People carry their groups already; groups need only their nested groups (for the
+        # "members" nesting), not 100,000 member entries rendered again.
+        nested: dict[str, list[tuple[str, str, str | None]]] = {}
+        for gid, mid in session.execute(
+            select(GroupMember.group_id, GroupMember.member_id).where(
+                GroupMember.member_type == "Group"
+            )
+        ):
+            nested.setdefault(gid, []).append((mid, "Group", None))
         groups = [
-            render_group(g, base_url="", members=members_of(session, g.id))
+            render_group(g, base_url="", members=nested.get(g.id, []))
             for g in session.scalars(select(Group).order_by(Group.id))
         ]
     return users, groups
