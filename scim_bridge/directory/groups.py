@@ -18,7 +18,6 @@ from scim_bridge.directory.rows import Context
 from scim_bridge.errors import InvalidValue
 from scim_bridge.scim import patch as scim_patch
 from scim_bridge.scim import resources
-from scim_bridge.scim.etags import require_if_match
 from scim_bridge.scim.listing import ListQuery
 from scim_bridge.scim.schema import registry
 
@@ -268,8 +267,7 @@ def replace_group(
     if_match: str | None = None,
 ) -> Group:
     """Replace a Group and its member list (PUT, RFC 7644 §3.5.1)."""
-    row = get_group(session, group_id, for_update=True)
-    require_if_match(if_match, row.version)
+    row = rows.load_for_change(session, Group, group_id, if_match=if_match)
     rt = registry().group
     incoming = resources.normalize(rt, body, compat=ctx.compat)
     doc = resources.replace(rt, {"id": row.id, **row.data}, incoming)
@@ -291,8 +289,7 @@ def patch_group(
     """Apply a PATCH to a Group; member operations touch only the members they name."""
     ops = scim_patch.parse_patch(body, lenient=ctx.compat.lenient_filters)
     member_changes, other_ops = scim_patch.split_member_operations(ops)
-    row = get_group(session, group_id, for_update=True)
-    require_if_match(if_match, row.version)
+    row = rows.load_for_change(session, Group, group_id, if_match=if_match)
     changed = False
     if other_ops:
         doc = scim_patch.apply_patch(
@@ -310,8 +307,7 @@ def delete_group(
     session: Session, group_id: str, ctx: Context, *, if_match: str | None = None
 ) -> None:
     """Delete a Group; its members are re-projected (they leave its department)."""
-    row = get_group(session, group_id, for_update=True)
-    require_if_match(if_match, row.version)
+    row = rows.load_for_change(session, Group, group_id, if_match=if_match)
     members = _all_members(session, group_id)
     parents = list(
         session.scalars(select(GroupMember.group_id).where(GroupMember.member_id == group_id))

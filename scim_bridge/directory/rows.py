@@ -16,6 +16,7 @@ from scim_bridge.directory.models import Group, User
 from scim_bridge.directory.tokens import Principal
 from scim_bridge.errors import InvalidValue, NotFound, Uniqueness
 from scim_bridge.scim import resources
+from scim_bridge.scim.etags import require_if_match
 
 Row = TypeVar("Row", User, Group)
 
@@ -68,6 +69,15 @@ def load(session: Session, model: type[Row], resource_id: str, *, for_update: bo
     row = session.scalar(stmt)
     if row is None:
         raise NotFound(f"{model.__name__} {resource_id} not found")
+    return row
+
+
+def load_for_change(
+    session: Session, model: type[Row], resource_id: str, *, if_match: str | None
+) -> Row:
+    """Lock a resource row for a change; 404 if absent, 412 if If-Match names another version."""
+    row = load(session, model, resource_id, for_update=True)
+    require_if_match(if_match, row.version)
     return row
 
 

@@ -20,7 +20,6 @@ from scim_bridge.directory.queries import VALUE_TABLE_ATTRS, PageHints, list_pag
 from scim_bridge.directory.rows import Context
 from scim_bridge.scim import patch as scim_patch
 from scim_bridge.scim import resources
-from scim_bridge.scim.etags import require_if_match
 from scim_bridge.scim.listing import ListQuery
 from scim_bridge.scim.schema import ENTERPRISE_USER, registry
 
@@ -188,13 +187,11 @@ def replace_user(
     if_match: str | None = None,
 ) -> User:
     """Replace a User (PUT, RFC 7644 §3.5.1): readOnly kept, immutable enforced."""
-    row = get_user(session, user_id, for_update=True)
-    require_if_match(if_match, row.version)
+    row = rows.load_for_change(session, User, user_id, if_match=if_match)
     rt = registry().user
     incoming = resources.normalize(rt, body, compat=ctx.compat)
+    # replace() carries the write-only password through from the request.
     doc = resources.replace(rt, _current_document(row), incoming)
-    if "password" in incoming:
-        doc["password"] = incoming["password"]
     return _store_change(session, row, doc, ctx)
 
 
@@ -209,8 +206,7 @@ def patch_user(
     """Apply a PATCH request to a User atomically (RFC 7644 §3.5.2)."""
     rt = registry().user
     ops = scim_patch.parse_patch(body, lenient=ctx.compat.lenient_filters)
-    row = get_user(session, user_id, for_update=True)
-    require_if_match(if_match, row.version)
+    row = rows.load_for_change(session, User, user_id, if_match=if_match)
     doc = scim_patch.apply_patch(rt, _current_document(row), ops, compat=ctx.compat)
     return _store_change(session, row, doc, ctx)
 
@@ -219,8 +215,7 @@ def delete_user(
     session: Session, user_id: str, ctx: Context, *, if_match: str | None = None
 ) -> None:
     """Delete a User and its memberships (RFC 7644 §3.6); the leaver reaches DingTalk."""
-    row = get_user(session, user_id, for_update=True)
-    require_if_match(if_match, row.version)
+    row = rows.load_for_change(session, User, user_id, if_match=if_match)
     group_ids = list(
         session.scalars(select(GroupMember.group_id).where(GroupMember.member_id == user_id))
     )
