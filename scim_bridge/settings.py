@@ -73,10 +73,6 @@ class Settings:
     sync_max_attempts: int = 8
     sync_backoff_base: float = 30.0
 
-    def secret_names(self) -> frozenset[str]:
-        """Name the settings that must never be printed or logged."""
-        return frozenset(f.name for f in fields(self) if f.metadata.get("secret"))
-
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with secrets and URL passwords masked, for display."""
         out: dict[str, Any] = {}

@@ -337,11 +337,8 @@ def assemble_detailed(
     for group in directory.groups():
         if role_group_passes(group, rules):
             key = group_key(str(group["id"]))
-            role_specs[key] = RoleSpec(
-                key=key,
-                name=str(group.get("displayName") or group["id"]),
-                group_name=rules.roles.group_name,
-            )
+            if (spec := role_spec(key, rules, directory)) is not None:
+                role_specs[key] = spec
     users: dict[str, UserProjection] = {}
     for result in results:
         user = result.projection
@@ -349,10 +346,8 @@ def assemble_detailed(
         for key in user.department_keys:
             resolver.ensure(key)
         for key in user.role_keys:
-            if key not in role_specs and key.startswith("sub:"):
-                role_specs[key] = RoleSpec(
-                    key=key, name=unescape(key[4:]), group_name=rules.subsidiaries.role_group
-                )
+            if key not in role_specs and (spec := role_spec(key, rules, directory)) is not None:
+                role_specs[key] = spec
     departments: dict[str, DepartmentSpec] = dict(resolver.specs)
     managed = frozenset(rules.fields) | (
         {"extension"}

@@ -8,7 +8,7 @@ names case-insensitive, so ``UserName`` and ``userName`` resolve to the same def
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -110,12 +110,6 @@ class ResourceType:
         found = schema.attribute(attr)
         return (schema, found) if found is not None else None
 
-    def iter_attributes(self) -> Iterator[tuple[Schema, Attribute]]:
-        """Yield every top-level attribute with the schema it belongs to."""
-        for schema in (self.core, *self.extensions):
-            for attr in schema.attributes.values():
-                yield schema, attr
-
     def case_exact(self, dotted_lower: str) -> bool:
         """Return whether ``attr`` or ``attr.sub`` (lower case, core schema) is caseExact."""
         if dotted_lower in ("id", "externalid", "meta.version"):
@@ -184,10 +178,6 @@ class Registry:
             if key.lower() == low:
                 return schema
         return None
-
-    def all_urns(self) -> tuple[str, ...]:
-        """Return the URN of every schema served."""
-        return tuple(self.schemas)
 
 
 @cache

@@ -335,15 +335,6 @@ class Params:
             return [part for part in value.split(",") if part.strip() != ""]
         raise OapiError(code, f"不合法的参数 {name}")
 
-    def json_object(self, name: str, *, code: int = 40035) -> dict[str, Any] | None:
-        """Return an object field sent as an object or as JSON text."""
-        if not self.sent(name):
-            return None
-        value = _parse_json_text(self.data[name])
-        if not isinstance(value, dict):
-            raise OapiError(code, f"不合法的参数 {name}")
-        return value
-
     def object_list(self, name: str, *, code: int = 40035) -> list[dict[str, Any]] | None:
         """Return a list of objects sent as a JSON array or JSON text."""
         if not self.sent(name):
