@@ -636,8 +636,8 @@ def seed_ours(url: str, users: int, log: Callable[[str], None]) -> tuple[str, li
             _row, token = create_token(
                 session, "bench", profile="okta", idp="okta", now=datetime.now(UTC)
             )
-        with database.read() as session:
-            principal, _ = authenticate(session, token, now=datetime.now(UTC))
+        with database.reader() as reader:
+            principal, _ = authenticate(reader, token, now=datetime.now(UTC))
         assert principal is not None
         compat = PROFILES["okta"].compat
         ids: list[str] = []

@@ -16,6 +16,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from scim_bridge.directory.prepared import Cursor
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -97,6 +99,25 @@ class Database:
         """Open a session for reading; its transaction is rolled back on exit."""
         with self._reads() as session:
             yield session
+
+    @contextmanager
+    def reader(self) -> Iterator[Cursor]:
+        """Open a read transaction on a pooled DBAPI connection, for ``Prepared`` statements
+        (the request hot path; see reader.py)."""
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            if self.dialect == "sqlite":
+                # pysqlite runs in autocommit here (see _sqlite_pragmas): one snapshot for
+                # every statement of the request needs an explicit BEGIN.
+                cursor.execute("BEGIN")
+            try:
+                yield Cursor(cursor, self.engine.dialect)
+            finally:
+                cursor.close()
+                connection.rollback()
+        finally:
+            connection.close()
 
     @contextmanager
     def write(self) -> Iterator[Session]:

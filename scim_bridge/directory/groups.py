@@ -42,7 +42,7 @@ def _check_unique(session: Session, row: Group, *, exclude_id: str | None) -> No
     rows.check_unique(
         session,
         row,
-        name_key=Group.display_name_key == row.display_name_key,
+        name_key=row.display_name_key,
         taken=f"a group named {row.display_name!r} already exists",
         exclude_id=exclude_id,
     )

@@ -6,17 +6,40 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import OutboxEntry
+from scim_bridge.directory.prepared import Cursor, Prepared
 
 #: Key in ``Session.info`` set when a transaction wrote outbox rows (the app wakes workers).
 OUTBOX_TOUCHED = "scim_bridge.outbox_touched"
 #: PostgreSQL channel notified, on commit, by every transaction that wrote outbox rows.
 NOTIFY_CHANNEL = "scim_bridge_outbox"
+
+
+def _upsert(dialect: str) -> Any:
+    columns = ("resource_type", "resource_id", "seq", "changed_at", "actor", "available_at")
+    stmt: Any = pg_insert(OutboxEntry) if dialect == "postgresql" else sqlite_insert(OutboxEntry)
+    stmt = stmt.values({**{name: bindparam(name) for name in columns}, "attempts": 0})
+    # A new change makes the resource due now and forgets earlier failed attempts: the data
+    # may have been fixed, and the translator is level-triggered (it reads current state).
+    return stmt.on_conflict_do_update(
+        index_elements=[OutboxEntry.resource_type, OutboxEntry.resource_id],
+        set_={
+            "seq": OutboxEntry.seq + 1,
+            "changed_at": stmt.excluded.changed_at,
+            "actor": stmt.excluded.actor,
+            "available_at": stmt.excluded.available_at,
+            "attempts": 0,
+        },
+    )
+
+
+#: Runs in every write request, so prepared (see prepared.py).
+_UPSERT = Prepared(_upsert)
 
 
 def mark_changed(
@@ -36,29 +59,13 @@ def mark_changed(
             "changed_at": now,
             "actor": actor,
             "available_at": now,
-            "attempts": 0,
         }
         for rid in dict.fromkeys(resource_ids)
     ]
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    stmt: Any = pg_insert(OutboxEntry) if dialect == "postgresql" else sqlite_insert(OutboxEntry)
-    # A new change makes the resource due now and forgets earlier failed attempts: the data
-    # may have been fixed, and the translator is level-triggered (it reads current state).
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[OutboxEntry.resource_type, OutboxEntry.resource_id],
-        set_={
-            "seq": OutboxEntry.seq + 1,
-            "changed_at": stmt.excluded.changed_at,
-            "actor": stmt.excluded.actor,
-            "available_at": stmt.excluded.available_at,
-            "attempts": 0,
-        },
-    )
-    # Core, not the ORM's bulk path: this runs in every write request.
-    session.connection().execute(stmt, rows)
-    if dialect == "postgresql" and not session.info.get(OUTBOX_TOUCHED):
+    _UPSERT.execute_many(Cursor.of(session), rows)
+    if session.get_bind().dialect.name == "postgresql" and not session.info.get(OUTBOX_TOUCHED):
         # Delivered when (and only if) the transaction commits: workers elsewhere wake up.
         session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
     session.info[OUTBOX_TOUCHED] = True

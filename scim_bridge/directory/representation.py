@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scim_bridge.directory.models import Group, User
+from scim_bridge.directory.prepared import StoredResource
 from scim_bridge.scim.etags import etag
 from scim_bridge.scim.schema import registry
 
@@ -22,7 +23,9 @@ def _schemas(core: str, extensions: Iterable[str], doc: Mapping[str, Any]) -> li
     return [core, *(urn for urn in extensions if urn in doc)]
 
 
-def _meta(resource_type: str, row: User | Group, base_url: str, endpoint: str) -> dict[str, Any]:
+def _meta(
+    resource_type: str, row: User | Group | StoredResource, base_url: str, endpoint: str
+) -> dict[str, Any]:
     return {
         "resourceType": resource_type,
         "created": iso(row.created),
@@ -33,7 +36,7 @@ def _meta(resource_type: str, row: User | Group, base_url: str, endpoint: str) -
 
 
 def render_user(
-    row: User,
+    row: User | StoredResource,
     *,
     base_url: str,
     groups: Sequence[tuple[str, str]] | None = None,

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import Group, User
+from scim_bridge.directory.prepared import Cursor, Prepared
 from scim_bridge.directory.tokens import Principal
 from scim_bridge.errors import InvalidValue, NotFound, Uniqueness
 from scim_bridge.scim import resources
@@ -98,30 +99,41 @@ def check_fits(row: User | Group) -> None:
             raise InvalidValue(f"{attr} is longer than {limit} characters")
 
 
+def _clash_queries(model: type[User] | type[Group]) -> tuple[Prepared, Prepared]:
+    """Is the name key, or externalId within the IdP, taken by a resource other than
+    ``exclude`` (an id no resource has when the row is new)?"""
+    name_key = model.user_name_key if model is User else model.display_name_key
+    other = model.id != bindparam("exclude")
+    by_name = select(model.id).where(name_key == bindparam("key"), other).limit(1)
+    by_external_id = (
+        select(model.id)
+        .where(model.idp == bindparam("idp"), model.external_id == bindparam("external_id"), other)
+        .limit(1)
+    )
+    return Prepared(by_name), Prepared(by_external_id)
+
+
+_CLASHES = {User: _clash_queries(User), Group: _clash_queries(Group)}
+
+
 def check_unique(
-    session: Session, row: User | Group, *, name_key: Any, taken: str, exclude_id: str | None
+    session: Session, row: User | Group, *, name_key: str, taken: str, exclude_id: str | None
 ) -> None:
     """Raise 409 uniqueness when the name key, or externalId within the IdP, is taken."""
-    model = type(row)
-    # No autoflush: flushing the changed row here would hit the unique index first and
-    # raise IntegrityError (a 500) instead of the 409 below.
-    with session.no_autoflush:
-        clash = select(model.id).where(name_key)
-        if exclude_id is not None:
-            clash = clash.where(model.id != exclude_id)
-        if session.scalar(clash.limit(1)) is not None:
-            raise Uniqueness(taken)
-        if row.external_id is not None:
-            clash = select(model.id).where(
-                model.idp == row.idp, model.external_id == row.external_id
-            )
-            if exclude_id is not None:
-                clash = clash.where(model.id != exclude_id)
-            if session.scalar(clash.limit(1)) is not None:
-                kind = model.__name__.lower()
-                raise Uniqueness(
-                    f"externalId {row.external_id!r} is already used by another {kind} of {row.idp}"
-                )
+    by_name, by_external_id = _CLASHES[type(row)]
+    # On the session's connection without flushing: flushing the changed row here would hit
+    # the unique index first and raise IntegrityError (a 500) instead of the 409 below.
+    cur = Cursor.of(session)
+    exclude = exclude_id or ""
+    if by_name.rows(cur, key=name_key, exclude=exclude):
+        raise Uniqueness(taken)
+    if row.external_id is not None and by_external_id.rows(
+        cur, idp=row.idp, external_id=row.external_id, exclude=exclude
+    ):
+        kind = type(row).__name__.lower()
+        raise Uniqueness(
+            f"externalId {row.external_id!r} is already used by another {kind} of {row.idp}"
+        )
 
 
 def flush(session: Session, what: str) -> None:

@@ -5,19 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, literal, select
 
 from scim_bridge.directory.models import DeadLetter, Group, Link, OutboxEntry, User
+from scim_bridge.directory.prepared import Cursor, Prepared
 from scim_bridge.directory.representation import iso
 
 
-def sync_states(
-    session: Session, resource_type: str, ids: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """Return {id: {state, dingtalkId, lastSyncedAt, lastError}} for Users or Groups."""
-    if not ids:
-        return {}
+def _state_query(resource_type: str) -> Prepared:
     model: Any = User if resource_type == "User" else Group
     kind = "user" if resource_type == "User" else "department"
     key = model.id if resource_type == "User" else literal("group:") + model.id
@@ -41,10 +36,23 @@ def sync_states(
             DeadLetter,
             and_(DeadLetter.resource_type == resource_type, DeadLetter.resource_id == model.id),
         )
-        .where(model.id.in_(list(ids)))
+        .where(model.id.in_(bindparam("ids", expanding=True)))
     )
+    return Prepared(stmt, expanding="ids")
+
+
+_QUERIES = {"User": _state_query("User"), "Group": _state_query("Group")}
+
+
+def sync_states(
+    reader: Cursor, resource_type: str, ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Return {id: {state, dingtalkId, lastSyncedAt, lastError}} for Users or Groups."""
+    if not ids:
+        return {}
+    found = _QUERIES[resource_type].rows(reader, ids=ids)
     out: dict[str, dict[str, Any]] = {}
-    for rid, link_state, dingtalk_id, synced_at, link_error, pending, dead in session.execute(stmt):
+    for rid, link_state, dingtalk_id, synced_at, link_error, pending, dead in found:
         state: dict[str, Any] = {}
         if dead is not None:
             state["state"] = "failed"

@@ -8,10 +8,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import Token
+from scim_bridge.directory.prepared import Cursor, Prepared, one
 from scim_bridge.errors import ConfigError
 
 TOKEN_PREFIX = "scb_"
@@ -62,36 +63,37 @@ def create_token(
     return token, plaintext
 
 
-def authenticate(
-    session: Session, presented: str, *, now: datetime
-) -> tuple[Principal | None, bool]:
+#: The token columns auth needs, by hash: run on every request, so prepared once.
+_BY_HASH = Prepared(
+    select(
+        Token.id,
+        Token.name,
+        Token.idp,
+        Token.profile,
+        Token.token_hash,
+        Token.revoked_at,
+        Token.last_used_at,
+    ).where(Token.token_hash == bindparam("digest"))
+)
+
+
+def authenticate(reader: Cursor, presented: str, *, now: datetime) -> tuple[Principal | None, bool]:
     """Return the Principal for a bearer token (None if unknown or revoked) and whether its
     last-used time is stale enough to record."""
     digest = hash_token(presented)
-    # Columns, not the ORM entity: this runs on every request. Revocation is read each time,
-    # so a revoked token stops working at once.
-    found = session.execute(
-        select(
-            Token.id,
-            Token.name,
-            Token.idp,
-            Token.profile,
-            Token.token_hash,
-            Token.revoked_at,
-            Token.last_used_at,
-        ).where(Token.token_hash == digest)
-    ).first()
+    # Revocation is read on every request, so a revoked token stops working at once.
+    found = one(_BY_HASH.rows(reader, digest=digest))
+    if found is None:
+        return None, False
+    token_id, name, idp, profile, token_hash, revoked_at, last_used_at = found
     # The lookup is by hash; compare_digest keeps the final check constant-time regardless.
-    if found is None or not hmac.compare_digest(found.token_hash, digest):
+    if not hmac.compare_digest(token_hash, digest) or revoked_at is not None:
         return None, False
-    if found.revoked_at is not None:
-        return None, False
-    last = found.last_used_at
+    last = last_used_at
     if last is not None and last.tzinfo is None:
         last = last.replace(tzinfo=now.tzinfo)
     stale = last is None or now - last >= LAST_USED_RESOLUTION
-    principal = Principal(token_id=found.id, name=found.name, idp=found.idp, profile=found.profile)
-    return principal, stale
+    return Principal(token_id=token_id, name=name, idp=idp, profile=profile), stale
 
 
 def touch(session: Session, token_id: int, *, now: datetime) -> None:

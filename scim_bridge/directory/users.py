@@ -10,16 +10,19 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory import rows
 from scim_bridge.directory.models import Group, GroupMember, User, UserValue
 from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.prepared import Cursor, Prepared, StoredResource, one
 from scim_bridge.directory.queries import VALUE_TABLE_ATTRS, PageHints, list_page
 from scim_bridge.directory.rows import Context
+from scim_bridge.errors import NotFound, Uniqueness
 from scim_bridge.scim import patch as scim_patch
 from scim_bridge.scim import resources
+from scim_bridge.scim.etags import require_if_match
 from scim_bridge.scim.listing import ListQuery
 from scim_bridge.scim.schema import ENTERPRISE_USER, registry
 
@@ -108,19 +111,26 @@ def _value_rows(user_id: str, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+_VALUE_COLUMNS = ("user_id", "attr", "position", "value", "value_key", "type_key", "primary")
+_INSERT_VALUE = Prepared(
+    insert(UserValue).values({name: bindparam(name) for name in (*_VALUE_COLUMNS, "element")})
+)
+_DELETE_VALUES = Prepared(delete(UserValue).where(UserValue.user_id == bindparam("user_id")))
+
+
 def _write_values(session: Session, user_id: str, doc: Mapping[str, Any], *, fresh: bool) -> None:
+    # Prepared: this runs in every write request.
+    cur = Cursor.of(session)
     if not fresh:
-        session.execute(delete(UserValue).where(UserValue.user_id == user_id))
-    values = _value_rows(user_id, doc)
-    if values:
-        session.execute(insert(UserValue), values)
+        _DELETE_VALUES.execute(cur, user_id=user_id)
+    _INSERT_VALUE.execute_many(cur, _value_rows(user_id, doc))
 
 
 def _check_unique(session: Session, row: User, *, exclude_id: str | None) -> None:
     rows.check_unique(
         session,
         row,
-        name_key=User.user_name_key == row.user_name_key,
+        name_key=row.user_name_key,
         taken=f"userName {row.user_name!r} is already taken by another user",
         exclude_id=exclude_id,
     )
@@ -132,6 +142,42 @@ def _apply_password(row: User, doc: Mapping[str, Any], ctx: Context) -> None:
         row.password_hash = hash_password(password) if ctx.password_policy == "hash" else None
 
 
+# Users are written by the request hot path with prepared statements (see prepared.py), not
+# the ORM's unit of work: a User row is a transient ``User`` object whose columns are read
+# and written whole, one statement each.
+_COLUMNS = tuple(User.__table__.c.keys())
+_ROW_FOR_CHANGE = Prepared(
+    select(*User.__table__.c).where(User.id == bindparam("id")).with_for_update()
+)
+_INSERT_USER = Prepared(insert(User).values({c: bindparam(f"v_{c}") for c in _COLUMNS}))
+_UPDATE_USER = Prepared(
+    update(User)
+    .where(User.id == bindparam("row_id"))
+    .values({c: bindparam(f"v_{c}") for c in _COLUMNS if c != "id"})
+)
+_DELETE_USER = Prepared(delete(User).where(User.id == bindparam("id")))
+
+
+def _lock_for_change(session: Session, user_id: str, *, if_match: str | None) -> User:
+    """Lock a User row for a change; 404 if absent, 412 if If-Match names another version."""
+    found = one(_ROW_FOR_CHANGE.rows(Cursor.of(session), id=user_id))
+    if found is None:
+        raise NotFound(f"User {user_id} not found")
+    row = User(**dict(zip(_COLUMNS, found, strict=True)))
+    require_if_match(if_match, row.version)
+    return row
+
+
+def _write_row(session: Session, statement: Prepared, row: User) -> None:
+    """Insert or update a whole User row; a unique index hit by a concurrent request is a 409."""
+    cur = Cursor.of(session)
+    values = {f"v_{c}": getattr(row, c) for c in _COLUMNS}
+    try:
+        statement.execute(cur, row_id=row.id, **values)
+    except cur.dialect.loaded_dbapi.IntegrityError:
+        raise Uniqueness("userName or externalId is already taken") from None
+
+
 def create_user(session: Session, body: Mapping[str, Any], ctx: Context) -> User:
     """Create a User from a request body (RFC 7644 §3.3); 409 when userName is taken."""
     rt = registry().user
@@ -141,16 +187,10 @@ def create_user(session: Session, body: Mapping[str, Any], ctx: Context) -> User
     _index(row, doc)
     _apply_password(row, doc, ctx)
     _check_unique(session, row, exclude_id=None)
-    session.add(row)
-    rows.flush(session, "userName or externalId")
+    _write_row(session, _INSERT_USER, row)
     _write_values(session, row.id, doc, fresh=True)
     mark_changed(session, "User", [row.id], actor=ctx.actor, now=ctx.now)
     return row
-
-
-def get_user(session: Session, user_id: str, *, for_update: bool = False) -> User:
-    """Return a User by id, or raise 404."""
-    return rows.load(session, User, user_id, for_update=for_update)
 
 
 def _current_document(row: User) -> dict[str, Any]:
@@ -164,6 +204,8 @@ def _store_change(session: Session, row: User, doc: Mapping[str, Any], ctx: Cont
     password_sent = isinstance(doc.get("password"), str) and bool(doc.get("password"))
     if stored == row.data and not password_sent:
         return row  # nothing changed: no new version, nothing to project
+    # PATCH active=false, the commonest write, leaves emails and phone numbers as they were.
+    values_changed = any(row.data.get(a) != stored.get(a) for a in VALUE_TABLE_ATTRS)
     row.data = stored
     keys = (row.user_name_key, row.external_id)
     _index(row, doc)
@@ -172,8 +214,9 @@ def _store_change(session: Session, row: User, doc: Mapping[str, Any], ctx: Cont
         # Only a renamed user can clash (PATCH active=false is the common write).
         _check_unique(session, row, exclude_id=row.id)
     rows.bump(row, ctx)
-    rows.flush(session, "userName or externalId")
-    _write_values(session, row.id, doc, fresh=False)
+    _write_row(session, _UPDATE_USER, row)
+    if values_changed:
+        _write_values(session, row.id, doc, fresh=False)
     mark_changed(session, "User", [row.id], actor=ctx.actor, now=ctx.now)
     return row
 
@@ -187,7 +230,7 @@ def replace_user(
     if_match: str | None = None,
 ) -> User:
     """Replace a User (PUT, RFC 7644 §3.5.1): readOnly kept, immutable enforced."""
-    row = rows.load_for_change(session, User, user_id, if_match=if_match)
+    row = _lock_for_change(session, user_id, if_match=if_match)
     rt = registry().user
     incoming = resources.normalize(rt, body, compat=ctx.compat)
     # replace() carries the write-only password through from the request.
@@ -206,7 +249,7 @@ def patch_user(
     """Apply a PATCH request to a User atomically (RFC 7644 §3.5.2)."""
     rt = registry().user
     ops = scim_patch.parse_patch(body, lenient=ctx.compat.lenient_filters)
-    row = rows.load_for_change(session, User, user_id, if_match=if_match)
+    row = _lock_for_change(session, user_id, if_match=if_match)
     doc = scim_patch.apply_patch(rt, _current_document(row), ops, compat=ctx.compat)
     return _store_change(session, row, doc, ctx)
 
@@ -215,7 +258,7 @@ def delete_user(
     session: Session, user_id: str, ctx: Context, *, if_match: str | None = None
 ) -> None:
     """Delete a User and its memberships (RFC 7644 §3.6); the leaver reaches DingTalk."""
-    row = rows.load_for_change(session, User, user_id, if_match=if_match)
+    _lock_for_change(session, user_id, if_match=if_match)
     group_ids = list(
         session.scalars(select(GroupMember.group_id).where(GroupMember.member_id == user_id))
     )
@@ -226,25 +269,46 @@ def delete_user(
             .where(Group.id.in_(group_ids))
             .values(version=Group.version + 1, last_modified=ctx.now, modified_by=ctx.actor)
         )
-    session.delete(row)
+    _DELETE_USER.execute(Cursor.of(session), id=user_id)
     mark_changed(session, "User", [user_id], actor=ctx.actor, now=ctx.now)
 
 
 # --- reads -----------------------------------------------------------------------------------
 
 
-def groups_of(session: Session, user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+#: What a User document is rendered from, by id and by userName (the IdPs' existence check).
+_USER_COLUMNS = (User.id, User.data, User.version, User.created, User.last_modified)
+_USER_BY_ID = Prepared(select(*_USER_COLUMNS).where(User.id == bindparam("id")))
+_USER_BY_NAME = Prepared(select(*_USER_COLUMNS).where(User.user_name_key == bindparam("key")))
+_GROUPS_OF = Prepared(
+    select(GroupMember.member_id, Group.id, Group.display_name)
+    .join(Group, Group.id == GroupMember.group_id)
+    .where(GroupMember.member_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Group.display_name_key),
+    expanding="ids",
+)
+
+
+def read_user(reader: Cursor, user_id: str) -> StoredResource:
+    """Return what a User is rendered from, or raise 404."""
+    found = one(_USER_BY_ID.rows(reader, id=user_id))
+    if found is None:
+        raise NotFound(f"User {user_id} not found")
+    return StoredResource(*found)
+
+
+def find_user_by_name(reader: Cursor, user_name: str) -> StoredResource | None:
+    """Return the User whose userName matches case-insensitively (RFC 7643 §4.1.1), if any."""
+    found = one(_USER_BY_NAME.rows(reader, key=user_name.lower()))
+    return None if found is None else StoredResource(*found)
+
+
+def groups_of(reader: Cursor, user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """Return each user's direct groups as (group id, displayName), in one query."""
     out: dict[str, list[tuple[str, str]]] = defaultdict(list)
     if not user_ids:
         return out
-    found = session.execute(
-        select(GroupMember.member_id, Group.id, Group.display_name)
-        .join(Group, Group.id == GroupMember.group_id)
-        .where(GroupMember.member_id.in_(list(user_ids)))
-        .order_by(Group.display_name_key)
-    )
-    for member_id, gid, name in found:
+    for member_id, gid, name in _GROUPS_OF.rows(reader, ids=user_ids):
         out[member_id].append((gid, name))
     return out
 

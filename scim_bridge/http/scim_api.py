@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from scim_bridge.directory import bulk, discovery, groups, tokens, users
 from scim_bridge.directory.models import Group, User
 from scim_bridge.directory.outbox import OUTBOX_TOUCHED
+from scim_bridge.directory.prepared import Cursor, StoredResource
 from scim_bridge.directory.representation import render_group, render_user
 from scim_bridge.directory.rows import Context
 from scim_bridge.directory.sync_state import sync_states
@@ -30,7 +31,7 @@ from scim_bridge.http.errors import SCIM_MEDIA_TYPE, error_response
 from scim_bridge.http.runtime import Runtime
 from scim_bridge.scim import resources
 from scim_bridge.scim.etags import etag, if_none_match_hit
-from scim_bridge.scim.listing import ListQuery, list_response, parse_list_query
+from scim_bridge.scim.listing import ListQuery, equality_lookup, list_response, parse_list_query
 from scim_bridge.scim.profiles import Profile, choose_profile
 from scim_bridge.scim.schema import DINGTALK_GROUP, DINGTALK_USER, SEARCH_REQUEST, registry
 
@@ -163,8 +164,8 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         if scheme.lower() != "bearer" or not presented.strip():
             raise Unauthorized("send Authorization: Bearer <token>")
         now = runtime.clock()
-        with runtime.db.read() as session:
-            principal, stale = tokens.authenticate(session, presented.strip(), now=now)
+        with runtime.db.reader() as reader:
+            principal, stale = tokens.authenticate(reader, presented.strip(), now=now)
         if principal is None:
             raise Unauthorized("the bearer token is not valid or has been revoked")
         if stale:
@@ -220,12 +221,15 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     # --- rendering ---------------------------------------------------------------------------
 
     def user_docs(
-        session: Session, rows: list[User], attributes: tuple[str, ...], excluded: tuple[str, ...]
+        reader: Cursor,
+        rows: Sequence[User | StoredResource],
+        attributes: tuple[str, ...],
+        excluded: tuple[str, ...],
     ) -> list[dict[str, Any]]:
         rt = reg.user
         need_groups = resources.wanted(rt, attributes or None, excluded or None, "groups")
-        memberships = users.groups_of(session, [r.id for r in rows]) if need_groups else {}
-        states = sync_extension(session, "User", [r.id for r in rows], attributes, excluded)
+        memberships = users.groups_of(reader, [r.id for r in rows]) if need_groups else {}
+        states = sync_extension(reader, "User", [r.id for r in rows], attributes, excluded)
         return [
             resources.project(
                 rt,
@@ -247,7 +251,8 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         rt = reg.group
         # Entra always asks excludedAttributes=members: then members are never loaded.
         need_members = resources.wanted(rt, attributes or None, excluded or None, "members")
-        states = sync_extension(session, "Group", [r.id for r in rows], attributes, excluded)
+        ids = [r.id for r in rows]
+        states = sync_extension(Cursor.of(session), "Group", ids, attributes, excluded)
         out = []
         for r in rows:
             members = groups.members_of(session, r.id) if need_members else None
@@ -263,7 +268,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         return out
 
     def sync_extension(
-        session: Session,
+        reader: Cursor,
         resource_type: str,
         ids: list[str],
         attributes: tuple[str, ...],
@@ -273,12 +278,17 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         urn = DINGTALK_USER if resource_type == "User" else DINGTALK_GROUP
         if not resources.wanted(rt, attributes or None, excluded or None, f"{urn}:sync"):
             return {}
-        states = sync_states(session, resource_type, ids)
+        states = sync_states(reader, resource_type, ids)
         return {i: {urn: {"sync": state}} for i, state in states.items()}
 
-    def render_one(session: Session, row: User | Group, status: int = 200) -> Response:
+    def render_one(row: User | Group | StoredResource, status: int = 200) -> Response:
+        """Render one resource for a response; after a write, once its transaction committed
+        (the writer's turn is not held while rendering)."""
         attributes, excluded = selection()
-        if isinstance(row, User) and status == 201:
+        if isinstance(row, Group):
+            with runtime.db.read() as session:
+                doc = group_docs(session, [row], attributes, excluded)[0]
+        elif status == 201:
             # A user just created belongs to no group and has not reached DingTalk yet:
             # nothing to look up.
             doc = resources.project(
@@ -292,14 +302,13 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
                 attributes=attributes or None,
                 excluded=excluded or None,
             )
-        elif isinstance(row, User):
-            doc = user_docs(session, [row], attributes, excluded)[0]
         else:
-            doc = group_docs(session, [row], attributes, excluded)[0]
+            with runtime.db.reader() as reader:
+                doc = user_docs(reader, [row], attributes, excluded)[0]
         response = scim_json(doc, status, version=row.version)
         if status == 201:
             response.headers["Location"] = doc.get("meta", {}).get("location") or (
-                f"{base_url()}/{'Users' if isinstance(row, User) else 'Groups'}/{row.id}"
+                f"{base_url()}/{'Groups' if isinstance(row, Group) else 'Users'}/{row.id}"
             )
         return response
 
@@ -308,7 +317,6 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     kinds: dict[str, dict[str, Callable[..., Any]]] = {
         "Users": {
             "create": users.create_user,
-            "get": users.get_user,
             "replace": users.replace_user,
             "patch": users.patch_user,
             "delete": users.delete_user,
@@ -316,7 +324,6 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         },
         "Groups": {
             "create": groups.create_group,
-            "get": groups.get_group,
             "replace": groups.replace_group,
             "patch": groups.patch_group,
             "delete": groups.delete_group,
@@ -325,21 +332,36 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     }
 
     def docs_for(session: Session, endpoint: str, rows: list[Any], q: ListQuery) -> list[Any]:
-        render = user_docs if endpoint == "Users" else group_docs
-        return render(session, rows, q.attributes, q.excluded)
+        if endpoint == "Users":
+            return user_docs(Cursor.of(session), rows, q.attributes, q.excluded)
+        return group_docs(session, rows, q.attributes, q.excluded)
 
     def search(endpoint: str, q: ListQuery) -> Response:
+        if endpoint == "Users":
+            name = equality_lookup(q, "userName", reg.user.core.id)
+            if name is not None:
+                return existence_check(name, q)
         with runtime.db.read() as session:
             total, rows = kinds[endpoint]["list"](session, q, hints=runtime.hints)
             docs = docs_for(session, endpoint, rows, q)
         return scim_json(list_response(docs, total=total, start_index=q.start_index))
+
+    def existence_check(name: str, q: ListQuery) -> Response:
+        # `userName eq "…"`, sent by Okta and Entra before every create: userName is unique
+        # case-insensitively, so this is one index lookup with at most one match.
+        with runtime.db.reader() as reader:
+            found = users.find_user_by_name(reader, name)
+            matches = [] if found is None else [found]
+            page = matches[q.start_index - 1 :][: q.count]
+            docs = user_docs(reader, page, q.attributes, q.excluded)
+        return scim_json(list_response(docs, total=len(matches), start_index=q.start_index))
 
     @bp.post("/<any(Users, Groups):endpoint>")
     def create(endpoint: str) -> Response:
         body = read_body(settings.max_body_bytes)
         with write() as session:
             row = kinds[endpoint]["create"](session, body, context())
-            return render_one(session, row, 201)
+        return render_one(row, 201)
 
     @bp.get("/<any(Users, Groups):endpoint>")
     def list_resources(endpoint: str) -> Response:
@@ -369,13 +391,25 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     @bp.get("/<any(Users, Groups):endpoint>/<resource_id>")
     def get_resource(endpoint: str, resource_id: str) -> Response:
         known_id(resource_id)
-        with runtime.db.read() as session:
-            row = kinds[endpoint]["get"](session, resource_id)
-            if if_none_match_hit(request.headers.get("If-None-Match"), row.version):
-                response = Response(status=304)
-                response.headers["ETag"] = etag(row.version)
-                return response
-            return render_one(session, row)
+        if endpoint == "Users":
+            with runtime.db.reader() as reader:
+                user = users.read_user(reader, resource_id)
+                if not if_none_match_hit(request.headers.get("If-None-Match"), user.version):
+                    attributes, excluded = selection()
+                    doc = user_docs(reader, [user], attributes, excluded)[0]
+                    return scim_json(doc, version=user.version)
+            version = user.version
+        else:
+            with runtime.db.read() as session:
+                group = groups.get_group(session, resource_id)
+                version = group.version
+                if not if_none_match_hit(request.headers.get("If-None-Match"), version):
+                    attributes, excluded = selection()
+                    doc = group_docs(session, [group], attributes, excluded)[0]
+                    return scim_json(doc, version=version)
+        response = Response(status=304)
+        response.headers["ETag"] = etag(version)
+        return response
 
     @bp.put("/<any(Users, Groups):endpoint>/<resource_id>")
     def replace_resource(endpoint: str, resource_id: str) -> Response:
@@ -385,7 +419,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             row = kinds[endpoint]["replace"](
                 session, resource_id, body, context(), if_match=request.headers.get("If-Match")
             )
-            return render_one(session, row)
+        return render_one(row)
 
     @bp.patch("/<any(Users, Groups):endpoint>/<resource_id>")
     def patch_resource(endpoint: str, resource_id: str) -> Response:
@@ -397,12 +431,12 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             row = kinds[endpoint]["patch"](
                 session, resource_id, body, context(), if_match=request.headers.get("If-Match")
             )
-            # RFC 7644 §3.5.2: 204 unless the client asked for attributes back.
-            if status == 204 and not request.args.get("attributes"):
-                response = Response(status=204)
-                response.headers["ETag"] = etag(row.version)
-                return response
-            return render_one(session, row)
+        # RFC 7644 §3.5.2: 204 unless the client asked for attributes back.
+        if status == 204 and not request.args.get("attributes"):
+            response = Response(status=204)
+            response.headers["ETag"] = etag(row.version)
+            return response
+        return render_one(row)
 
     @bp.delete("/<any(Users, Groups):endpoint>/<resource_id>")
     def delete_resource(endpoint: str, resource_id: str) -> Response:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scim_bridge.errors import BadRequest, InvalidValue
-from scim_bridge.scim.filters import AttrRef, Node, parse_filter
+from scim_bridge.scim.filters import AttrRef, Compare, Node, parse_filter
 from scim_bridge.scim.schema import LIST_RESPONSE
 
 
@@ -23,6 +23,23 @@ class ListQuery:
     count: int = 100
     attributes: tuple[str, ...] = field(default_factory=tuple)
     excluded: tuple[str, ...] = field(default_factory=tuple)
+
+
+def equality_lookup(query: ListQuery, attr: str, core_urn: str) -> str | None:
+    """Return X when the filter is exactly ``attr eq "X"`` (a core attribute, any case) and no
+    sort is asked: the IdPs' existence check, answered by one unique-index lookup."""
+    node = query.filter
+    if (
+        query.sort_by is not None
+        or not isinstance(node, Compare)
+        or node.op != "eq"
+        or not isinstance(node.value, str)
+        or node.attr.sub_attr is not None
+        or node.attr.attr.lower() != attr.lower()
+        or (node.attr.urn is not None and node.attr.urn.lower() != core_urn.lower())
+    ):
+        return None
+    return node.value
 
 
 def _int_param(name: str, raw: Any) -> int:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import Group, GroupMember, Link, User
+from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.representation import render_group, render_user
 from scim_bridge.directory.users import groups_of
 from scim_bridge.mapping.plan import CurrentState
@@ -32,7 +33,7 @@ def load_directory(
             if not rows:
                 break
             after = rows[-1].id
-            memberships = groups_of(session, [r.id for r in rows])
+            memberships = groups_of(Cursor.of(session), [r.id for r in rows])
             users.extend(
                 render_user(r, base_url="", groups=memberships.get(r.id, [])) for r in rows
             )

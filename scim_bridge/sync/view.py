@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import Group, GroupMember, User
+from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.representation import render_group, render_user
 from scim_bridge.directory.users import groups_of
 
@@ -28,7 +29,7 @@ class DatabaseDirectory:
             if row is None:
                 self._users[user_id] = None
             else:
-                memberships = groups_of(self.session, [user_id]).get(user_id, [])
+                memberships = groups_of(Cursor.of(self.session), [user_id]).get(user_id, [])
                 self._users[user_id] = render_user(row, base_url="", groups=memberships)
         return self._users[user_id]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,8 @@ def test_token_create_prints_the_token_alone_on_the_last_line_and_stores_only_a_
         row = session.query(Token).one()
         assert row.token_hash == hash_token(token)
         assert token not in (row.token_hash, row.prefix)
-        from datetime import UTC, datetime
-
-        principal, _ = authenticate(session, token, now=datetime.now(UTC))
+    with db.reader() as reader:
+        principal, _ = authenticate(reader, token, now=datetime.now(UTC))
     db.dispose()
     assert principal is not None and principal.profile == "okta"
 
