@@ -5,7 +5,7 @@ seeded with the same ``--users`` users (``scim_load_data.user_body``), then driv
 with the same operations from a pool of client threads, one keep-alive connection each
 (``http.client`` by default, ``--client requests`` for a ``requests.Session``):
 
-- ours: ``scim-bridge serve --workers 2 --threads 8`` on a fresh SQLite file in a temp
+- ours: ``scim-bridge serve`` (its default workers and threads) on a fresh SQLite file in a temp
   directory, seeded in this process through ``scim_bridge.directory.users.create_user`` (the
   service layer POST /Users calls) before the server starts, with an ``okta`` token;
 - the reference: scim2-server's in-memory application (``scim2_reference_app.py``) under
@@ -661,10 +661,16 @@ def run_ours(
     args: argparse.Namespace, plan: Plan, workdir: Path, log: Callable[[str], None]
 ) -> ServerRun:
     """Seed and measure scim-bridge."""
-    run = ServerRun(
-        "ours",
-        f"`scim-bridge serve --workers {args.workers} --threads {args.threads}`, SQLite (WAL)",
+    from scim_bridge.settings import Settings
+
+    # serve's own defaults unless --workers / --threads say otherwise.
+    workers = args.workers or Settings().workers
+    threads = args.threads or Settings().threads
+    flags = (["--workers", str(args.workers)] if args.workers else []) + (
+        ["--threads", str(args.threads)] if args.threads else []
     )
+    shown = " ".join(["scim-bridge serve", *flags])
+    run = ServerRun("ours", f"`{shown}` ({workers} workers x {threads} threads), SQLite (WAL)")
     db_path = workdir / "scim-bridge.db"
     url = f"sqlite:///{db_path}"
     log(f"ours: seeding {plan.users:,} users through the service layer into {db_path}")
@@ -690,10 +696,7 @@ def run_ours(
         "127.0.0.1",
         "--port",
         str(port),
-        "--workers",
-        str(args.workers),
-        "--threads",
-        str(args.threads),
+        *flags,
     ]
     helptext = subprocess.run(
         [*cmd[:2], "--help"], env=env, capture_output=True, text=True, check=False
@@ -1010,8 +1013,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="http",
         help="per-thread keep-alive client: http.client (default, lighter) or requests.Session",
     )
-    parser.add_argument("--workers", type=int, default=2, help="our gunicorn workers (2)")
-    parser.add_argument("--threads", type=int, default=8, help="our threads per worker (8)")
+    parser.add_argument("--workers", type=int, default=None, help="our workers (serve's default)")
+    parser.add_argument("--threads", type=int, default=None, help="our threads (serve's default)")
     parser.add_argument("--reference-threads", type=int, default=8, help="reference threads (8)")
     parser.add_argument("--read-ops", type=int, default=None, help="ops per read measure")
     parser.add_argument("--write-ops", type=int, default=None, help="ops per write measure")

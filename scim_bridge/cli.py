@@ -174,7 +174,7 @@ def run_gunicorn(
     host: str,
     port: int,
     workers: int,
-    threads: int = 8,
+    threads: int,
     embed_worker: bool = True,
 ) -> None:
     """Serve the API with gunicorn (never Flask's development server)."""
@@ -234,8 +234,10 @@ def _embed_translator(settings: Settings, app: Any) -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to bind (default from settings: 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to bind (default from settings: 8000).")
-@click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
-@click.option("--threads", type=int, default=8, show_default=True, help="Threads per worker.")
+@click.option(
+    "--workers", type=int, default=None, help="gunicorn worker processes (default: 2 x CPUs)."
+)
+@click.option("--threads", type=int, default=None, help="Threads per worker (default: 2).")
 @click.option(
     "--no-worker", is_flag=True, help="Serve the API only; run `scim-bridge worker` apart."
 )
@@ -245,7 +247,7 @@ def serve(
     host: str | None,
     port: int | None,
     workers: int | None,
-    threads: int,
+    threads: int | None,
     no_worker: bool,
 ) -> None:
     """Serve the SCIM API with gunicorn."""
@@ -258,7 +260,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.workers,
-        threads=threads,
+        threads=threads or settings.threads,
         embed_worker=not no_worker,
     )
 
@@ -349,7 +351,7 @@ def quickstart(ctx: click.Context, host: str | None, port: int | None) -> None:
     click.echo(f"  DingTalk      : {settings.dingtalk_base_url}")
     click.echo("")
     sys.stdout.flush()
-    run_gunicorn(settings, host=host, port=port, workers=settings.workers)
+    run_gunicorn(settings, host=host, port=port, workers=settings.workers, threads=settings.threads)
 
 
 def _start_emulator(settings: Settings) -> Settings:

@@ -67,7 +67,11 @@ def _sqlite_begin(conn: Any) -> None:
     # A write transaction takes the write lock up front (BEGIN IMMEDIATE): a deferred one
     # that later upgrades from a read lock can fail at once with "database is locked",
     # whatever the busy timeout. Reads stay deferred and never block each other (WAL).
-    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    options = conn.get_execution_options()
+    mode = options.get("sqlite_begin", "DEFERRED")
+    take_turn = options.get("writer_turn")
+    if take_turn is not None:
+        take_turn()
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -78,8 +82,11 @@ class Database:
         self.url = normalise_url(url)
         self.engine = create_db_engine(self.url, **engine_kwargs)
         self.dialect = self.engine.dialect.name
+        # A SQLite write transaction waits for the writer's turn just before its BEGIN
+        # IMMEDIATE, i.e. at its first statement: what a request does before touching the
+        # database (parsing, validating, hashing a password) never holds up other writers.
         writer = (
-            self.engine.execution_options(sqlite_begin="IMMEDIATE")
+            self.engine.execution_options(sqlite_begin="IMMEDIATE", writer_turn=self._take_turn)
             if self.dialect == "sqlite"
             else self.engine
         )
@@ -115,37 +122,40 @@ class Database:
                 yield Cursor(cursor, self.engine.dialect)
             finally:
                 cursor.close()
-                connection.rollback()
         finally:
-            connection.close()
+            connection.close()  # back to the pool, which rolls the transaction back
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """Open one write transaction: committed if the block succeeds, rolled back if not."""
-        with self._one_writer(), self._writes() as session, session.begin():
-            yield session
+        turns = getattr(self._writer_depth, "n", 0)
+        try:
+            with self._writes() as session, session.begin():
+                yield session
+        finally:
+            self._give_turns_back(turns)
 
-    @contextmanager
-    def _one_writer(self) -> Iterator[None]:
-        """On SQLite, queue writers here (threads, then processes) rather than in SQLite.
+    # On SQLite, writers queue here (threads, then processes) rather than in SQLite: SQLite
+    # admits one writer and the others sleep in its busy handler with growing naps, which
+    # puts seconds into the slowest writes under load. A lock hands the turn over at once.
 
-        SQLite admits one writer; the others sleep in its busy handler with growing naps, which
-        puts seconds into the slowest writes under load. A lock hands the turn over at once.
-        """
+    def _take_turn(self) -> None:
+        """Wait for the writer's turn (called as a write transaction begins)."""
         if self._writer_file is None:
-            yield
             return
-        with self._writer_lock:
-            depth = getattr(self._writer_depth, "n", 0)
-            if depth == 0:
-                fcntl.flock(self._writer_file, fcntl.LOCK_EX)
-            self._writer_depth.n = depth + 1
-            try:
-                yield
-            finally:
-                self._writer_depth.n = depth
-                if depth == 0:
-                    fcntl.flock(self._writer_file, fcntl.LOCK_UN)
+        self._writer_lock.acquire()
+        depth = getattr(self._writer_depth, "n", 0)
+        if depth == 0:
+            fcntl.flock(self._writer_file, fcntl.LOCK_EX)
+        self._writer_depth.n = depth + 1
+
+    def _give_turns_back(self, down_to: int) -> None:
+        """Release the turns this thread took since it held ``down_to`` of them."""
+        while getattr(self._writer_depth, "n", 0) > down_to:
+            self._writer_depth.n -= 1
+            if self._writer_depth.n == 0 and self._writer_file is not None:
+                fcntl.flock(self._writer_file, fcntl.LOCK_UN)
+            self._writer_lock.release()
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -24,6 +24,8 @@ from sqlalchemy.sql.expression import Executable
 #: Longest ``IN`` list compiled on its own; longer lists are sent in chunks of this size.
 MAX_IN_LIST = 500
 
+_CURSOR_KEY = "scim_bridge.cursor"
+
 #: A statement, or a function building it for a dialect name (for dialect-specific SQL such as
 #: INSERT … ON CONFLICT).
 StatementSource = Executable | Callable[[str], Executable]
@@ -51,10 +53,17 @@ class Cursor:
     def of(cls, session: Session) -> Cursor:
         """Return a Cursor on a Session's own connection, inside its transaction: it sees what
         the session flushed, and what it writes commits or rolls back with the session."""
+        # One per transaction: a write asks for it several times (see prepared.py's callers).
+        transaction = session.get_transaction()
+        cached = session.info.get(_CURSOR_KEY)
+        if cached is not None and transaction is not None and cached[0] is transaction:
+            return cached[1]
         connection = session.connection()
         dbapi = connection.connection.dbapi_connection
         assert dbapi is not None
-        return cls(dbapi.cursor(), connection.dialect)
+        cur = cls(dbapi.cursor(), connection.dialect)
+        session.info[_CURSOR_KEY] = (session.get_transaction(), cur)
+        return cur
 
 
 class _Compiled:
