@@ -97,6 +97,7 @@ class Database:
         self._writer_lock = threading.RLock()
         self._writer_depth = threading.local()
         self._writer_file: int | None = None
+        self._thread_reader = threading.local()
         database = make_url(self.url).database if self.dialect == "sqlite" else None
         if database and database != ":memory:":
             self._writer_file = os.open(f"{database}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -109,21 +110,40 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[Cursor]:
-        """Open a read transaction on a pooled DBAPI connection, for ``Prepared`` statements
-        (the request hot path; see reader.py)."""
-        connection = self.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            if self.dialect == "sqlite":
-                # pysqlite runs in autocommit here (see _sqlite_pragmas): one snapshot for
-                # every statement of the request needs an explicit BEGIN.
-                cursor.execute("BEGIN")
+        """Open a read transaction on a DBAPI connection, for ``Prepared`` statements (the
+        request hot path; see prepared.py)."""
+        if self.dialect != "sqlite":
+            connection = self.engine.raw_connection()
             try:
-                yield Cursor(cursor, self.engine.dialect)
+                cursor = connection.cursor()
+                try:
+                    yield Cursor(cursor, self.engine.dialect)
+                finally:
+                    cursor.close()
             finally:
-                cursor.close()
+                connection.close()  # back to the pool, which rolls the transaction back
+            return
+        # SQLite: each thread keeps one connection for its reads (a local file has no network
+        # to fail; checking a connection out of the pool and back costs more than the reads).
+        local = self._thread_reader
+        if getattr(local, "connection", None) is None:
+            local.connection = self.engine.raw_connection()
+        borrowed = getattr(local, "busy", False)  # a reader opened inside another one
+        connection = self.engine.raw_connection() if borrowed else local.connection
+        local.busy = True
+        cursor = connection.cursor()
+        try:
+            # pysqlite runs in autocommit here (see _sqlite_pragmas): one snapshot for every
+            # statement of the request needs an explicit BEGIN.
+            cursor.execute("BEGIN")
+            yield Cursor(cursor, self.engine.dialect)
         finally:
-            connection.close()  # back to the pool, which rolls the transaction back
+            cursor.close()
+            connection.rollback()
+            if borrowed:
+                connection.close()
+            else:
+                local.busy = False
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -158,7 +178,11 @@ class Database:
             self._writer_lock.release()
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and this thread's own reading connection)."""
+        own = getattr(self._thread_reader, "connection", None)
+        if own is not None:
+            self._thread_reader.connection = None
+            own.close()
         self.engine.dispose()
         if self._writer_file is not None:
             os.close(self._writer_file)
