@@ -24,7 +24,7 @@ from sqlalchemy.sql.expression import Executable
 #: Longest ``IN`` list compiled on its own; longer lists are sent in chunks of this size.
 MAX_IN_LIST = 500
 
-_CURSOR_KEY = "scim_bridge.cursor"
+_CONNECTION_KEY = "scim_bridge.raw_connection"
 
 #: A statement, or a function building it for a dialect name (for dialect-specific SQL such as
 #: INSERT … ON CONFLICT).
@@ -43,10 +43,17 @@ class StoredResource:
 
 
 class Cursor:
-    """A DBAPI cursor inside a transaction, and its dialect: where Prepared statements run."""
+    """A DBAPI connection inside a transaction, and its dialect: where Prepared statements run.
 
-    def __init__(self, cursor: Any, dialect: Dialect) -> None:
-        self.cursor = cursor
+    Each statement gets a cursor of its own, closed before the statement returns. A DBAPI
+    cursor must not outlive the transaction: pysqlite resets the statement a cursor last ran
+    when the cursor is closed or collected, and SQLite shares prepared statements between the
+    cursors of a connection; a cursor collected after its connection went back to the pool
+    would reset a statement another thread is running (SQLITE_MISUSE).
+    """
+
+    def __init__(self, connection: Any, dialect: Dialect) -> None:
+        self.connection = connection
         self.dialect = dialect
 
     @classmethod
@@ -55,15 +62,28 @@ class Cursor:
         the session flushed, and what it writes commits or rolls back with the session."""
         # One per transaction: a write asks for it several times (see prepared.py's callers).
         transaction = session.get_transaction()
-        cached = session.info.get(_CURSOR_KEY)
+        cached = session.info.get(_CONNECTION_KEY)
         if cached is not None and transaction is not None and cached[0] is transaction:
             return cached[1]
         connection = session.connection()
         dbapi = connection.connection.dbapi_connection
         assert dbapi is not None
-        cur = cls(dbapi.cursor(), connection.dialect)
-        session.info[_CURSOR_KEY] = (session.get_transaction(), cur)
+        cur = cls(dbapi, connection.dialect)
+        session.info[_CONNECTION_KEY] = (session.get_transaction(), cur)
         return cur
+
+    def run(self, sql: str, parameters: Any, *, many: bool = False) -> tuple[list[Any], int]:
+        """Execute one statement; return its rows (if any) and the rows it touched."""
+        cursor = self.connection.cursor()
+        try:
+            if many:
+                cursor.executemany(sql, parameters)
+            else:
+                cursor.execute(sql, parameters)
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return rows, int(cursor.rowcount)
+        finally:
+            cursor.close()
 
 
 class _Compiled:
@@ -99,9 +119,8 @@ class _Compiled:
             params[name] = process(params[name])
         return [params[n] for n in self.names] if self.positional else params
 
-    def rows(self, cursor: Any) -> list[tuple[Any, ...]]:
-        """Fetch and convert the rows of the statement just run."""
-        rows = cursor.fetchall()
+    def converted(self, rows: list[Any]) -> list[tuple[Any, ...]]:
+        """Convert fetched rows to Python values (JSON, datetimes, … as the ORM would)."""
         if not self.convert:
             return [tuple(row) for row in rows]
         procs = self.results
@@ -137,8 +156,7 @@ class Prepared:
         """Run a query and return its rows; an ``IN`` list is sent in chunks."""
         if self.expanding is None:
             compiled = self._for(cur.dialect)
-            cur.cursor.execute(compiled.sql, compiled.parameters(params))
-            return compiled.rows(cur.cursor)
+            return compiled.converted(cur.run(compiled.sql, compiled.parameters(params))[0])
         values = list(params.pop(self.expanding))
         out: list[tuple[Any, ...]] = []
         for start in range(0, len(values), MAX_IN_LIST):
@@ -148,22 +166,20 @@ class Prepared:
             # SQLAlchemy names the elements <param>_1, <param>_2, …
             for i, value in enumerate(chunk, 1):
                 named[f"{self.expanding}_{i}"] = value
-            cur.cursor.execute(compiled.sql, compiled.parameters(named))
-            out.extend(compiled.rows(cur.cursor))
+            out.extend(compiled.converted(cur.run(compiled.sql, compiled.parameters(named))[0]))
         return out
 
     def execute(self, cur: Cursor, **params: Any) -> int:
         """Run a statement that returns no rows; return the number of rows it touched."""
         compiled = self._for(cur.dialect)
-        cur.cursor.execute(compiled.sql, compiled.parameters(params))
-        return int(cur.cursor.rowcount)
+        return cur.run(compiled.sql, compiled.parameters(params))[1]
 
     def execute_many(self, cur: Cursor, rows: Iterable[Mapping[str, Any]]) -> None:
         """Run a statement once per parameter set, in one DBAPI call."""
         compiled = self._for(cur.dialect)
         batch = [compiled.parameters(row) for row in rows]
         if batch:
-            cur.cursor.executemany(compiled.sql, batch)
+            cur.run(compiled.sql, batch, many=True)
 
 
 def one(rows: Sequence[tuple[Any, ...]]) -> tuple[Any, ...] | None:

@@ -522,11 +522,11 @@ def _decide(
 
 def _project_value(attr: Attribute, value: Any, only: set[str] | None, excluded: set[str]) -> Any:
     if not attr.is_complex:
-        return copy.deepcopy(value)
+        return value
 
     def one(element: Any) -> Any:
         if not isinstance(element, Mapping):
-            return copy.deepcopy(element)
+            return element
         kept: dict[str, Any] = {}
         for key, v in element.items():
             sub = attr.sub(key)
@@ -538,7 +538,7 @@ def _project_value(attr: Attribute, value: Any, only: set[str] | None, excluded:
                     continue
                 if sub.returned == "request" and not named:
                     continue
-            kept[sub.name] = copy.deepcopy(v)
+            kept[sub.name] = v
         return kept
 
     if attr.multi_valued and isinstance(value, list):
@@ -554,7 +554,10 @@ def project(
     attributes: Sequence[str] | None = None,
     excluded: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Return the representation to send: ``returned`` rules, ``attributes``, ``excluded``."""
+    """Return the representation to send: ``returned`` rules, ``attributes``, ``excluded``.
+
+    The result shares values with ``resource`` (no copies: it is serialised at once); do not
+    change it in place."""
     inc = _selections(rt, attributes)
     exc = _selections(rt, excluded)
     out: dict[str, Any] = {}
