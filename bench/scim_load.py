@@ -643,12 +643,12 @@ def seed_ours(url: str, users: int, log: Callable[[str], None]) -> tuple[str, li
         ids: list[str] = []
         started = time.perf_counter()
         for start in range(0, users, 1000):
-            with database.write() as session:
+            with database.transaction() as cur:
                 for index in range(start, min(users, start + 1000)):
                     ctx = user_service.Context(
                         principal=principal, now=datetime.now(UTC), compat=compat
                     )
-                    ids.append(user_service.create_user(session, user_body(index), ctx).id)
+                    ids.append(user_service.create_user(cur, user_body(index), ctx).id)
             if (start + 1000) % 10_000 == 0:
                 log(f"  ours: seeded {start + 1000:,} users")
         elapsed = time.perf_counter() - started

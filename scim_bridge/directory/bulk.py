@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory import groups, users
+from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.queries import PageHints, list_page
 from scim_bridge.directory.rows import Context
 from scim_bridge.errors import (
@@ -26,12 +27,18 @@ from scim_bridge.scim.schema import BULK_REQUEST, BULK_RESPONSE, ERROR
 _BULK_REF = re.compile(r"^bulkId:(.+)$")
 _PATH = re.compile(r"^/?(users|groups)(?:/([^/?#]+))?/?$", re.IGNORECASE)
 
+
+def _on_cursor(service: Callable[..., Any]) -> Callable[..., Any]:
+    """Adapt a User service (which takes a Cursor) to the Session each operation runs in."""
+    return lambda session, *args, **kwargs: service(Cursor.of(session), *args, **kwargs)
+
+
 _SERVICES: dict[str, dict[str, Callable[..., Any]]] = {
     "Users": {
-        "POST": users.create_user,
-        "PUT": users.replace_user,
-        "PATCH": users.patch_user,
-        "DELETE": users.delete_user,
+        "POST": _on_cursor(users.create_user),
+        "PUT": _on_cursor(users.replace_user),
+        "PATCH": _on_cursor(users.patch_user),
+        "DELETE": _on_cursor(users.delete_user),
     },
     "Groups": {
         "POST": groups.create_group,

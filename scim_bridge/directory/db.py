@@ -143,6 +143,31 @@ class Database:
                 local.busy = False
 
     @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """Open one write transaction without a Session, for ``Prepared`` statements (the
+        request hot path's writes): committed if the block succeeds, rolled back if not. On
+        SQLite it begins, and waits for the writer's turn, at its first statement."""
+        turns = getattr(self._writer_depth, "n", 0)
+        connection = self.engine.raw_connection()
+        driver = connection.driver_connection
+        assert driver is not None
+
+        def begin() -> None:
+            if self.dialect == "sqlite":
+                self._take_turn()
+                driver.execute("BEGIN IMMEDIATE")  # see _sqlite_begin
+
+        try:
+            yield Cursor(driver, self.engine.dialect, begin=begin)
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()
+            self._give_turns_back(turns)
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """Open one write transaction: committed if the block succeeds, rolled back if not."""
         turns = getattr(self._writer_depth, "n", 0)

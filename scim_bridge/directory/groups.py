@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from scim_bridge.directory import rows
 from scim_bridge.directory.models import Group, GroupMember, User
 from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.queries import FilterCompiler, PageHints, list_page
 from scim_bridge.directory.rows import Context
 from scim_bridge.errors import InvalidValue
@@ -40,7 +41,7 @@ def _index(row: Group, doc: Mapping[str, Any]) -> None:
 
 def _check_unique(session: Session, row: Group, *, exclude_id: str | None) -> None:
     rows.check_unique(
-        session,
+        Cursor.of(session),
         row,
         name_key=row.display_name_key,
         taken=f"a group named {row.display_name!r} already exists",

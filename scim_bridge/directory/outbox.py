@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -14,8 +14,6 @@ from sqlalchemy.orm import Session
 from scim_bridge.directory.models import OutboxEntry
 from scim_bridge.directory.prepared import Cursor, Prepared
 
-#: Key in ``Session.info`` set when a transaction wrote outbox rows (the app wakes workers).
-OUTBOX_TOUCHED = "scim_bridge.outbox_touched"
 #: PostgreSQL channel notified, on commit, by every transaction that wrote outbox rows.
 NOTIFY_CHANNEL = "scim_bridge_outbox"
 
@@ -50,6 +48,24 @@ def mark_changed(
     actor: str | None,
     now: datetime,
 ) -> None:
+    """Upsert one outbox row per resource, in the session's transaction."""
+    mark_changed_on(Cursor.of(session), resource_type, resource_ids, actor=actor, now=now)
+
+
+def outbox_touched(session: Session) -> bool:
+    """Whether the session's transaction wrote outbox rows (the app then wakes workers)."""
+    cur = Cursor.cached(session)
+    return cur is not None and cur.outbox_touched
+
+
+def mark_changed_on(
+    cur: Cursor,
+    resource_type: str,
+    resource_ids: Iterable[str],
+    *,
+    actor: str | None,
+    now: datetime,
+) -> None:
     """Upsert one outbox row per resource; a pending row is bumped, not duplicated."""
     rows = [
         {
@@ -64,8 +80,8 @@ def mark_changed(
     ]
     if not rows:
         return
-    _UPSERT.execute_many(Cursor.of(session), rows)
-    if session.get_bind().dialect.name == "postgresql" and not session.info.get(OUTBOX_TOUCHED):
+    _UPSERT.execute_many(cur, rows)
+    if cur.dialect.name == "postgresql" and not cur.outbox_touched:
         # Delivered when (and only if) the transaction commits: workers elsewhere wake up.
-        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-    session.info[OUTBOX_TOUCHED] = True
+        cur.run(f"NOTIFY {NOTIFY_CHANNEL}")
+    cur.outbox_touched = True

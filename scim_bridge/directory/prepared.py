@@ -12,7 +12,7 @@ length for ``IN``), and rows come back as plain tuples.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -52,9 +52,15 @@ class Cursor:
     would reset a statement another thread is running (SQLITE_MISUSE).
     """
 
-    def __init__(self, connection: Any, dialect: Dialect) -> None:
+    def __init__(
+        self, connection: Any, dialect: Dialect, *, begin: Callable[[], None] | None = None
+    ) -> None:
         self.connection = connection
         self.dialect = dialect
+        # Run before the first statement (Database.transaction: wait for the writer's turn).
+        self._begin = begin
+        #: Whether this transaction wrote outbox rows (outbox.mark_changed_on).
+        self.outbox_touched = False
 
     @classmethod
     def of(cls, session: Session) -> Cursor:
@@ -72,12 +78,27 @@ class Cursor:
         session.info[_CONNECTION_KEY] = (session.get_transaction(), cur)
         return cur
 
-    def run(self, sql: str, parameters: Any, *, many: bool = False) -> tuple[list[Any], int]:
+    @staticmethod
+    def cached(session: Session) -> Cursor | None:
+        """Return the Cursor ``of`` gave for the session's current transaction, if any."""
+        cached = session.info.get(_CONNECTION_KEY)
+        transaction = session.get_transaction()
+        if cached is None or transaction is None or cached[0] is not transaction:
+            return None
+        cur: Cursor = cached[1]
+        return cur
+
+    def run(self, sql: str, parameters: Any = None, *, many: bool = False) -> tuple[list[Any], int]:
         """Execute one statement; return its rows (if any) and the rows it touched."""
+        if self._begin is not None:
+            begin, self._begin = self._begin, None
+            begin()
         cursor = self.connection.cursor()
         try:
             if many:
                 cursor.executemany(sql, parameters)
+            elif parameters is None:
+                cursor.execute(sql)
             else:
                 cursor.execute(sql, parameters)
             rows = cursor.fetchall() if cursor.description is not None else []
@@ -152,13 +173,13 @@ class Prepared:
             found = self._compiled[key] = _Compiled(stmt, dialect, lists)
         return found
 
-    def rows(self, cur: Cursor, **params: Any) -> list[tuple[Any, ...]]:
-        """Run a query and return its rows; an ``IN`` list is sent in chunks."""
+    def _runs(self, cur: Cursor, params: dict[str, Any]) -> Iterator[tuple[_Compiled, Any]]:
+        """The statement and parameters to send: one, or one per chunk of the IN list."""
         if self.expanding is None:
             compiled = self._for(cur.dialect)
-            return compiled.converted(cur.run(compiled.sql, compiled.parameters(params))[0])
+            yield compiled, compiled.parameters(params)
+            return
         values = list(params.pop(self.expanding))
-        out: list[tuple[Any, ...]] = []
         for start in range(0, len(values), MAX_IN_LIST):
             chunk = values[start : start + MAX_IN_LIST]
             compiled = self._for(cur.dialect, len(chunk))
@@ -166,13 +187,20 @@ class Prepared:
             # SQLAlchemy names the elements <param>_1, <param>_2, …
             for i, value in enumerate(chunk, 1):
                 named[f"{self.expanding}_{i}"] = value
-            out.extend(compiled.converted(cur.run(compiled.sql, compiled.parameters(named))[0]))
+            yield compiled, compiled.parameters(named)
+
+    def rows(self, cur: Cursor, **params: Any) -> list[tuple[Any, ...]]:
+        """Run a query and return its rows; an ``IN`` list is sent in chunks."""
+        out: list[tuple[Any, ...]] = []
+        for compiled, parameters in self._runs(cur, params):
+            out.extend(compiled.converted(cur.run(compiled.sql, parameters)[0]))
         return out
 
     def execute(self, cur: Cursor, **params: Any) -> int:
         """Run a statement that returns no rows; return the number of rows it touched."""
-        compiled = self._for(cur.dialect)
-        return cur.run(compiled.sql, compiled.parameters(params))[1]
+        return sum(
+            cur.run(compiled.sql, parameters)[1] for compiled, parameters in self._runs(cur, params)
+        )
 
     def execute_many(self, cur: Cursor, rows: Iterable[Mapping[str, Any]]) -> None:
         """Run a statement once per parameter set, in one DBAPI call."""

@@ -117,13 +117,13 @@ _CLASHES = {User: _clash_queries(User), Group: _clash_queries(Group)}
 
 
 def check_unique(
-    session: Session, row: User | Group, *, name_key: str, taken: str, exclude_id: str | None
+    cur: Cursor, row: User | Group, *, name_key: str, taken: str, exclude_id: str | None
 ) -> None:
-    """Raise 409 uniqueness when the name key, or externalId within the IdP, is taken."""
+    """Raise 409 uniqueness when the name key, or externalId within the IdP, is taken.
+
+    For a Session, pass ``Cursor.of(session)``: it reads without flushing (flushing the
+    changed row would hit the unique index first: IntegrityError, a 500, not this 409)."""
     by_name, by_external_id = _CLASHES[type(row)]
-    # On the session's connection without flushing: flushing the changed row here would hit
-    # the unique index first and raise IntegrityError (a 500) instead of the 409 below.
-    cur = Cursor.of(session)
     exclude = exclude_id or ""
     if by_name.rows(cur, key=name_key, exclude=exclude):
         raise Uniqueness(taken)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from scim_bridge.directory import rows
 from scim_bridge.directory.models import Group, GroupMember, User, UserValue
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import mark_changed_on
 from scim_bridge.directory.prepared import Cursor, Prepared, StoredResource, one
 from scim_bridge.directory.queries import VALUE_TABLE_ATTRS, PageHints, list_page
 from scim_bridge.directory.rows import Context
@@ -118,17 +118,15 @@ _INSERT_VALUE = Prepared(
 _DELETE_VALUES = Prepared(delete(UserValue).where(UserValue.user_id == bindparam("user_id")))
 
 
-def _write_values(session: Session, user_id: str, doc: Mapping[str, Any], *, fresh: bool) -> None:
-    # Prepared: this runs in every write request.
-    cur = Cursor.of(session)
+def _write_values(cur: Cursor, user_id: str, doc: Mapping[str, Any], *, fresh: bool) -> None:
     if not fresh:
         _DELETE_VALUES.execute(cur, user_id=user_id)
     _INSERT_VALUE.execute_many(cur, _value_rows(user_id, doc))
 
 
-def _check_unique(session: Session, row: User, *, exclude_id: str | None) -> None:
+def _check_unique(cur: Cursor, row: User, *, exclude_id: str | None) -> None:
     rows.check_unique(
-        session,
+        cur,
         row,
         name_key=row.user_name_key,
         taken=f"userName {row.user_name!r} is already taken by another user",
@@ -142,9 +140,10 @@ def _apply_password(row: User, doc: Mapping[str, Any], ctx: Context) -> None:
         row.password_hash = hash_password(password) if ctx.password_policy == "hash" else None
 
 
-# Users are written by the request hot path with prepared statements (see prepared.py), not
-# the ORM's unit of work: a User row is a transient ``User`` object whose columns are read
-# and written whole, one statement each.
+# Users are written with prepared statements (see prepared.py), not the ORM's unit of work:
+# the User services take a Cursor (Database.transaction on the request hot path, or
+# Cursor.of(session) inside a Session's transaction), and a User row is a transient ``User``
+# object whose columns are read and written whole, one statement each.
 _COLUMNS = tuple(User.__table__.c.keys())
 _ROW_FOR_CHANGE = Prepared(
     select(*User.__table__.c).where(User.id == bindparam("id")).with_for_update()
@@ -158,9 +157,9 @@ _UPDATE_USER = Prepared(
 _DELETE_USER = Prepared(delete(User).where(User.id == bindparam("id")))
 
 
-def _lock_for_change(session: Session, user_id: str, *, if_match: str | None) -> User:
+def _lock_for_change(cur: Cursor, user_id: str, *, if_match: str | None) -> User:
     """Lock a User row for a change; 404 if absent, 412 if If-Match names another version."""
-    found = one(_ROW_FOR_CHANGE.rows(Cursor.of(session), id=user_id))
+    found = one(_ROW_FOR_CHANGE.rows(cur, id=user_id))
     if found is None:
         raise NotFound(f"User {user_id} not found")
     row = User(**dict(zip(_COLUMNS, found, strict=True)))
@@ -168,9 +167,8 @@ def _lock_for_change(session: Session, user_id: str, *, if_match: str | None) ->
     return row
 
 
-def _write_row(session: Session, statement: Prepared, row: User) -> None:
+def _write_row(cur: Cursor, statement: Prepared, row: User) -> None:
     """Insert or update a whole User row; a unique index hit by a concurrent request is a 409."""
-    cur = Cursor.of(session)
     values = {f"v_{c}": getattr(row, c) for c in _COLUMNS}
     try:
         statement.execute(cur, row_id=row.id, **values)
@@ -178,7 +176,7 @@ def _write_row(session: Session, statement: Prepared, row: User) -> None:
         raise Uniqueness("userName or externalId is already taken") from None
 
 
-def create_user(session: Session, body: Mapping[str, Any], ctx: Context) -> User:
+def create_user(cur: Cursor, body: Mapping[str, Any], ctx: Context) -> User:
     """Create a User from a request body (RFC 7644 §3.3); 409 when userName is taken."""
     rt = registry().user
     doc = resources.normalize(rt, body, compat=ctx.compat)
@@ -186,10 +184,10 @@ def create_user(session: Session, body: Mapping[str, Any], ctx: Context) -> User
     row = rows.new_row(User, ctx, _stored_document(doc))
     _index(row, doc)
     _apply_password(row, doc, ctx)
-    _check_unique(session, row, exclude_id=None)
-    _write_row(session, _INSERT_USER, row)
-    _write_values(session, row.id, doc, fresh=True)
-    mark_changed(session, "User", [row.id], actor=ctx.actor, now=ctx.now)
+    _check_unique(cur, row, exclude_id=None)
+    _write_row(cur, _INSERT_USER, row)
+    _write_values(cur, row.id, doc, fresh=True)
+    mark_changed_on(cur, "User", [row.id], actor=ctx.actor, now=ctx.now)
     return row
 
 
@@ -197,7 +195,7 @@ def _current_document(row: User) -> dict[str, Any]:
     return {"id": row.id, **row.data}
 
 
-def _store_change(session: Session, row: User, doc: Mapping[str, Any], ctx: Context) -> User:
+def _store_change(cur: Cursor, row: User, doc: Mapping[str, Any], ctx: Context) -> User:
     rt = registry().user
     resources.require(rt, doc)
     stored = _stored_document(doc)
@@ -212,17 +210,17 @@ def _store_change(session: Session, row: User, doc: Mapping[str, Any], ctx: Cont
     _apply_password(row, doc, ctx)
     if (row.user_name_key, row.external_id) != keys:
         # Only a renamed user can clash (PATCH active=false is the common write).
-        _check_unique(session, row, exclude_id=row.id)
+        _check_unique(cur, row, exclude_id=row.id)
     rows.bump(row, ctx)
-    _write_row(session, _UPDATE_USER, row)
+    _write_row(cur, _UPDATE_USER, row)
     if values_changed:
-        _write_values(session, row.id, doc, fresh=False)
-    mark_changed(session, "User", [row.id], actor=ctx.actor, now=ctx.now)
+        _write_values(cur, row.id, doc, fresh=False)
+    mark_changed_on(cur, "User", [row.id], actor=ctx.actor, now=ctx.now)
     return row
 
 
 def replace_user(
-    session: Session,
+    cur: Cursor,
     user_id: str,
     body: Mapping[str, Any],
     ctx: Context,
@@ -230,16 +228,16 @@ def replace_user(
     if_match: str | None = None,
 ) -> User:
     """Replace a User (PUT, RFC 7644 §3.5.1): readOnly kept, immutable enforced."""
-    row = _lock_for_change(session, user_id, if_match=if_match)
+    row = _lock_for_change(cur, user_id, if_match=if_match)
     rt = registry().user
     incoming = resources.normalize(rt, body, compat=ctx.compat)
     # replace() carries the write-only password through from the request.
     doc = resources.replace(rt, _current_document(row), incoming)
-    return _store_change(session, row, doc, ctx)
+    return _store_change(cur, row, doc, ctx)
 
 
 def patch_user(
-    session: Session,
+    cur: Cursor,
     user_id: str,
     body: Mapping[str, Any],
     ctx: Context,
@@ -249,28 +247,35 @@ def patch_user(
     """Apply a PATCH request to a User atomically (RFC 7644 §3.5.2)."""
     rt = registry().user
     ops = scim_patch.parse_patch(body, lenient=ctx.compat.lenient_filters)
-    row = _lock_for_change(session, user_id, if_match=if_match)
+    row = _lock_for_change(cur, user_id, if_match=if_match)
     doc = scim_patch.apply_patch(rt, _current_document(row), ops, compat=ctx.compat)
-    return _store_change(session, row, doc, ctx)
+    return _store_change(cur, row, doc, ctx)
 
 
-def delete_user(
-    session: Session, user_id: str, ctx: Context, *, if_match: str | None = None
-) -> None:
+_GROUPS_WITH_MEMBER = Prepared(
+    select(GroupMember.group_id).where(GroupMember.member_id == bindparam("id"))
+)
+_LEAVE_GROUPS = Prepared(delete(GroupMember).where(GroupMember.member_id == bindparam("id")))
+_BUMP_GROUPS = Prepared(
+    update(Group)
+    .where(Group.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        version=Group.version + 1, last_modified=bindparam("now"), modified_by=bindparam("actor")
+    ),
+    expanding="ids",
+)
+
+
+def delete_user(cur: Cursor, user_id: str, ctx: Context, *, if_match: str | None = None) -> None:
     """Delete a User and its memberships (RFC 7644 §3.6); the leaver reaches DingTalk."""
-    _lock_for_change(session, user_id, if_match=if_match)
-    group_ids = list(
-        session.scalars(select(GroupMember.group_id).where(GroupMember.member_id == user_id))
-    )
+    _lock_for_change(cur, user_id, if_match=if_match)
+    group_ids = [gid for (gid,) in _GROUPS_WITH_MEMBER.rows(cur, id=user_id)]
     if group_ids:
-        session.execute(delete(GroupMember).where(GroupMember.member_id == user_id))
-        session.execute(
-            update(Group)
-            .where(Group.id.in_(group_ids))
-            .values(version=Group.version + 1, last_modified=ctx.now, modified_by=ctx.actor)
-        )
-    _DELETE_USER.execute(Cursor.of(session), id=user_id)
-    mark_changed(session, "User", [user_id], actor=ctx.actor, now=ctx.now)
+        # The groups it left have a new version (their members changed).
+        _LEAVE_GROUPS.execute(cur, id=user_id)
+        _BUMP_GROUPS.execute(cur, ids=group_ids, now=ctx.now, actor=ctx.actor)
+    _DELETE_USER.execute(cur, id=user_id)
+    mark_changed_on(cur, "User", [user_id], actor=ctx.actor, now=ctx.now)
 
 
 # --- reads -----------------------------------------------------------------------------------

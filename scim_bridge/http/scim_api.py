@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from scim_bridge.directory import bulk, discovery, groups, tokens, users
 from scim_bridge.directory.models import Group, User
-from scim_bridge.directory.outbox import OUTBOX_TOUCHED
+from scim_bridge.directory.outbox import outbox_touched
 from scim_bridge.directory.prepared import Cursor, StoredResource
 from scim_bridge.directory.representation import render_group, render_user
 from scim_bridge.directory.rows import Context
@@ -190,9 +190,25 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     def write() -> Iterator[Session]:
         with runtime.db.write() as session:
             yield session
-            touched = bool(session.info.pop(OUTBOX_TOUCHED, False))
-        runtime.hints.clear()
-        if touched:
+            touched = outbox_touched(session)
+        committed(touched)
+
+    @contextmanager
+    def change(endpoint: str) -> Iterator[Any]:
+        """One write transaction for one resource: a Session for Groups, a Session-free Cursor
+        for Users (whose services run on prepared statements: the IdPs' commonest writes)."""
+        if endpoint != "Users":
+            with write() as session:
+                yield session
+            return
+        with runtime.db.transaction() as cur:
+            yield cur
+            touched = cur.outbox_touched
+        committed(touched)
+
+    def committed(touched_outbox: bool) -> None:
+        runtime.hints.clear()  # pages may have shifted
+        if touched_outbox:
             runtime.outbox_committed()
 
     def known_id(resource_id: str) -> None:
@@ -359,8 +375,8 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     @bp.post("/<any(Users, Groups):endpoint>")
     def create(endpoint: str) -> Response:
         body = read_body(settings.max_body_bytes)
-        with write() as session:
-            row = kinds[endpoint]["create"](session, body, context())
+        with change(endpoint) as handle:
+            row = kinds[endpoint]["create"](handle, body, context())
         return render_one(row, 201)
 
     @bp.get("/<any(Users, Groups):endpoint>")
@@ -415,9 +431,9 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     def replace_resource(endpoint: str, resource_id: str) -> Response:
         known_id(resource_id)
         body = read_body(settings.max_body_bytes)
-        with write() as session:
+        with change(endpoint) as handle:
             row = kinds[endpoint]["replace"](
-                session, resource_id, body, context(), if_match=request.headers.get("If-Match")
+                handle, resource_id, body, context(), if_match=request.headers.get("If-Match")
             )
         return render_one(row)
 
@@ -427,9 +443,9 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         body = read_body(settings.max_body_bytes)
         profile: Profile = g.profile
         status = profile.user_patch_status if endpoint == "Users" else profile.group_patch_status
-        with write() as session:
+        with change(endpoint) as handle:
             row = kinds[endpoint]["patch"](
-                session, resource_id, body, context(), if_match=request.headers.get("If-Match")
+                handle, resource_id, body, context(), if_match=request.headers.get("If-Match")
             )
         # RFC 7644 §3.5.2: 204 unless the client asked for attributes back.
         if status == 204 and not request.args.get("attributes"):
@@ -441,9 +457,9 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     @bp.delete("/<any(Users, Groups):endpoint>/<resource_id>")
     def delete_resource(endpoint: str, resource_id: str) -> Response:
         known_id(resource_id)
-        with write() as session:
+        with change(endpoint) as handle:
             kinds[endpoint]["delete"](
-                session, resource_id, context(), if_match=request.headers.get("If-Match")
+                handle, resource_id, context(), if_match=request.headers.get("If-Match")
             )
         return Response(status=204)
 

@@ -141,12 +141,12 @@ def seed_users(database: Database, n: int, prefix: str = "seed") -> list[str]:
     """Create ``n`` users in one transaction, a few sharing a creation time; return their ids."""
     base = datetime.now(UTC) - timedelta(hours=1)
     ids = []
-    with database.write() as session:
+    with database.transaction() as cur:
         for i in range(n):
             # Distinct and equal timestamps both occur in real imports; paging must cope.
             ctx = seed_context(base + timedelta(milliseconds=i // 3))
             row = users.create_user(
-                session,
+                cur,
                 {
                     "userName": f"{prefix}.{i:04d}@example.com",
                     "name": {"givenName": f"Seed{i}", "familyName": "User"},

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from scim_bridge.cli import main
 from scim_bridge.directory import groups, users
 from scim_bridge.directory.db import Database
+from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.tokens import Principal
 from scim_bridge.directory.users import Context
 from scim_bridge.mapping.rules import default_rules_path
@@ -38,12 +39,12 @@ def seed_sample(database: Database) -> dict[str, Any]:
             manager = (body.get(ENTERPRISE) or {}).pop("manager", None)
             if manager:
                 managers[user["id"]] = manager["value"]
-            new_id[user["id"]] = users.create_user(session, body, ctx).id
+            new_id[user["id"]] = users.create_user(Cursor.of(session), body, ctx).id
         for old, manager_id in managers.items():
             # Managers out of scope keep an id nobody has (the sample plants two).
             target = new_id.get(manager_id, manager_id)
             users.patch_user(
-                session,
+                Cursor.of(session),
                 new_id[old],
                 {
                     "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -95,8 +97,24 @@ def test_writes_through_a_session_cursor_roll_back_with_the_session(database: Da
         assert _LINK_BY_KEY.rows(reader, key="gone") == []
 
 
+@contextmanager
+def _second_writer(database: Database, how: str) -> Iterator[Callable[[str], None]]:
+    """A write transaction, through a Session or without one; yields "insert a link"."""
+    if how == "session":
+        with database.write() as session:
+            yield lambda key: _INSERT_LINK.execute(
+                Cursor.of(session), kind="user", key=key, snapshot=None, at=WHEN
+            )
+    else:
+        with database.transaction() as cur:
+            yield lambda key: _INSERT_LINK.execute(
+                cur, kind="user", key=key, snapshot=None, at=WHEN
+            )
+
+
+@pytest.mark.parametrize("how", ["session", "transaction"])
 def test_a_sqlite_write_takes_the_writers_turn_at_its_first_statement(
-    database: Database,
+    database: Database, how: str
 ) -> None:
     if database.dialect != "sqlite":
         pytest.skip("the writer's turn is how SQLite's single writer is queued")
@@ -114,17 +132,32 @@ def test_a_sqlite_write_takes_the_writers_turn_at_its_first_statement(
     thread = threading.Thread(target=slow_writer)
     thread.start()
     assert inside.wait(5)
-    # A write that has not touched the database yet does not wait for the turn...
-    started = time.monotonic()
-    with database.write():
-        order.append("opened")
-    assert time.monotonic() - started < 1
-    # ...one that runs a statement does, until the holder commits.
     threading.Timer(0.3, release.set).start()
-    with database.write() as session:
-        _INSERT_LINK.execute(Cursor.of(session), kind="user", key="b", snapshot=None, at=WHEN)
+    started = time.monotonic()
+    with _second_writer(database, how) as insert:
+        # Opened, no statement yet: no wait for the turn...
+        order.append("opened")
+        assert time.monotonic() - started < 0.25
+        # ...the first statement waits until the holder commits.
+        insert("b")
         order.append("second wrote")
     thread.join(5)
     assert order == ["opened", "first committed", "second wrote"]
     with database.reader() as reader:
         assert [k for (k,) in _LINKS_IN.rows(reader, keys=["a", "b"])] == ["a", "b"]
+
+
+def test_a_session_free_transaction_commits_or_rolls_back_as_a_whole(
+    database: Database,
+) -> None:
+    with database.transaction() as cur:
+        _INSERT_LINK.execute(cur, kind="user", key="kept", snapshot={"a": 1}, at=WHEN)
+        _INSERT_LINK.execute(cur, kind="user", key="kept too", snapshot=None, at=WHEN)
+    with pytest.raises(RuntimeError), database.transaction() as cur:
+        _INSERT_LINK.execute(cur, kind="user", key="dropped", snapshot=None, at=WHEN)
+        raise RuntimeError("the request failed after writing")
+    with database.transaction():
+        pass  # no statement: nothing begun, nothing to commit
+    with database.reader() as reader:
+        keys = [k for (k,) in _LINKS_IN.rows(reader, keys=["kept", "kept too", "dropped"])]
+    assert keys == ["kept", "kept too"]
