@@ -33,7 +33,13 @@ from scim_bridge.scim import resources
 from scim_bridge.scim.etags import etag, if_none_match_hit
 from scim_bridge.scim.listing import ListQuery, equality_lookup, list_response, parse_list_query
 from scim_bridge.scim.profiles import Profile, choose_profile
-from scim_bridge.scim.schema import DINGTALK_GROUP, DINGTALK_USER, SEARCH_REQUEST, registry
+from scim_bridge.scim.schema import (
+    DINGTALK_GROUP,
+    DINGTALK_USER,
+    SEARCH_REQUEST,
+    ResourceType,
+    registry,
+)
 
 PREFIX = "/scim/v2"
 #: Endpoint names in their canonical case; clients send `/users` too (scim-idp-notes §2.24).
@@ -148,6 +154,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     bp = Blueprint("scim", __name__, url_prefix=PREFIX)
     settings = runtime.settings
     reg = registry()
+    base_urls: dict[tuple[Any, ...], str] = {}
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -217,7 +224,22 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             raise NotFound(f"no resource with id {resource_id!r}")
 
     def base_url() -> str:
-        return request.url_root.rstrip("/") + PREFIX
+        # Werkzeug works the root URL out of the environ on each call; it is the same for
+        # every request that names the same host.
+        environ = request.environ
+        key = (
+            environ.get("wsgi.url_scheme"),
+            environ.get("HTTP_HOST"),
+            environ.get("SERVER_NAME"),
+            environ.get("SERVER_PORT"),
+            environ.get("SCRIPT_NAME"),
+        )
+        found = base_urls.get(key)
+        if found is None:
+            found = request.url_root.rstrip("/") + PREFIX
+            if len(base_urls) < 64:  # Host is the client's to choose: keep a few
+                base_urls[key] = found
+        return found
 
     def list_params() -> ListQuery:
         for name, value in request.args.items(multi=True):
@@ -231,10 +253,26 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             )
 
     def selection() -> tuple[tuple[str, ...], tuple[str, ...]]:
+        if not request.args:
+            return (), ()
         q = parse_list_query(request.args, default_count=0, max_results=1)
         return q.attributes, q.excluded
 
     # --- rendering ---------------------------------------------------------------------------
+
+    plain_wants: dict[tuple[str, str], bool] = {}
+
+    def wants(
+        rt: ResourceType, attributes: tuple[str, ...], excluded: tuple[str, ...], name: str
+    ) -> bool:
+        """Whether the response includes an attribute; worked out once for plain requests."""
+        if attributes or excluded:
+            return resources.wanted(rt, attributes, excluded, name)
+        key = (rt.name, name)
+        found = plain_wants.get(key)
+        if found is None:
+            found = plain_wants[key] = resources.wanted(rt, None, None, name)
+        return found
 
     def user_docs(
         reader: Cursor,
@@ -243,7 +281,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         excluded: tuple[str, ...],
     ) -> list[dict[str, Any]]:
         rt = reg.user
-        need_groups = resources.wanted(rt, attributes or None, excluded or None, "groups")
+        need_groups = wants(rt, attributes, excluded, "groups")
         memberships = users.groups_of(reader, [r.id for r in rows]) if need_groups else {}
         states = sync_extension(reader, "User", [r.id for r in rows], attributes, excluded)
         return [
@@ -266,7 +304,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     ) -> list[dict[str, Any]]:
         rt = reg.group
         # Entra always asks excludedAttributes=members: then members are never loaded.
-        need_members = resources.wanted(rt, attributes or None, excluded or None, "members")
+        need_members = wants(rt, attributes, excluded, "members")
         ids = [r.id for r in rows]
         states = sync_extension(Cursor.of(session), "Group", ids, attributes, excluded)
         out = []
@@ -292,7 +330,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     ) -> dict[str, dict[str, Any]]:
         rt = reg.user if resource_type == "User" else reg.group
         urn = DINGTALK_USER if resource_type == "User" else DINGTALK_GROUP
-        if not resources.wanted(rt, attributes or None, excluded or None, f"{urn}:sync"):
+        if not wants(rt, attributes, excluded, f"{urn}:sync"):
             return {}
         states = sync_states(reader, resource_type, ids)
         return {i: {urn: {"sync": state}} for i, state in states.items()}

@@ -57,14 +57,18 @@ def resolve_attribute(
     rt: ResourceType, name: str, urn: str | None = None
 ) -> tuple[Schema, Attribute] | None:
     """Find an attribute (any case) in the core schema, its common attributes, or an extension."""
+    key = (name.lower(), urn.lower() if urn else None)
+    found: tuple[Schema, Attribute] | None = rt.resolved.get(key)
+    if found is not None:
+        return found
     schema = rt.schema_for(urn)
     if schema is None:
         return None
-    if schema is rt.core:
-        common = COMMON.get(name.lower())
-        if common is not None:
-            return schema, common
-    return rt.resolve(name, schema.id)
+    common = COMMON.get(key[0]) if schema is rt.core else None
+    found = (schema, common) if common is not None else rt.resolve(name, schema.id)
+    if found is not None:
+        rt.resolved[key] = found
+    return found
 
 
 def resolve_unqualified(

@@ -82,6 +82,12 @@ class ResourceType:
     core: Schema
     extensions: tuple[Schema, ...]
     document: Mapping[str, Any] = field(repr=False)
+    #: Attributes found by ``resources.resolve_attribute``, by lower-cased name and URN: every
+    #: key of every document rendered or parsed is resolved, so each is worked out once. Only
+    #: names that resolve are kept (bounded by the schemas, whatever clients send).
+    resolved: dict[tuple[str, str | None], Any] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def schema_urns(self) -> tuple[str, ...]:

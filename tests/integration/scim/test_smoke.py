@@ -48,3 +48,12 @@ def test_entra_additive_profile_adds_a_partial_replace_list(scim_as: Any) -> Non
     assert scim.patch(f"/Groups/{group}", replace).status_code == 204
     members = {m["value"] for m in scim.get(f"/Groups/{group}").json["members"]}
     assert members == {a, b}
+
+
+def test_locations_follow_the_host_each_request_names(scim: Any) -> None:
+    uid = scim.post("/Users", USER).json["id"]
+    for host in ("scim.example.com", "bridge.internal:8443", "scim.example.com"):
+        got = scim.get(f"/Users/{uid}", Host=host).json
+        assert got["meta"]["location"] == f"http://{host}/scim/v2/Users/{uid}"
+    created = scim.post("/Users", {**USER, "userName": "other@example.com"}, Host="x.example")
+    assert created.headers["Location"].startswith("http://x.example/scim/v2/Users/")
