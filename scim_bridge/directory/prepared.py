@@ -45,11 +45,11 @@ class StoredResource:
 class Cursor:
     """A DBAPI connection inside a transaction, and its dialect: where Prepared statements run.
 
-    Each statement gets a cursor of its own, closed before the statement returns. A DBAPI
-    cursor must not outlive the transaction: pysqlite resets the statement a cursor last ran
-    when the cursor is closed or collected, and SQLite shares prepared statements between the
-    cursors of a connection; a cursor collected after its connection went back to the pool
-    would reset a statement another thread is running (SQLITE_MISUSE).
+    Each statement gets a DBAPI cursor of its own, closed before the statement returns. When
+    one cursor was kept for a whole Session (and so lived until the garbage collector freed
+    the Session, in any thread, after its connection had gone back to the pool), POSTs under
+    load failed now and then with SQLITE_MISUSE: a connection's cursors share its prepared
+    statements, and pysqlite resets a cursor's last statement when the cursor goes.
     """
 
     def __init__(
@@ -66,11 +66,10 @@ class Cursor:
     def of(cls, session: Session) -> Cursor:
         """Return a Cursor on a Session's own connection, inside its transaction: it sees what
         the session flushed, and what it writes commits or rolls back with the session."""
-        # One per transaction: a write asks for it several times (see prepared.py's callers).
-        transaction = session.get_transaction()
-        cached = session.info.get(_CONNECTION_KEY)
-        if cached is not None and transaction is not None and cached[0] is transaction:
-            return cached[1]
+        # One per transaction: a write asks for it several times.
+        cached = cls.cached(session)
+        if cached is not None:
+            return cached
         connection = session.connection()
         dbapi = connection.connection.dbapi_connection
         assert dbapi is not None
