@@ -397,20 +397,24 @@ def measure(
             f"{phase.other_cpu / phase.elapsed:.2f} cores{extra}"
         )
 
+    def warmed_up(name: str, ops: list[Op]) -> None:
+        """Measure ops[warm:] from every client, after ops[:warm] as a warm-up."""
+        record(
+            lambda: run_concurrent(
+                name,
+                connect,
+                ops[warm:],
+                clients=clients,
+                warmup=ops[:warm],
+                deadline_s=timeout,
+                on_start=mark,
+            )
+        )
+
     # GET /Users/{id}
     picks = [rng.randrange(users) for _ in range(plan.read_ops + warm)]
     ops = [Op("GET", f"/Users/{ids[i]}") for i in picks]
-    record(
-        lambda: run_concurrent(
-            "get",
-            connect,
-            ops[warm:],
-            clients=clients,
-            warmup=ops[:warm],
-            deadline_s=timeout,
-            on_start=mark,
-        )
-    )
+    warmed_up("get", ops)
 
     # GET /Users?filter=userName eq "…"
     picks = [rng.randrange(users) for _ in range(plan.read_ops + warm)]
@@ -422,17 +426,7 @@ def measure(
         )
         for i in picks
     ]
-    record(
-        lambda: run_concurrent(
-            "filter",
-            connect,
-            ops[warm:],
-            clients=clients,
-            warmup=ops[:warm],
-            deadline_s=timeout,
-            on_start=mark,
-        )
-    )
+    warmed_up("filter", ops)
 
     # Paging, concurrent: each client walks its own run of consecutive pages (startIndex
     # 1, 101, … as IdPs do), the runs spread over the whole store.
@@ -482,33 +476,13 @@ def measure(
         Op("POST", "/Users", _json(user_body(POST_BASE + i)), ok=(201,))
         for i in range(plan.write_ops + warm)
     ]
-    record(
-        lambda: run_concurrent(
-            "post",
-            connect,
-            ops[warm:],
-            clients=clients,
-            warmup=ops[:warm],
-            deadline_s=timeout,
-            on_start=mark,
-        )
-    )
+    warmed_up("post", ops)
 
     # PATCH active=false on distinct seeded users.
     picks = rng.sample(range(users), min(users, plan.write_ops + warm))
     body = _json(deactivate_body())
     ops = [Op("PATCH", f"/Users/{ids[i]}", body, ok=(200, 204)) for i in picks]
-    record(
-        lambda: run_concurrent(
-            "patch active",
-            connect,
-            ops[warm:],
-            clients=clients,
-            warmup=ops[:warm],
-            deadline_s=timeout,
-            on_start=mark,
-        )
-    )
+    warmed_up("patch active", ops)
 
     # PATCH add 100 members to one group, batch after batch: the group grows to batches x 100.
     client = connect()
