@@ -23,6 +23,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -50,7 +52,8 @@ class ResourceColumns:
     """What every SCIM resource row carries: who created it, its version and timestamps."""
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    # The IdP (token) that created the resource: externalId is unique per IdP (RFC 7643 §3.1).
+    # The IdP (token) that created the resource: only that IdP's tokens (and shared ones) see
+    # it. externalId is scoped to it but not unique (RFC 7643 §3.1; docs/security.md).
     idp: Mapped[str] = mapped_column(String(128))
     data: Mapped[dict[str, Any]]
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -77,7 +80,7 @@ class User(ResourceColumns, Base):
     manager_id: Mapped[str | None] = mapped_column(String(256), index=True)
 
     __table_args__ = (
-        Index("uq_users_idp_external_id", "idp", "external_id", unique=True),
+        Index("ix_users_idp_external_id", "idp", "external_id"),
         Index("ix_users_created_id", "created", "id"),
     )
 
@@ -114,7 +117,7 @@ class Group(ResourceColumns, Base):
     external_id: Mapped[str | None] = mapped_column(String(256))
 
     __table_args__ = (
-        Index("uq_groups_idp_external_id", "idp", "external_id", unique=True),
+        Index("ix_groups_idp_external_id", "idp", "external_id"),
         Index("ix_groups_created_id", "created", "id"),
     )
 
@@ -144,6 +147,12 @@ class Token(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     profile: Mapped[str] = mapped_column(String(16), default="auto")
     idp: Mapped[str] = mapped_column(String(128))
+    # Shared: sees and writes every IdP's resources (a migration or an admin tool).
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # After `token rotate`, the replaced value keeps working until previous_expires_at.
+    previous_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    previous_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -196,6 +205,18 @@ class Link(Base):
     __table_args__ = (
         UniqueConstraint("kind", "key"),
         Index("ix_links_kind_dingtalk_id", "kind", "dingtalk_id"),
+        # One DingTalk person is never held by two live links: that would let one IdP record
+        # overwrite, then delete, another person's account. A removed link keeps its userid
+        # (a reactivated person comes back with it), so it does not count.
+        Index(
+            "uq_links_live_user_dingtalk_id",
+            "dingtalk_id",
+            unique=True,
+            sqlite_where=text("kind = 'user' AND state <> 'removed' AND dingtalk_id IS NOT NULL"),
+            postgresql_where=text(
+                "kind = 'user' AND state <> 'removed' AND dingtalk_id IS NOT NULL"
+            ),
+        ),
     )
 
 
@@ -209,6 +230,8 @@ class DeadLetter(Base):
     resource_id: Mapped[str] = mapped_column(String(36))
     reason: Mapped[str] = mapped_column(Text)
     code: Mapped[str | None] = mapped_column(String(64))
+    # What DingTalk itself said (its errmsg), kept beside our plain-words reason.
+    detail: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
