@@ -222,7 +222,7 @@ def create_group(session: Session, body: Mapping[str, Any], ctx: Context) -> Gro
     _index(row, doc)
     _check_unique(session, row, exclude_id=None)
     session.add(row)
-    rows.flush(session, "displayName or externalId")
+    rows.flush(session, "displayName")
     ids = _member_ids(doc.get("members") or ())
     delta = _MembershipDelta()
     if ids:
@@ -251,11 +251,11 @@ def _store_document(session: Session, row: Group, doc: Mapping[str, Any]) -> boo
     if stored == row.data:
         return False
     row.data = stored
-    keys = (row.display_name_key, row.external_id)
+    name_key = row.display_name_key
     _index(row, doc)
-    if (row.display_name_key, row.external_id) != keys:
+    if row.display_name_key != name_key:
         _check_unique(session, row, exclude_id=row.id)
-    rows.flush(session, "displayName or externalId")
+    rows.flush(session, "displayName")
     return True
 
 

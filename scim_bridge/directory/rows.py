@@ -99,41 +99,28 @@ def check_fits(row: User | Group) -> None:
             raise InvalidValue(f"{attr} is longer than {limit} characters")
 
 
-def _clash_queries(model: type[User] | type[Group]) -> tuple[Prepared, Prepared]:
-    """Is the name key, or externalId within the IdP, taken by a resource other than
-    ``exclude`` (an id no resource has when the row is new)?"""
+def _clash_query(model: type[User] | type[Group]) -> Prepared:
+    """Is the name key taken by a resource other than ``exclude`` (an id no resource has when
+    the row is new)?"""
     name_key = model.user_name_key if model is User else model.display_name_key
     other = model.id != bindparam("exclude")
-    by_name = select(model.id).where(name_key == bindparam("key"), other).limit(1)
-    by_external_id = (
-        select(model.id)
-        .where(model.idp == bindparam("idp"), model.external_id == bindparam("external_id"), other)
-        .limit(1)
-    )
-    return Prepared(by_name), Prepared(by_external_id)
+    return Prepared(select(model.id).where(name_key == bindparam("key"), other).limit(1))
 
 
-_CLASHES = {User: _clash_queries(User), Group: _clash_queries(Group)}
+_CLASHES = {User: _clash_query(User), Group: _clash_query(Group)}
 
 
 def check_unique(
     cur: Cursor, row: User | Group, *, name_key: str, taken: str, exclude_id: str | None
 ) -> None:
-    """Raise 409 uniqueness when the name key, or externalId within the IdP, is taken.
+    """Raise 409 uniqueness when the name key (userName, group displayName) is taken.
 
+    externalId is not checked: RFC 7643 §3.1 scopes it to the provisioning domain without
+    making it unique, and IdPs re-provisioning a tenant send repeats.
     For a Session, pass ``Cursor.of(session)``: it reads without flushing (flushing the
     changed row would hit the unique index first: IntegrityError, a 500, not this 409)."""
-    by_name, by_external_id = _CLASHES[type(row)]
-    exclude = exclude_id or ""
-    if by_name.rows(cur, key=name_key, exclude=exclude):
+    if _CLASHES[type(row)].rows(cur, key=name_key, exclude=exclude_id or ""):
         raise Uniqueness(taken)
-    if row.external_id is not None and by_external_id.rows(
-        cur, idp=row.idp, external_id=row.external_id, exclude=exclude
-    ):
-        kind = type(row).__name__.lower()
-        raise Uniqueness(
-            f"externalId {row.external_id!r} is already used by another {kind} of {row.idp}"
-        )
 
 
 def flush(session: Session, what: str) -> None:

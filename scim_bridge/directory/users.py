@@ -173,7 +173,7 @@ def _write_row(cur: Cursor, statement: Prepared, row: User) -> None:
     try:
         statement.execute(cur, row_id=row.id, **values)
     except cur.dialect.loaded_dbapi.IntegrityError:
-        raise Uniqueness("userName or externalId is already taken") from None
+        raise Uniqueness("userName is already taken") from None
 
 
 def create_user(cur: Cursor, body: Mapping[str, Any], ctx: Context) -> User:
@@ -205,10 +205,10 @@ def _store_change(cur: Cursor, row: User, doc: Mapping[str, Any], ctx: Context) 
     # PATCH active=false, the commonest write, leaves emails and phone numbers as they were.
     values_changed = any(row.data.get(a) != stored.get(a) for a in VALUE_TABLE_ATTRS)
     row.data = stored
-    keys = (row.user_name_key, row.external_id)
+    name_key = row.user_name_key
     _index(row, doc)
     _apply_password(row, doc, ctx)
-    if (row.user_name_key, row.external_id) != keys:
+    if row.user_name_key != name_key:
         # Only a renamed user can clash (PATCH active=false is the common write).
         _check_unique(cur, row, exclude_id=row.id)
     rows.bump(row, ctx)

@@ -7,6 +7,8 @@ Create Date: 2026-12-06 22:10:00.000000
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -46,30 +48,45 @@ def upgrade() -> None:
     # Before the constraint: a store that met the takeover bug may hold two live links to one
     # DingTalk person. The earliest link keeps the person; the later ones lose it and are
     # projected again (the translator then gives them a userid of their own).
+    links = sa.table(
+        "links",
+        sa.column("id", sa.Integer),
+        sa.column("kind", sa.String),
+        sa.column("key", sa.String),
+        sa.column("state", sa.String),
+        sa.column("dingtalk_id", sa.String),
+        sa.column("snapshot", sa.JSON),
+        sa.column("last_error", sa.Text),
+    )
+    live = sa.and_(
+        links.c.kind == "user", links.c.state != "removed", links.c.dingtalk_id.is_not(None)
+    )
     bind = op.get_bind()
     shared = bind.execute(
-        sa.text(
-            f"SELECT dingtalk_id FROM links WHERE {LIVE_USER_LINK} "
-            "GROUP BY dingtalk_id HAVING COUNT(*) > 1"
-        )
+        sa.select(links.c.dingtalk_id)
+        .where(live)
+        .group_by(links.c.dingtalk_id)
+        .having(sa.func.count() > 1)
     ).scalars()
     for dingtalk_id in list(shared):
-        ids = bind.execute(
-            sa.text(f"SELECT id FROM links WHERE {LIVE_USER_LINK} AND dingtalk_id = :d ORDER BY id"),
-            {"d": dingtalk_id},
-        ).scalars()
-        for link_id in list(ids)[1:]:
+        holders = bind.execute(
+            sa.select(links.c.id, links.c.key)
+            .where(live, links.c.dingtalk_id == dingtalk_id)
+            .order_by(links.c.id)
+        ).all()
+        for link_id, scim_id in holders[1:]:
             bind.execute(
-                sa.text(
-                    "UPDATE links SET dingtalk_id = NULL, snapshot = NULL, state = 'pending', "
-                    "last_error = :why WHERE id = :i"
-                ),
-                {
-                    "i": link_id,
-                    "why": f"was linked to DingTalk user {dingtalk_id}, which another SCIM "
+                sa.update(links)
+                .where(links.c.id == link_id)
+                .values(
+                    dingtalk_id=None,
+                    snapshot=None,
+                    state="pending",
+                    last_error=f"was linked to DingTalk user {dingtalk_id}, which another SCIM "
                     "user holds; it will be created anew",
-                },
+                )
             )
+            _queue_user(bind, scim_id)
     with op.batch_alter_table("links", schema=None) as batch_op:
         batch_op.create_index(
             "uq_links_live_user_dingtalk_id",
@@ -77,6 +94,38 @@ def upgrade() -> None:
             unique=True,
             sqlite_where=sa.text(LIVE_USER_LINK),
             postgresql_where=sa.text(LIVE_USER_LINK),
+        )
+
+
+def _queue_user(bind: sa.Connection, scim_id: str) -> None:
+    """Put a user in the outbox (as directory/outbox.py does) so the translator projects it."""
+    outbox = sa.table(
+        "outbox",
+        sa.column("resource_type", sa.String),
+        sa.column("resource_id", sa.String),
+        sa.column("seq", sa.Integer),
+        sa.column("changed_at", sa.DateTime(timezone=True)),
+        sa.column("actor", sa.String),
+        sa.column("available_at", sa.DateTime(timezone=True)),
+        sa.column("attempts", sa.Integer),
+    )
+    queued = bind.execute(
+        sa.select(outbox.c.resource_id).where(
+            outbox.c.resource_type == "User", outbox.c.resource_id == scim_id
+        )
+    ).first()
+    if queued is None:
+        now = datetime.now(UTC)
+        bind.execute(
+            sa.insert(outbox).values(
+                resource_type="User",
+                resource_id=scim_id,
+                seq=1,
+                changed_at=now,
+                actor="migration-0005",
+                available_at=now,
+                attempts=0,
+            )
         )
 
 
