@@ -90,7 +90,8 @@ def _scim(exc: BaseException, ctx: click.Context) -> str:
 
 def _dingtalk(exc: BaseException, ctx: click.Context) -> str:
     assert isinstance(exc, DingTalkError)
-    where = ctx.meta.get(DINGTALK_URL) or "DingTalk"
+    url = ctx.meta.get(DINGTALK_URL)
+    where = f"DingTalk at {url}" if url else "DingTalk"
     api = f" on {exc.api}" if exc.api else ""
     if isinstance(exc, AuthFailed):
         return (

@@ -59,7 +59,7 @@ def current_state(ctx: click.Context, settings: Settings, database: Database, so
         target = dingtalk_target(settings)
     except ConfigError as exc:
         raise ConfigError(f"{exc}; or use --source links") from None
-    click.echo(f"DingTalk: {target.note}", err=True)
+    click.echo(f"using {target.note}", err=True)
     ctx.meta[DINGTALK_URL] = target.settings.dingtalk_base_url
     with dingtalk_client(target.settings) as client:
         walk = Progress("reading DingTalk users")

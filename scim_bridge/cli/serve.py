@@ -104,7 +104,7 @@ def worker(ctx: click.Context) -> None:
 
     target = dingtalk_target(settings_of(ctx))
     settings = target.settings
-    click.echo(f"DingTalk: {target.note}", err=True)
+    click.echo(f"using {target.note}", err=True)
     with opened(settings) as database:
         background = BackgroundWorker(settings, build_worker(settings, database))
         stop = threading.Event()
