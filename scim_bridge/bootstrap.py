@@ -187,6 +187,14 @@ def embed_translator(settings: Settings, runtime: Runtime) -> BackgroundWorker |
     return background
 
 
+def check_can_serve(settings: Settings, *, with_translator: bool) -> None:
+    """Fail now, in one line, where a forked API process would otherwise die in a traceback:
+    a bad mapping file, a malformed database URL, a missing SQLite directory."""
+    if with_translator:
+        load_mapping(settings)
+    open_database(settings).dispose()
+
+
 # --- the built-in emulator ----------------------------------------------------------------------
 
 

@@ -50,10 +50,13 @@ def serve(
     no_worker: bool,
 ) -> None:
     """Serve the SCIM API with gunicorn."""
+    from scim_bridge.bootstrap import check_can_serve
+
     settings = settings_of(ctx)
     host, port = host or settings.host, port or settings.port
     check_port_free(host, port)
     wanted = settings.dingtalk_base_url == EMULATOR
+    check_can_serve(settings, with_translator=not no_worker)
     with builtin_emulator(settings, wanted=wanted) as settings:
         if wanted:
             click.echo(f"DingTalk emulator at {settings.dingtalk_base_url}", err=True)
@@ -73,12 +76,14 @@ def serve(
 @click.pass_context
 def quickstart(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Migrate, create a token, print the SCIM URL and token, serve (what `make run` does)."""
+    from scim_bridge.bootstrap import check_can_serve
     from scim_bridge.directory.db import upgrade
     from scim_bridge.directory.tokens import create_token
 
     settings = settings_of(ctx)
     host, port = host or settings.host, port or settings.port
     check_port_free(host, port)  # before anything is written
+    check_can_serve(settings, with_translator=True)
     upgrade(settings.database_url)
     wanted = not settings.dingtalk_app_key or settings.dingtalk_base_url == EMULATOR
     with builtin_emulator(settings, wanted=wanted) as settings:

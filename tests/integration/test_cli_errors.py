@@ -7,7 +7,10 @@ files; the operator's view is click's runner with stdout and stderr apart.
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start
 from scim_bridge.mapping.rules import default_rules_path
 from scim_bridge.settings import Settings
 
+CLI = str(Path(sys.executable).with_name("scim-bridge"))
 #: Variables of the developer's shell that would change what these commands do.
 CLEAN = {
     "SCIM_BRIDGE_CONFIG": None,
@@ -266,3 +270,25 @@ def test_unexpected_error_is_named_with_the_way_to_its_traceback(
     )
     (record,) = caplog.records
     assert record.levelno == logging.DEBUG and record.exc_info is not None
+
+
+@pytest.mark.parametrize("command", ["serve", "quickstart"])
+def test_serving_with_a_bad_mapping_fails_before_forking(
+    command: str, bad_mapping: Path, tmp_path: Path
+) -> None:
+    # A real process: were the check missing, gunicorn's worker would die in a traceback.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_BRIDGE_")}
+    env["SCIM_BRIDGE_MAPPING_FILE"] = str(bad_mapping)
+    done = subprocess.run(
+        [CLI, command, "--port", str(closed_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("Error: mapping.yaml:") and "scim-bridge mapping check" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mapping.yaml"]  # nothing written
