@@ -1,6 +1,7 @@
 """One frozen Settings object: defaults < config file < environment (SCIM_BRIDGE_*).
 
-Settings are read once, by the composition roots (``cli.py``, ``app.py``), and passed down.
+Settings are read once, by the `scim-bridge` command (``cli/``), and passed to the composition
+roots (``app.py``, ``bootstrap.py``) and down from there.
 Nothing else in the package reads ``os.environ`` or a configuration file.
 """
 
