@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import click
 from alembic.util import CommandError
@@ -166,7 +165,7 @@ def _unexpected(exc: BaseException, ctx: click.Context) -> str:
 _Renderer = Callable[[BaseException, click.Context], str]
 
 #: First match wins: subclasses before their bases.
-_RENDERERS: tuple[tuple[type[BaseException] | tuple[type[Any], ...], _Renderer], ...] = (
+_RENDERERS: tuple[tuple[type[BaseException], _Renderer], ...] = (
     (ProjectionPaused, _paused),
     (ScimError, _scim),
     (DingTalkError, _dingtalk),
