@@ -1,6 +1,7 @@
 """One frozen Settings object: defaults < config file < environment (SCIM_BRIDGE_*).
 
-Settings are read once, by the composition roots (``cli.py``, ``app.py``), and passed down.
+Settings are read once, by the `scim-bridge` command (``cli/``), and passed to the composition
+roots (``app.py``, ``bootstrap.py``) and down from there.
 Nothing else in the package reads ``os.environ`` or a configuration file.
 """
 
@@ -144,7 +145,12 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             f"config file {path} does not exist; fix {CONFIG_ENV} or create the file"
         ) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(
+            f"config file {path}{where} is not valid YAML ({problem}); fix the syntax there"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of setting: value")
     known = {f.name for f in fields(Settings)}

@@ -1,4 +1,7 @@
-"""Assembling a worker from settings, and running it beside the API or on its own."""
+"""Process-level helpers of the translator: the dead-letter alert command, the host lock.
+
+Building a worker from Settings is the composition root's job (``scim_bridge/bootstrap.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,56 +11,14 @@ import logging
 import os
 import shlex
 import subprocess
-import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO
 
-from scim_bridge.dingtalk.client import DingTalkClient
-from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import DeadLetter
-from scim_bridge.mapping.rules import load_rules, rules_path
 from scim_bridge.settings import Settings
-from scim_bridge.sync.translator import Translator
-from scim_bridge.sync.wakeup import LocalListener, PostgresListener, socket_path
-from scim_bridge.sync.worker import Worker, WorkerConfig
+from scim_bridge.sync.wakeup import socket_path
 
 log = logging.getLogger("scim_bridge.sync")
-
-
-def utc_now() -> datetime:
-    """Return the current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-def build_worker(
-    settings: Settings,
-    db: Database,
-    *,
-    clock: Callable[[], datetime] = utc_now,
-    client: DingTalkClient | None = None,
-    config: WorkerConfig | None = None,
-) -> Worker:
-    """Build a worker: the DingTalk client, the mapping rules and the translator."""
-    rules = load_rules(rules_path(settings))  # a bad file stops start-up, naming line and fix
-    client = client or DingTalkClient.from_settings(settings)
-    translator = Translator(db=db, client=client, rules=rules, clock=clock)
-    config = config or WorkerConfig(
-        threads=settings.sync_threads,
-        max_attempts=settings.sync_max_attempts,
-        backoff_base=settings.sync_backoff_base,
-    )
-    path = rules_path(settings)
-    worker = Worker(
-        db=db,
-        translator=translator,
-        clock=clock,
-        config=config,
-        rules_loader=lambda: load_rules(path),
-    )
-    if settings.alert_command:
-        worker.on_dead_letter.append(command_alert(settings.alert_command))
-    return worker
 
 
 def command_alert(command: str) -> Callable[[DeadLetter], None]:
@@ -78,31 +39,6 @@ def command_alert(command: str) -> Callable[[DeadLetter], None]:
         )
 
     return alert
-
-
-class BackgroundWorker:
-    """A worker on a thread of this process, with its wake-up listeners."""
-
-    def __init__(self, settings: Settings, worker: Worker) -> None:
-        self.worker = worker
-        self._stop = threading.Event()
-        self._listeners: list[Any] = [
-            LocalListener(socket_path(settings.database_url), worker.wakeup)
-        ]
-        if worker.db.dialect == "postgresql":
-            self._listeners.append(PostgresListener(settings.database_url, worker.wakeup))
-        self._thread = threading.Thread(
-            target=worker.run, args=(self._stop,), name="translator", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the loop and the listeners."""
-        self._stop.set()
-        self.worker.wakeup.set()
-        self._thread.join(timeout)
-        for listener in self._listeners:
-            listener.close()
 
 
 def try_singleton_lock(settings: Settings) -> IO[str] | None:

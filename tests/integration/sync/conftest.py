@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from scim_bridge.bootstrap import build_worker
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from scim_bridge.directory.db import Database
 from scim_bridge.settings import Settings
-from scim_bridge.sync.service import build_worker
 from scim_bridge.sync.worker import Worker, WorkerConfig
 
 

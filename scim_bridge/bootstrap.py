@@ -1,0 +1,287 @@
+"""The composition root beside ``app.py``: everything a process needs except HTTP, from Settings.
+
+``app.create_app(settings)`` builds the Flask side of an API process. This module builds the
+rest: the database, the mapping rules, the DingTalk client (or the built-in emulator), the
+translator and the worker that runs it, on a thread beside the API or on its own. The CLI
+(``scim_bridge/cli/``) calls these two roots and nothing else builds objects from Settings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from scim_bridge.dingtalk.client import DingTalkClient
+from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
+from scim_bridge.dingtalk.emulator.record import (
+    EmulatorRecord,
+    answers,
+    read_record,
+    remove_record,
+    write_record,
+)
+from scim_bridge.directory.db import Database, normalise_url
+from scim_bridge.errors import ConfigError
+from scim_bridge.http.runtime import Runtime
+from scim_bridge.mapping.rules import MappingRules, load_rules, rules_path
+from scim_bridge.settings import EMULATOR, Settings
+from scim_bridge.sync.service import command_alert, try_singleton_lock
+from scim_bridge.sync.translator import Translator
+from scim_bridge.sync.wakeup import LocalListener, PostgresListener, socket_path
+from scim_bridge.sync.worker import Worker, WorkerConfig
+
+log = logging.getLogger("scim_bridge.bootstrap")
+
+#: The private directory (0700) inside the data directory for files other commands read.
+PRIVATE_DIR = ".scim-bridge"
+
+
+def utc_now() -> datetime:
+    """Return the current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+# --- the database -----------------------------------------------------------------------------
+
+
+def database_url(settings: Settings) -> URL:
+    """Parse the configured database URL; a malformed one is a ConfigError naming the setting."""
+    try:
+        return make_url(normalise_url(settings.database_url))
+    except ArgumentError:
+        raise ConfigError(
+            "setting database_url is not a database URL; set SCIM_BRIDGE_DATABASE_URL to "
+            "sqlite:///path/to/file.db or postgresql://user:password@host/database"
+        ) from None
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(str(url.database))
+
+
+def open_database(settings: Settings) -> Database:
+    """Open the configured database (a SQLite file's directory must exist)."""
+    url = database_url(settings)
+    path = _sqlite_file(url)
+    if path is not None and not path.parent.is_dir():
+        raise ConfigError(
+            f"the directory {path.parent} of the SQLite database does not exist; create it "
+            "or fix SCIM_BRIDGE_DATABASE_URL"
+        )
+    return Database(settings.database_url)
+
+
+def data_dir(settings: Settings) -> Path:
+    """Return the data directory: the SQLite file's directory, else the working directory."""
+    path = _sqlite_file(database_url(settings))
+    return path.resolve().parent if path is not None else Path.cwd()
+
+
+# --- mapping, DingTalk, translator, worker ---------------------------------------------------
+
+
+def load_mapping(settings: Settings) -> MappingRules:
+    """Load the mapping rules; a bad file is a one-line ConfigError pointing at `mapping check`."""
+    path = rules_path(settings)
+    try:
+        return load_rules(path)
+    except ConfigError as exc:
+        problems = str(exc).strip().splitlines()
+        if len(problems) <= 1:
+            raise
+        raise ConfigError(
+            f"{problems[0]} (and {len(problems) - 1} more: `scim-bridge mapping check {path}` "
+            "lists them all)"
+        ) from None
+
+
+def dingtalk_client(settings: Settings, **overrides: Any) -> DingTalkClient:
+    """Build the DingTalk client the settings name (``overrides`` e.g. clock, sleep)."""
+    return DingTalkClient.from_settings(settings, **overrides)
+
+
+def build_worker(
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    client: DingTalkClient | None = None,
+    config: WorkerConfig | None = None,
+) -> Worker:
+    """Build a worker: the DingTalk client, the mapping rules and the translator."""
+    rules = load_mapping(settings)  # a bad file stops start-up, naming line and fix
+    client = client or dingtalk_client(settings)
+    translator = Translator(db=db, client=client, rules=rules, clock=clock)
+    config = config or WorkerConfig(
+        threads=settings.sync_threads,
+        max_attempts=settings.sync_max_attempts,
+        backoff_base=settings.sync_backoff_base,
+    )
+    path = rules_path(settings)
+    worker = Worker(
+        db=db,
+        translator=translator,
+        clock=clock,
+        config=config,
+        rules_loader=lambda: load_rules(path),
+    )
+    if settings.alert_command:
+        worker.on_dead_letter.append(command_alert(settings.alert_command))
+    return worker
+
+
+class BackgroundWorker:
+    """A worker on a thread of this process, with its wake-up listeners."""
+
+    def __init__(self, settings: Settings, worker: Worker, *, holds: object = None) -> None:
+        self.worker = worker
+        #: Lives as long as the worker: the host's translator lock when embedded in the API.
+        self.holds = holds
+        self._stop = threading.Event()
+        self._listeners: list[Any] = [
+            LocalListener(socket_path(settings.database_url), worker.wakeup)
+        ]
+        if worker.db.dialect == "postgresql":
+            self._listeners.append(PostgresListener(settings.database_url, worker.wakeup))
+        self._thread = threading.Thread(
+            target=worker.run, args=(self._stop,), name="translator", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop and the listeners."""
+        self._stop.set()
+        self.worker.wakeup.set()
+        self._thread.join(timeout)
+        for listener in self._listeners:
+            listener.close()
+
+
+def embed_translator(settings: Settings, runtime: Runtime) -> BackgroundWorker | None:
+    """Run the translator in this API process if no other process on this host does."""
+    if not settings.dingtalk_app_key:
+        # Nothing to talk to yet: changes wait in the outbox (none is lost) until configured.
+        log.warning(
+            "DingTalk is not configured: set SCIM_BRIDGE_DINGTALK_APP_KEY and "
+            "SCIM_BRIDGE_DINGTALK_APP_SECRET (or SCIM_BRIDGE_DINGTALK_BASE_URL=emulator); "
+            "changes are kept in the outbox until then"
+        )
+        return None
+    lock = try_singleton_lock(settings)
+    if lock is None:
+        return None  # a sibling worker process already translates; our commits wake it by socket
+    background = BackgroundWorker(settings, build_worker(settings, runtime.db), holds=lock)
+    # Same process: the commit wakes the translator directly.
+    runtime.on_outbox_commit.append(background.worker.wakeup.set)
+    return background
+
+
+def check_can_serve(settings: Settings, *, with_translator: bool) -> None:
+    """Fail now, in one line, where a forked API process would otherwise die in a traceback:
+    a bad mapping file, a malformed database URL, a missing SQLite directory."""
+    if with_translator:
+        load_mapping(settings)
+    open_database(settings).dispose()
+
+
+# --- the built-in emulator ----------------------------------------------------------------------
+
+
+def emulator_record_path(settings: Settings) -> Path:
+    """Return where this database's built-in emulator is recorded (one file per database)."""
+    url = database_url(settings)
+    path = _sqlite_file(url)
+    label = path.name if path is not None else (url.database or url.get_backend_name())
+    return data_dir(settings) / PRIVATE_DIR / f"{label}.emulator.json"
+
+
+@dataclass
+class BuiltinEmulator:
+    """The emulator `make run` starts in its own process, and the file that tells others."""
+
+    running: RunningEmulator
+    record: EmulatorRecord
+    path: Path
+
+    def stop(self) -> None:
+        """Forget the record and stop serving, in the process that started it only (gunicorn's
+        forked workers unwind through the same code and must leave both alone)."""
+        if os.getpid() != self.record.pid:
+            return
+        remove_record(self.path, self.record)
+        self.running.stop()
+
+
+def start_builtin_emulator(settings: Settings) -> tuple[Settings, BuiltinEmulator]:
+    """Start the emulator in this process, record it, and point a copy of the settings at it."""
+    config = EmulatorConfig()
+    running = start_emulator(config)
+    record = EmulatorRecord(
+        url=running.url, app_key=config.app_key, app_secret=config.app_secret, pid=os.getpid()
+    )
+    path = emulator_record_path(settings)
+    try:
+        write_record(path, record)
+    except OSError:
+        running.stop()
+        raise
+    return _pointed_at(settings, record), BuiltinEmulator(running, record, path)
+
+
+def _pointed_at(settings: Settings, record: EmulatorRecord) -> Settings:
+    return settings.replace(
+        dingtalk_base_url=record.url,
+        dingtalk_api_url="",
+        dingtalk_app_key=record.app_key,
+        dingtalk_app_secret=record.app_secret,
+    )
+
+
+@dataclass(frozen=True)
+class DingTalkTarget:
+    """The settings a command talks to DingTalk with, and a sentence saying which DingTalk."""
+
+    settings: Settings
+    note: str
+
+
+def dingtalk_target(settings: Settings) -> DingTalkTarget:
+    """Return the configured DingTalk, or the built-in emulator a `make run` beside us recorded.
+
+    The recorded emulator is used when SCIM_BRIDGE_DINGTALK_BASE_URL=emulator, and when no
+    DingTalk credentials are configured at all and it answers.
+    """
+    wants_emulator = settings.dingtalk_base_url == EMULATOR
+    key, secret = settings.dingtalk_app_key, settings.dingtalk_app_secret
+    if not wants_emulator and key and secret:
+        return DingTalkTarget(settings, f"DingTalk at {settings.dingtalk_base_url}")
+    if not wants_emulator and (key or secret):
+        missing = "SCIM_BRIDGE_DINGTALK_APP_SECRET" if key else "SCIM_BRIDGE_DINGTALK_APP_KEY"
+        raise ConfigError(f"DingTalk is half configured: set {missing} as well")
+    path = emulator_record_path(settings)
+    record = read_record(path)
+    if record is not None and answers(record):
+        note = f"the built-in DingTalk emulator of `make run` at {record.url} (from {path})"
+        return DingTalkTarget(_pointed_at(settings, record), note)
+    if wants_emulator:
+        raise ConfigError(
+            "SCIM_BRIDGE_DINGTALK_BASE_URL is 'emulator' but no built-in emulator is running "
+            "for this database; start `make run` in this directory first, or set "
+            "SCIM_BRIDGE_DINGTALK_BASE_URL to the URL of `scim-bridge emulator`"
+        )
+    raise ConfigError(
+        "DingTalk is not configured: set SCIM_BRIDGE_DINGTALK_APP_KEY and "
+        "SCIM_BRIDGE_DINGTALK_APP_SECRET (or run `make run` in this directory for its "
+        "built-in emulator)"
+    )

@@ -1,0 +1,90 @@
+"""gunicorn as `serve` and `quickstart` run it: its options, the access log, the port check.
+
+The access log never records a query string: SCIM filters carry personal data
+(``?filter=userName eq "jane@example.com"``), so each line holds the method, the path without
+its query, the protocol, the status, the size, the duration and the proxy's request id.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Any
+
+from scim_bridge.errors import ConfigError
+from scim_bridge.settings import Settings
+
+#: gunicorn's access-log atoms (docs.gunicorn.org, "access_log_format"): %(U)s is the path
+#: without the query string; %(r)s (request line) and %(q)s (query) are left out on purpose.
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'
+
+
+def gunicorn_options(
+    settings: Settings, *, host: str, port: int, workers: int, threads: int
+) -> dict[str, Any]:
+    """Return the gunicorn settings of an API process."""
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "accesslog": "-",
+        "access_log_format": ACCESS_LOG_FORMAT,
+        "errorlog": "-",
+        "loglevel": settings.log_level.lower(),
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "keepalive": 30,
+        # gunicorn >= 25.1 opens a control socket under ~/.gunicorn by default; nothing here
+        # uses it, and a socket in the home directory outlives the process.
+        "control_socket_disable": True,
+    }
+
+
+def run_gunicorn(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    embed_worker: bool = True,
+) -> None:
+    """Serve the API with gunicorn (never Flask's development server) until stopped."""
+    from gunicorn.app.base import BaseApplication
+
+    from scim_bridge.app import create_app
+    from scim_bridge.bootstrap import embed_translator
+
+    options = gunicorn_options(settings, host=host, port=port, workers=workers, threads=threads)
+    held: list[Any] = []  # the embedded translator lives as long as its worker process
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                if key in self.cfg.settings:  # an older gunicorn lacks control_socket_*
+                    self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            # Called in each worker after fork: every worker gets its own engine and pool.
+            app = create_app(settings)
+            if embed_worker:
+                held.append(embed_translator(settings, app.extensions["scim_bridge"]))
+            return app
+
+    Server().run()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse to start when the address is taken (gunicorn would retry, then exit in log lines)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            probe.bind((host, port))
+    except OSError as exc:
+        why = "it is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or exc
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {why}; stop what listens there or choose another "
+            "address (--host, --port; SCIM_BRIDGE_HOST, SCIM_BRIDGE_PORT)"
+        ) from None
