@@ -220,6 +220,25 @@ class PermissionDenied(DingTalkError):
     """The app lacks the permission, the scope or the IP whitelist entry for this call."""
 
 
+# Not DingTalk's answer but our own refusal, so it carries no errcode (style.md: a local conflict
+# is our own error class). One DingTalk person belongs to at most one SCIM user: adopting a person
+# another link holds would let one IdP record overwrite, then delete, someone else's account.
+
+
+class LinkConflict(BridgeError):
+    """A DingTalk person can't be linked to this SCIM user; permanent until an operator acts.
+
+    ``userid`` is the DingTalk person concerned; ``holder`` the SCIM user already linked to
+    them (None when the link keys point at several people instead).
+    """
+
+    def __init__(self, message: str, *, userid: str | None = None, holder: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.userid = userid
+        self.holder = holder
+
+
 class ProjectionPaused(BridgeError):
     """Projection is held back (the mass-change guard) until an operator confirms."""
 

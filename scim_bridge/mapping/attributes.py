@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -279,19 +279,42 @@ def did_you_mean(word: str, choices: Any) -> str:
 # --- transforms -----------------------------------------------------------------------------
 
 _USERID_BAD = re.compile(r"[^A-Za-z0-9_.@-]")
+#: Hex characters of SHA-256 in the suffix that keeps a derived userid apart from the others.
+USERID_DIGEST = 8
 
 
 def sanitize_userid(raw: str) -> str:
-    """Make a DingTalk userid: 1–64 of [A-Za-z0-9_.@-], others replaced, hash-suffixed if long."""
-    text = raw.strip()
-    cleaned = _USERID_BAD.sub("_", text)
-    if not cleaned:
-        cleaned = "_"
-    if len(cleaned) > USERID_MAX:
-        # Deterministic: the suffix hashes the original, so two long ids stay distinct.
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
-        cleaned = f"{cleaned[: USERID_MAX - 9]}_{digest}"
-    return cleaned
+    """Make a DingTalk userid (1–64 of [A-Za-z0-9_.@-]) that no other text can also give.
+
+    A valid value is kept as it is. Anything else is cleaned (other characters replaced by
+    ``_``, cut to fit) and suffixed with a hash of the text as it came, so the result is
+    deterministic and lossless: "jdoe 1" gives ``jdoe_1_<hash>``, never the ``jdoe_1`` that
+    "jdoe_1" gives (the account-takeover finding of issue 9).
+    """
+    if 0 < len(raw) <= USERID_MAX and not _USERID_BAD.search(raw):
+        return raw
+    return _suffixed(_USERID_BAD.sub("_", raw.strip()) or "_", raw)
+
+
+def userid_choices(userid: str, scim_id: str) -> tuple[str, str]:
+    """Return the userids one SCIM user may take, in order: the derived one, then its own.
+
+    The second is for when another link holds the first (two users whose externalIds are
+    equal, or whose externalId equals another's SCIM id): the derived userid suffixed with a
+    hash of the SCIM id, which no other user shares.
+    """
+    return userid, _suffixed(userid, f"{userid}\x00{scim_id}")
+
+
+def free_userid(userid: str, scim_id: str, taken: Container[str]) -> str | None:
+    """Return the first of ``userid_choices`` not in ``taken``, or None if both are."""
+    return next((c for c in userid_choices(userid, scim_id) if c not in taken), None)
+
+
+def _suffixed(base: str, source: str) -> str:
+    # surrogatepass: a lone surrogate must hash, not raise; it is replaced in ``base`` anyway.
+    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{base[: USERID_MAX - USERID_DIGEST - 1]}_{digest[:USERID_DIGEST]}"
 
 
 _DEPT_FORBIDDEN = re.compile("[-,，]")  # dingtalk-api.md §4.1

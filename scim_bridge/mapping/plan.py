@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scim_bridge.mapping.attributes import USER_FIELDS
+from scim_bridge.mapping.attributes import USER_FIELDS, free_userid
 from scim_bridge.mapping.model import (
     REMOVE,
     ROOT_DEPT_ID,
@@ -389,11 +389,14 @@ def _plan_users(
             continue
         if user.action not in (UPSERT, REMOVE):
             continue
-        if user.userid in current.users and user.userid not in taken:
-            taken.add(user.userid)
-            resolved[scim_id], exists[scim_id] = user.userid, True
+        # The translator's choice: the userid this user is linked to (its person is gone from
+        # DingTalk), else the derived one, or this user's own when another link holds that.
+        derived = linked or free_userid(user.userid, scim_id, taken)
+        if derived is not None and derived in current.users:
+            taken.add(derived)
+            resolved[scim_id], exists[scim_id] = derived, True
             steps["link"].append(
-                PlanStep("link", "user", scim_id, user.userid, _name(user), note="same userid")
+                PlanStep("link", "user", scim_id, derived, _name(user), note="same userid")
             )
             continue
         if user.action != UPSERT:
@@ -423,7 +426,14 @@ def _plan_users(
                 )
             )
             continue
-        resolved[scim_id], exists[scim_id] = user.userid, False
+        if derived is None:
+            note = "every userid it may take is held by another SCIM user; not created"
+            steps["link"].append(
+                PlanStep("conflict", "user", scim_id, user.userid, _name(user), note=note)
+            )
+            continue
+        taken.add(derived)
+        resolved[scim_id], exists[scim_id] = derived, False
 
     def manager_userid(user: UserProjection) -> str | None:
         mid = user.manager_scim_id

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scim_bridge.dingtalk.client import DepartmentNameTaken, DingTalkClient
@@ -32,8 +33,10 @@ from scim_bridge.errors import (
     DingTalkConflict,
     DingTalkError,
     DingTalkNotFound,
+    LinkConflict,
     ProjectionPaused,
 )
+from scim_bridge.mapping.attributes import userid_choices
 from scim_bridge.mapping.departments import DepartmentResolver, group_key
 from scim_bridge.mapping.model import (
     REMOVE,
@@ -46,7 +49,7 @@ from scim_bridge.mapping.model import (
 )
 from scim_bridge.mapping.project import project_user, role_spec
 from scim_bridge.mapping.rules import MappingRules
-from scim_bridge.sync import guard
+from scim_bridge.sync import guard, person_links
 from scim_bridge.sync.view import DatabaseDirectory
 
 log = logging.getLogger("scim_bridge.sync")
@@ -137,14 +140,10 @@ class Translator:
         desired[PROJECTION] = projection_hash(projection)
         # A manager not yet in DingTalk is set once they are (scim-idp-notes §3.3).
         pending_manager = projection.manager_scim_id if manager_userid is None else None
-        if link is None or link.state == REMOVED or not link.dingtalk_id:
-            known = link.dingtalk_id if link is not None and link.dingtalk_id else None
-            existing = None if known else self._existing_person(user_id, projection.link_by)
+        if link is None or link.state == REMOVED or not link.dingtalk_id or link.snapshot is None:
+            # No person under this link yet: new, removed, or only a userid reserved.
             desired[ROLES] = []  # a new (or re-created) person starts with no role of ours
-            if existing is not None:
-                self._adopt_user(user_id, existing, desired, actor=actor)
-            else:
-                self._create_user(user_id, known or projection.userid, desired, actor=actor)
+            self._link_person(user_id, link, projection, desired, actor=actor)
             self._wake_reports(user_id)
         else:
             desired[ROLES] = list((link.snapshot or {}).get(ROLES) or [])
@@ -255,14 +254,60 @@ class Translator:
 
     # --- users -------------------------------------------------------------------------------
 
-    def _existing_person(
-        self, user_id: str, link_by: tuple[tuple[str, str], ...]
-    ) -> dict[str, Any] | None:
-        """Find an unlinked DingTalk person this one should be linked to (docs/mapping.md).
+    def _link_person(
+        self,
+        user_id: str,
+        link: Link | None,
+        projection: UserProjection,
+        desired: dict[str, Any],
+        *,
+        actor: str | None,
+    ) -> None:
+        """Create this SCIM user's DingTalk person, or adopt one that no other link holds.
 
-        Keys are tried in the order of ``policies.link.by``: mobile through DingTalk's lookup
-        (dingtalk-api.md §3.6); e-mail and job number, which DingTalk cannot look up, through
-        an index of the whole DingTalk directory, walked at most every ten minutes.
+        Each userid is reserved on the link before the DingTalk call (person_links.py), so a
+        person another SCIM user holds is never overwritten, whatever the IdPs send.
+        """
+        known = link.dingtalk_id if link is not None else None
+        if known and self._reserve(user_id, known) is None:
+            # The userid this user had: a leaver coming back, or a create to finish.
+            with self._reserved(user_id, known, before=link):
+                self._create_user(user_id, known, desired, actor=actor)
+            return
+        match = self._existing_person(projection.link_by)
+        if match is not None:
+            key, existing = match
+            userid = str(existing["userid"])
+            holder = self._reserve(user_id, userid)
+            if holder is None:
+                with self._reserved(user_id, userid, before=link):
+                    self._adopt_user(user_id, key, existing, desired, actor=actor)
+                return
+            if self.rules.link.on_conflict != "create":
+                value = dict(projection.link_by)[key]
+                how = f"found by {_FIELD_WORDS.get(key, key)} {value}"
+                raise self._conflict(user_id, userid, holder, how=how)
+            # on_conflict "create": a person of its own, as the policy asks (docs/mapping.md).
+        # The derived userid, or, when another link holds it, this user's own (mapping/attributes).
+        held: list[tuple[str, str]] = []
+        for userid in userid_choices(projection.userid, user_id):
+            holder = self._reserve(user_id, userid)
+            if holder is None:
+                with self._reserved(user_id, userid, before=link):
+                    self._create_user(user_id, userid, desired, actor=actor)
+                return
+            held.append((userid, holder))
+        raise self._conflict(user_id, *held[-1], how="the userid derived for it")
+
+    def _existing_person(
+        self, link_by: tuple[tuple[str, str], ...]
+    ) -> tuple[str, dict[str, Any]] | None:
+        """Find the DingTalk person this one should be linked to, and the key that found them.
+
+        Keys are tried in the order of ``policies.link.by`` (docs/mapping.md): mobile through
+        DingTalk's lookup (dingtalk-api.md §3.6); e-mail and job number, which DingTalk cannot
+        look up, through an index of the whole DingTalk directory, walked at most every ten
+        minutes. Whether another SCIM user holds that person is the reservation's to say.
         """
         policy = self.rules.link
         values = dict(link_by)
@@ -277,44 +322,24 @@ class Translator:
                 userid = self._dingtalk_index(key).get(value.strip().lower())
             if userid is not None:
                 found.append((key, userid))
-        with self.db.read() as session:
-            taken = set(
-                session.scalars(
-                    select(Link.dingtalk_id).where(
-                        Link.kind == USER,
-                        Link.dingtalk_id.in_([u for _, u in found]),
-                        Link.key != user_id,
-                        Link.state == SYNCED,
-                    )
-                )
-            )
         people = list(dict.fromkeys(u for _, u in found))
         if len(people) > 1:
             # The keys point at different people (docs/mapping.md, policies.link.on_conflict).
             if policy.on_conflict == "create":
                 return None
             if policy.on_conflict == "skip":
-                raise DingTalkConflict(
-                    "link",
+                raise LinkConflict(
                     "the link keys point at different DingTalk people: "
                     + ", ".join(f"{k} {values[k]} -> {u}" for k, u in found)
-                    + "; fix the data in the IdP or set policies.link.on_conflict",
-                    field=found[0][0],
+                    + "; fix the data in the IdP or set policies.link.on_conflict"
                 )
             people = people[:1]  # "first": the person the first key found
         if not people:
             return None
-        if people[0] in taken:
-            if policy.on_conflict != "skip":
-                return None  # the earlier link keeps that person; this one is created anew
-            key = next(k for k, u in found if u == people[0])
-            raise DingTalkConflict(
-                "60104" if key == "mobile" else "link",
-                f"{key} {values[key]} belongs to DingTalk user {people[0]}, "
-                "who is linked to another SCIM user; fix the value in the IdP",
-                field=key,
-            )
-        return self.client.find_user(people[0])
+        existing = self.client.find_user(people[0])
+        if existing is None:
+            return None
+        return next(k for k, u in found if u == people[0]), existing
 
     def _dingtalk_index(self, key: str) -> dict[str, str]:
         """Map lower-cased e-mail or job number to userid over the whole DingTalk directory."""
@@ -335,11 +360,17 @@ class Translator:
             return index
 
     def _adopt_user(
-        self, user_id: str, existing: dict[str, Any], desired: dict[str, Any], *, actor: str | None
+        self,
+        user_id: str,
+        key: str,
+        existing: dict[str, Any],
+        desired: dict[str, Any],
+        *,
+        actor: str | None,
     ) -> None:
         """Link to a person already in DingTalk and bring their fields in line."""
         userid = str(existing["userid"])
-        self._event("User", user_id, "link", userid, "ok", detail="matched by mobile", actor=actor)
+        self._event("User", user_id, "link", userid, "ok", detail=f"matched by {key}", actor=actor)
         self._update_remote(user_id, userid, _as_snapshot(existing), desired, actor=actor)
         self._save_link(USER, user_id, userid, desired)
 
@@ -362,6 +393,12 @@ class Translator:
             existing = self.client.find_user(userid)
             if existing is None:
                 raise
+            # Adopting is how a create that timed out after DingTalk applied it completes; a
+            # person another SCIM user holds is theirs (the reservation makes this a backstop).
+            with self.db.read() as session:
+                holder = person_links.holder_of(session, userid, other_than=user_id)
+            if holder is not None:
+                raise self._conflict(user_id, userid, holder, how=f"DingTalk {exc.reason}") from exc
             self._event("User", user_id, "adopt", userid, "ok", detail=exc.reason, actor=actor)
             self._update_remote(user_id, userid, _as_snapshot(existing), desired, actor=actor)
         self._save_link(USER, user_id, userid, desired)
@@ -413,6 +450,14 @@ class Translator:
     ) -> None:
         if link is None or link.state == REMOVED or not link.dingtalk_id:
             return
+        with self.db.read() as session:
+            holder = person_links.holder_of(session, link.dingtalk_id, other_than=user_id)
+            why = holder and person_links.unlink_words(session, user_id, link.dingtalk_id, holder)
+        if why:
+            # Another live link holds this person (a store from before migration 0005): their
+            # account stays; only this link goes.
+            self._unlink(user_id, link.dingtalk_id, why, actor=actor)
+            return
         with self.db.write() as session:
             decision = guard.propose_removal(
                 session,
@@ -443,6 +488,34 @@ class Translator:
                 # Keep the userid: a reactivated person comes back with the same one.
                 row.state, row.snapshot, row.last_error = REMOVED, None, None
                 row.last_synced_at = row.updated_at = self.clock()
+
+    def _unlink(self, user_id: str, userid: str, why: str, *, actor: str | None) -> None:
+        self._event("User", user_id, "unlink", userid, "ok", detail=why, actor=actor)
+        with self.db.write() as session:
+            row = _link(session, USER, user_id)
+            if row is not None:
+                row.state, row.snapshot, row.dingtalk_id, row.last_error = REMOVED, None, None, why
+                row.updated_at = self.clock()
+
+    # --- one DingTalk person, one SCIM user (person_links.py) -----------------------------
+
+    def _reserve(self, user_id: str, userid: str) -> str | None:
+        """Hold ``userid`` for this user; return the SCIM id of the user holding it instead."""
+        return person_links.reserve(self.db, user_id, userid, now=self.clock())
+
+    @contextmanager
+    def _reserved(self, user_id: str, userid: str, *, before: Link | None) -> Iterator[None]:
+        """Keep a reservation while the person may exist; give it up on a definite refusal."""
+        try:
+            yield
+        except (DingTalkError, LinkConflict) as exc:
+            if not getattr(exc, "retryable", False):
+                person_links.release(self.db, user_id, userid, before=before, now=self.clock())
+            raise
+
+    def _conflict(self, user_id: str, userid: str, holder: str, *, how: str) -> LinkConflict:
+        with self.db.read() as session:
+            return person_links.conflict(session, user_id, userid, holder, how=how)
 
     def _wake_reports(self, manager_id: str) -> None:
         """Re-project people whose manager just reached DingTalk."""
@@ -668,19 +741,27 @@ class Translator:
     ) -> None:
         now = self.clock()
         events: list[SyncEvent] = getattr(self._local, "events", None) or []
-        with self.db.write() as session:
-            session.add_all(events)
-            events.clear()
-            row = _link(session, kind, key)
-            if row is None:
-                row = Link(kind=kind, key=key, attempts=0, updated_at=now)
-                session.add(row)
-            row.dingtalk_id = dingtalk_id
-            row.snapshot = dict(snapshot)
-            row.state = SYNCED
-            row.last_error = None
-            row.attempts = 0
-            row.last_synced_at = row.updated_at = now
+        try:
+            with self.db.write() as session:
+                session.add_all(events)
+                row = _link(session, kind, key)
+                if row is None:
+                    row = Link(kind=kind, key=key, attempts=0, updated_at=now)
+                    session.add(row)
+                row.dingtalk_id = dingtalk_id
+                row.snapshot = dict(snapshot)
+                row.state = SYNCED
+                row.last_error = None
+                row.attempts = 0
+                row.last_synced_at = row.updated_at = now
+        except IntegrityError:
+            # One live link per DingTalk person (migration 0005): never retried in a loop.
+            with self.db.read() as session:
+                holder = person_links.holder_of(session, dingtalk_id, other_than=key)
+            if kind != USER or holder is None:
+                raise
+            raise self._conflict(key, dingtalk_id, holder, how="recording the link") from None
+        events.clear()  # written with the link; kept for the end of the translation if not
 
     def record_failure(
         self, resource_type: str, resource_id: str, exc: Exception, *, state: str, attempt: int
@@ -695,7 +776,9 @@ class Translator:
             if row is None:
                 row = Link(kind=kind, key=key, state=state, attempts=0, updated_at=now)
                 session.add(row)
-            row.state = state if row.state != SYNCED or state == FAILED else row.state
+            if row.state != REMOVED:
+                # A removed link stays removed: its userid may be another user's by now.
+                row.state = state if row.state != SYNCED or state == FAILED else row.state
             row.last_error = reason
             row.attempts = attempt
             row.updated_at = now
@@ -811,7 +894,7 @@ _FIELD_WORDS = {
 
 def describe(exc: Exception) -> str:
     """Say in plain words why a change could not be projected, and what to do."""
-    if isinstance(exc, DingTalkConflict) and exc.reason == "link":
+    if isinstance(exc, LinkConflict):
         return f"{exc.message}, then `scim-bridge dlq retry`"
     if isinstance(exc, DingTalkConflict):
         what = _FIELD_WORDS.get(exc.field or "", exc.field or "a unique value")

@@ -27,6 +27,7 @@ from scim_bridge.errors import (
     ConfigError,
     DingTalkError,
     IpBanned,
+    LinkConflict,
     ProjectionPaused,
     Throttled,
     Transient,
@@ -181,6 +182,9 @@ class Worker:
                 log.error("ALERT %s", exc)
             with self.db.write() as session:
                 outbox.postpone(session, claim, owner=self.owner, until=until, count_attempt=False)
+        except LinkConflict as exc:
+            # Our own refusal to hand a DingTalk person to a second SCIM user: no retry helps.
+            self.dead_letter(claim, exc)
         except DingTalkError as exc:
             if isinstance(exc, Transient) or exc.retryable:
                 self._retry_or_bury(claim, exc)

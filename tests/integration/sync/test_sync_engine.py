@@ -115,10 +115,11 @@ def test_duplicate_mobile_is_dead_lettered_with_a_readable_reason(
 
     with database.read() as session:
         letters = list_dead_letters(session)
-    assert [(d.resource_id, d.code) for d in letters] == [(erin["id"], "60104")]
-    assert "mobile number" in letters[0].reason
+    # Dave's person is linked to him, so erin is refused it: our own conflict, no DingTalk code.
+    assert [(d.resource_id, d.code) for d in letters] == [(erin["id"], "LinkConflict")]
+    assert "mobile number" in letters[0].reason and "dave@example.com" in letters[0].reason
     alert = json.loads(alerts.read_text(encoding="utf-8").splitlines()[0])
-    assert alert["resource_id"] == erin["id"] and alert["code"] == "60104"
+    assert alert["resource_id"] == erin["id"] and alert["code"] == "LinkConflict"
     got = scim.get(f"/Users/{erin['id']}").json
     sync = got["urn:ietf:params:scim:schemas:extension:dingtalk:2.0:User"]["sync"]
     assert sync["state"] == "failed" and "mobile" in sync["lastError"]

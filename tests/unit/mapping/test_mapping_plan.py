@@ -199,6 +199,39 @@ policies:
 """
 
 
+def user_steps(result: Any) -> list[tuple[str, str, str]]:
+    return [(s.kind, s.key, s.ident) for s in result.steps if s.target == "user"]
+
+
+def test_plan_gives_a_repeated_externalid_a_userid_of_its_own_as_the_translator_does() -> None:
+    users = [
+        person("a", "13900000001", externalId="jdoe"),
+        person("b", "13900000002", externalId="jdoe"),
+    ]
+    result = plan(project_directory(users, [], RULES), CurrentState())
+    assert user_steps(result) == [("create", "a", "jdoe"), ("create", "b", "jdoe_04a68160")]
+
+
+def test_plan_never_links_a_userid_another_scim_user_holds() -> None:
+    users = [
+        person("a", "13900000001", externalId="jdoe"),
+        person("b", "13900000002", externalId="jdoe"),
+    ]
+    current = CurrentState(
+        users={"jdoe": {"name": "A", "mobile": "13900000001", "dept_id_list": [1]}},
+        user_links={"a": "jdoe"},
+    )
+    result = plan(project_directory(users, [], RULES), current)
+    assert user_steps(result) == [("create", "b", "jdoe_04a68160")]
+
+
+def test_plan_derives_jdoe_space_1_apart_from_an_existing_jdoe_1() -> None:
+    users = [person("m", "13900000002", externalId="jdoe 1")]
+    current = CurrentState(users={"jdoe_1": {"name": "V", "mobile": "13900000001"}})
+    result = plan(project_directory(users, [], RULES), current)
+    assert user_steps(result) == [("create", "m", "jdoe_1_825c02c9")]
+
+
 def test_renamed_or_moved_departments_are_updated_in_place() -> None:
     desired = Projection(
         departments={
