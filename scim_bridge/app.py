@@ -46,7 +46,7 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep schemas, id, … first
     runtime = Runtime(settings=settings, db=db or Database(settings.database_url), clock=clock)
     # Wake a translator in another process on this host the moment a change commits.
-    wake_path = socket_path(settings.database_url)
+    wake_path = socket_path(settings)
     runtime.on_outbox_commit.append(lambda: notify_local(wake_path))
     app.extensions["scim_bridge"] = runtime
     register_error_handlers(app)

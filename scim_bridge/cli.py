@@ -221,14 +221,18 @@ def _embed_translator(settings: Settings, app: Any) -> None:
             "changes are kept in the outbox until then"
         )
         return
-    lock = try_singleton_lock(settings)
-    if lock is None:
-        return  # a sibling worker process already translates; our commits wake it by socket
     runtime = app.extensions["scim_bridge"]
-    background = BackgroundWorker(settings, build_worker(settings, runtime.db))
+    try:
+        lock = try_singleton_lock(settings)
+        if lock is None:
+            return  # a sibling worker process already translates; our commits wake it by socket
+        background = BackgroundWorker(settings, build_worker(settings, runtime.db), lock=lock)
+    except ConfigError as exc:  # e.g. an unsafe runtime directory: say so, keep serving SCIM
+        app.logger.error("the translator did not start: %s", exc)
+        return
     # Same process: the commit wakes the translator directly.
     runtime.on_outbox_commit.append(background.worker.wakeup.set)
-    _held.append((lock, background))
+    _held.append(background)
 
 
 @main.command()
@@ -465,7 +469,7 @@ def dlq_retry(ctx: click.Context, letter_ids: tuple[int, ...], all_: bool) -> No
         count = retry(session, None if all_ else list(letter_ids), now=_now(), actor="dlq-retry")
     from scim_bridge.sync.wakeup import notify_local, socket_path
 
-    notify_local(socket_path(_settings(ctx).database_url))
+    notify_local(socket_path(_settings(ctx)))
     click.echo(f"queued {count} dead letter(s) again")
 
 
@@ -532,7 +536,7 @@ def guard_confirm(ctx: click.Context, token: str) -> None:
                 )
         except GuardError as exc:
             raise click.ClickException(str(exc)) from None
-    notify_local(socket_path(settings.database_url))
+    notify_local(socket_path(settings))
     click.echo(f"released {released} removal(s); the translator proceeds now")
 
 

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import fcntl
+import atexit
 import json
 import logging
-import os
 import shlex
 import subprocess
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import DeadLetter
 from scim_bridge.mapping.rules import load_rules, rules_path
 from scim_bridge.settings import Settings
+from scim_bridge.sync.runtime_files import SingletonLock, lock_path
 from scim_bridge.sync.translator import Translator
 from scim_bridge.sync.wakeup import LocalListener, PostgresListener, socket_path
 from scim_bridge.sync.worker import Worker, WorkerConfig
@@ -81,38 +81,39 @@ def command_alert(command: str) -> Callable[[DeadLetter], None]:
 
 
 class BackgroundWorker:
-    """A worker on a thread of this process, with its wake-up listeners."""
+    """A worker on a thread of this process, with its wake-up listeners (and the host's
+    translator lock, when it was given one); it cleans up when stopped or the process exits."""
 
-    def __init__(self, settings: Settings, worker: Worker) -> None:
+    def __init__(
+        self, settings: Settings, worker: Worker, *, lock: SingletonLock | None = None
+    ) -> None:
         self.worker = worker
+        self._lock = lock
         self._stop = threading.Event()
-        self._listeners: list[Any] = [
-            LocalListener(socket_path(settings.database_url), worker.wakeup)
-        ]
+        self._listeners: list[Any] = [LocalListener(socket_path(settings), worker.wakeup)]
         if worker.db.dialect == "postgresql":
             self._listeners.append(PostgresListener(settings.database_url, worker.wakeup))
         self._thread = threading.Thread(
             target=worker.run, args=(self._stop,), name="translator", daemon=True
         )
         self._thread.start()
+        # A gunicorn worker ends with sys.exit(): remove the socket and the lock file then too.
+        atexit.register(self.stop)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the loop and the listeners."""
+        """Stop the loop and the listeners; remove the socket and the lock file."""
+        atexit.unregister(self.stop)
         self._stop.set()
         self.worker.wakeup.set()
         self._thread.join(timeout)
         for listener in self._listeners:
             listener.close()
+        self._listeners = []
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
-def try_singleton_lock(settings: Settings) -> IO[str] | None:
+def try_singleton_lock(settings: Settings) -> SingletonLock | None:
     """Take this host's translator lock for the database; None if another process has it."""
-    handle = open(socket_path(settings.database_url) + ".lock", "a+")  # noqa: SIM115
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return None
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
+    return SingletonLock.acquire(lock_path(settings))

@@ -84,6 +84,10 @@ class Worker:
         """Process the outbox until ``stop`` is set."""
         scheduler = self._scheduler()
         scheduler.start()
+        # On start: re-project whoever the mapping changed for while we were down. Its own
+        # thread, not a one-shot scheduler job: a scheduler shut down just as it ran that job
+        # fails in its own thread (APScheduler's JobLookupError on removing the spent job).
+        threading.Thread(target=self._reproject_on_start, name="reproject", daemon=True).start()
         log.info("worker %s started with %d threads", self.owner, self.config.threads)
         with ThreadPoolExecutor(self.config.threads, thread_name_prefix="translate") as pool:
             try:
@@ -264,8 +268,7 @@ class Worker:
         scheduler.add_job(self.wakeup.set, "interval", seconds=5, id="due-retries")
         scheduler.add_job(self._prune_events, "interval", hours=6, id="prune-sync-events")
         scheduler.add_job(self._refresh_token, "interval", seconds=60, id="token-refresh")
-        # On start, and whenever the mapping file changes: re-project who is affected.
-        scheduler.add_job(self.reproject, id="reproject-on-start")
+        # Whenever the mapping file changes: re-project who is affected (and on start, above).
         if self.rules_loader is not None:
             scheduler.add_job(self.reload_rules, "interval", seconds=10, id="watch-mapping")
         return scheduler
@@ -276,6 +279,12 @@ class Worker:
         if queued:
             log.info("mapping: %d resource(s) queued for re-projection", queued)
             self.wakeup.set()
+
+    def _reproject_on_start(self) -> None:
+        try:
+            self.reproject()
+        except Exception:  # the next mapping change or a restart tries again
+            log.exception("re-projecting on start failed")
 
     def reload_rules(self) -> None:
         """Load the mapping file again; adopt it and re-project if it changed."""
