@@ -8,7 +8,7 @@ import logging
 import shlex
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import DeadLetter
 from scim_bridge.mapping.rules import load_rules, rules_path
-from scim_bridge.settings import Settings
+from scim_bridge.settings import Settings, alert_environment
 from scim_bridge.sync.runtime_files import SingletonLock, lock_path
 from scim_bridge.sync.translator import Translator
 from scim_bridge.sync.wakeup import LocalListener, PostgresListener, socket_path
@@ -37,8 +37,12 @@ def build_worker(
     clock: Callable[[], datetime] = utc_now,
     client: DingTalkClient | None = None,
     config: WorkerConfig | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Worker:
-    """Build a worker: the DingTalk client, the mapping rules and the translator."""
+    """Build a worker: the DingTalk client, the mapping rules and the translator.
+
+    ``environ`` is the process environment the alert command's allow-list is taken from
+    (settings.alert_environment reads os.environ when it is None)."""
     rules = load_rules(rules_path(settings))  # a bad file stops start-up, naming line and fix
     client = client or DingTalkClient.from_settings(settings)
     translator = Translator(db=db, client=client, rules=rules, clock=clock)
@@ -56,13 +60,18 @@ def build_worker(
         rules_loader=lambda: load_rules(path),
     )
     if settings.alert_command:
-        worker.on_dead_letter.append(command_alert(settings.alert_command))
+        env = alert_environment(environ)
+        worker.on_dead_letter.append(command_alert(settings.alert_command, env=env))
     return worker
 
 
-def command_alert(command: str) -> Callable[[DeadLetter], None]:
-    """Return a dead-letter hook that runs an operator's command with the letter as JSON."""
+def command_alert(command: str, *, env: Mapping[str, str]) -> Callable[[DeadLetter], None]:
+    """Return a dead-letter hook that runs an operator's command with the letter as JSON.
+
+    The command gets ``env`` and nothing else of ours: not the DingTalk app secret, not the
+    database password (settings.alert_environment builds the allow-list)."""
     argv = shlex.split(command)
+    child_env = dict(env)
 
     def alert(letter: DeadLetter) -> None:
         payload = {
@@ -74,7 +83,7 @@ def command_alert(command: str) -> Callable[[DeadLetter], None]:
             "attempts": letter.attempts,
         }
         subprocess.run(  # noqa: S603 - the operator's own configured command
-            argv, input=json.dumps(payload).encode(), timeout=10, check=False
+            argv, input=json.dumps(payload).encode(), timeout=10, check=False, env=child_env
         )
 
     return alert

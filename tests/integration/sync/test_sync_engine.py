@@ -103,7 +103,9 @@ def test_duplicate_mobile_is_dead_lettered_with_a_readable_reason(
 ) -> None:
     alerts = tmp_path / "alerts.jsonl"
     script = f"import sys; open({str(alerts)!r}, 'a').write(sys.stdin.read() + '\\n')"
-    worker.on_dead_letter.append(command_alert(f"{sys.executable} -c {shlex.quote(script)}"))
+    worker.on_dead_letter.append(
+        command_alert(f"{sys.executable} -c {shlex.quote(script)}", env={})
+    )
     first = user("dave")
     second = user("erin")
     second["phoneNumbers"] = first["phoneNumbers"]
