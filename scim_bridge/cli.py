@@ -450,6 +450,8 @@ def dlq_show(ctx: click.Context, letter_id: int) -> None:
     click.echo(
         f"code {letter.code}, {letter.attempts} attempt(s), since {letter.created_at:{stamp}}"
     )
+    if letter.detail:
+        click.echo(f"DingTalk said: {letter.detail}")
     for e in events:
         what = f"{e.action:<8} {e.outcome:<9} {e.code or '':<8}"
         click.echo(f"  {e.at:{stamp}} {what} {e.detail or ''}")

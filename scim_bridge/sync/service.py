@@ -78,8 +78,9 @@ def command_alert(command: str, *, env: Mapping[str, str]) -> Callable[[DeadLett
             "event": "dead_letter",
             "resource_type": letter.resource_type,
             "resource_id": letter.resource_id,
-            "reason": letter.reason,
+            "reason": letter.reason,  # plain words: what happened and the fix
             "code": letter.code,
+            "detail": letter.detail,  # DingTalk's own text, when it said something
             "attempts": letter.attempts,
         }
         subprocess.run(  # noqa: S603 - the operator's own configured command

@@ -33,8 +33,10 @@ from scim_bridge.errors import (
 )
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.sync import claims as outbox
+from scim_bridge.sync import dlq
 from scim_bridge.sync.claims import Claim
-from scim_bridge.sync.translator import FAILED, RETRYING, Translator, describe
+from scim_bridge.sync.failures import explain
+from scim_bridge.sync.translator import FAILED, RETRYING, Translator
 from scim_bridge.sync.wakeup import Wakeup
 
 log = logging.getLogger("scim_bridge.sync")
@@ -197,6 +199,7 @@ class Worker:
             self._paused_alerted = False
             with self.db.write() as session:
                 outbox.complete(session, claim, owner=self.owner)
+                dlq.settle(session, claim.resource_type, claim.resource_id)
 
     def _retry_or_bury(self, claim: Claim, exc: Exception) -> None:
         attempt = claim.attempts + 1
@@ -214,7 +217,7 @@ class Worker:
             claim.resource_type,
             claim.resource_id,
             attempt,
-            describe(exc),
+            _for_the_log(exc),
             delay,
         )
         with self.db.write() as session:
@@ -229,8 +232,7 @@ class Worker:
     def dead_letter(self, claim: Claim, exc: Exception, *, attempts: int | None = None) -> None:
         """Move a change to the dead-letter list and fire the alert hooks."""
         attempts = claim.attempts + 1 if attempts is None else attempts
-        reason = describe(exc)
-        code = exc.reason if isinstance(exc, DingTalkError) else type(exc).__name__
+        words = explain(exc)  # the reason in plain words; DingTalk's own text as the detail
         with self.db.write() as session:
             outbox.remove(session, claim)
             letter = session.scalar(
@@ -246,12 +248,15 @@ class Worker:
                     created_at=self.clock(),
                 )
                 session.add(letter)
-            letter.reason, letter.code, letter.attempts = reason, code, attempts
+            letter.reason, letter.code, letter.detail = words.text, words.code, words.detail
+            letter.attempts = attempts
             letter.created_at = self.clock()
         self.translator.record_failure(
             claim.resource_type, claim.resource_id, exc, state=FAILED, attempt=attempts
         )
-        log.error("dead letter: %s %s: %s", claim.resource_type, claim.resource_id, reason)
+        log.error(
+            "dead letter: %s %s: %s", claim.resource_type, claim.resource_id, _for_the_log(exc)
+        )
         for hook in self.on_dead_letter:
             try:
                 hook(letter)
@@ -320,3 +325,12 @@ class Worker:
         cutoff = self.clock() - self.config.event_retention
         with self.db.write() as session:
             session.execute(delete(SyncEvent).where(SyncEvent.at < cutoff))
+
+
+def _for_the_log(exc: Exception) -> str:
+    """Return the words plus what is behind them, for operators reading the log."""
+    words = explain(exc)
+    said = f"; DingTalk said: {words.detail}" if words.detail else ""
+    if isinstance(exc, DingTalkError) or words.text == str(exc):
+        return f"{words.text} (code {words.code}{said})"
+    return f"{words.text} ({type(exc).__name__}: {exc})"

@@ -118,7 +118,7 @@ def test_duplicate_mobile_is_dead_lettered_with_a_readable_reason(
     with database.read() as session:
         letters = list_dead_letters(session)
     assert [(d.resource_id, d.code) for d in letters] == [(erin["id"], "60104")]
-    assert "mobile number" in letters[0].reason
+    assert "mobile" in letters[0].reason and "dave" in letters[0].reason  # names both people
     alert = json.loads(alerts.read_text(encoding="utf-8").splitlines()[0])
     assert alert["resource_id"] == erin["id"] and alert["code"] == "60104"
     got = scim.get(f"/Users/{erin['id']}").json
