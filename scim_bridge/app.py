@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 
 from scim_bridge.directory.db import Database
+from scim_bridge.http.acceptance import user_acceptance
 from scim_bridge.http.errors import register_error_handlers
 from scim_bridge.http.health import make_health_blueprint
 from scim_bridge.http.openapi import make_openapi_blueprint
@@ -45,8 +46,10 @@ def create_app(
     app.url_map.strict_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep schemas, id, … first
     runtime = Runtime(settings=settings, db=db or Database(settings.database_url), clock=clock)
+    if settings.reject_unprojectable:
+        runtime.check_user = user_acceptance(settings)
     # Wake a translator in another process on this host the moment a change commits.
-    wake_path = socket_path(settings.database_url)
+    wake_path = socket_path(settings)
     runtime.on_outbox_commit.append(lambda: notify_local(wake_path))
     app.extensions["scim_bridge"] = runtime
     register_error_handlers(app)

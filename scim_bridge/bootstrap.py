@@ -8,10 +8,11 @@ translator and the worker that runs it, on a thread beside the API or on its own
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +34,8 @@ from scim_bridge.directory.db import Database, normalise_url
 from scim_bridge.errors import ConfigError
 from scim_bridge.http.runtime import Runtime
 from scim_bridge.mapping.rules import MappingRules, load_rules, rules_path
-from scim_bridge.settings import EMULATOR, Settings
+from scim_bridge.settings import EMULATOR, Settings, alert_environment
+from scim_bridge.sync.runtime_files import SingletonLock
 from scim_bridge.sync.service import command_alert, try_singleton_lock
 from scim_bridge.sync.translator import Translator
 from scim_bridge.sync.wakeup import LocalListener, PostgresListener, socket_path
@@ -118,8 +120,12 @@ def build_worker(
     clock: Callable[[], datetime] = utc_now,
     client: DingTalkClient | None = None,
     config: WorkerConfig | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Worker:
-    """Build a worker: the DingTalk client, the mapping rules and the translator."""
+    """Build a worker: the DingTalk client, the mapping rules and the translator.
+
+    ``environ`` is the process environment the alert command's allow-list is taken from
+    (settings.alert_environment reads os.environ when it is None)."""
     rules = load_mapping(settings)  # a bad file stops start-up, naming line and fix
     client = client or dingtalk_client(settings)
     translator = Translator(db=db, client=client, rules=rules, clock=clock)
@@ -137,35 +143,43 @@ def build_worker(
         rules_loader=lambda: load_rules(path),
     )
     if settings.alert_command:
-        worker.on_dead_letter.append(command_alert(settings.alert_command))
+        env = alert_environment(environ)
+        worker.on_dead_letter.append(command_alert(settings.alert_command, env=env))
     return worker
 
 
 class BackgroundWorker:
-    """A worker on a thread of this process, with its wake-up listeners."""
+    """A worker on a thread of this process, with its wake-up listeners (and the host's
+    translator lock, when it was given one); it cleans up when stopped or the process exits."""
 
-    def __init__(self, settings: Settings, worker: Worker, *, holds: object = None) -> None:
+    def __init__(
+        self, settings: Settings, worker: Worker, *, lock: SingletonLock | None = None
+    ) -> None:
         self.worker = worker
-        #: Lives as long as the worker: the host's translator lock when embedded in the API.
-        self.holds = holds
+        self._lock = lock
         self._stop = threading.Event()
-        self._listeners: list[Any] = [
-            LocalListener(socket_path(settings.database_url), worker.wakeup)
-        ]
+        self._listeners: list[Any] = [LocalListener(socket_path(settings), worker.wakeup)]
         if worker.db.dialect == "postgresql":
             self._listeners.append(PostgresListener(settings.database_url, worker.wakeup))
         self._thread = threading.Thread(
             target=worker.run, args=(self._stop,), name="translator", daemon=True
         )
         self._thread.start()
+        # A gunicorn worker ends with sys.exit(): remove the socket and the lock file then too.
+        atexit.register(self.stop)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the loop and the listeners."""
+        """Stop the loop and the listeners; remove the socket and the lock file."""
+        atexit.unregister(self.stop)
         self._stop.set()
         self.worker.wakeup.set()
         self._thread.join(timeout)
         for listener in self._listeners:
             listener.close()
+        self._listeners = []
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def embed_translator(settings: Settings, runtime: Runtime) -> BackgroundWorker | None:
@@ -178,10 +192,14 @@ def embed_translator(settings: Settings, runtime: Runtime) -> BackgroundWorker |
             "changes are kept in the outbox until then"
         )
         return None
-    lock = try_singleton_lock(settings)
-    if lock is None:
-        return None  # a sibling worker process already translates; our commits wake it by socket
-    background = BackgroundWorker(settings, build_worker(settings, runtime.db), holds=lock)
+    try:
+        lock = try_singleton_lock(settings)
+        if lock is None:
+            return None  # a sibling worker process already translates; our commits wake it
+        background = BackgroundWorker(settings, build_worker(settings, runtime.db), lock=lock)
+    except ConfigError as exc:  # e.g. an unsafe runtime directory: say so, keep serving SCIM
+        log.error("the translator did not start: %s", exc)
+        return None
     # Same process: the commit wakes the translator directly.
     runtime.on_outbox_commit.append(background.worker.wakeup.set)
     return background

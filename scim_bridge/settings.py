@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -31,15 +33,41 @@ PASSWORD_POLICIES = ("hash", "drop")
 PROFILES = ("auto", "okta", "entra", "entra-additive", "strict")
 
 
+#: How ``config show`` masks a setting, declared on the field as ``metadata={"mask": ...}``:
+#: "secret" shows only whether it is set, "url" hides a URL's password and secret query values,
+#: "command" shows the program but not its arguments (a token may be one); "plain" says a
+#: setting named like a secret holds none (``password_policy``).
+MASK = "********"
+#: A text setting named like this is masked as a secret even if its field forgot to say so.
+_SECRET_NAME = re.compile(r"secret|token|passw|pwd|credential|api_key|dsn", re.IGNORECASE)
+#: Query parameters that carry keys (a DingTalk robot webhook's access_token and sign, ...).
+_SECRET_QUERY_KEY = re.compile(r"token|secret|sign|sig$|key|pass|pwd|auth|credential", re.I)
+#: What the alert command inherits from our environment, and nothing else (issue 9).
+ALERT_ENV_NAMES = frozenset({"PATH", "HOME", "LANG", "TZ"})
+ALERT_ENV_PREFIXES = ("LC_", "SCIM_BRIDGE_ALERT_")
+#: The private directory under $XDG_RUNTIME_DIR for the wake-up socket and the lock.
+RUNTIME_SUBDIR = "scim-bridge"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
 def _secret() -> Any:
-    return field(default="", repr=False, metadata={"secret": True})
+    return field(default="", repr=False, metadata={"mask": "secret"})
+
+
+def _url(default: str) -> Any:
+    return field(default=default, metadata={"mask": "url"})
+
+
+def _command() -> Any:
+    return field(default="", repr=False, metadata={"mask": "command"})
 
 
 @dataclass(frozen=True)
 class Settings:
     """Every tunable of scim-bridge, with the default an operator gets without configuring it."""
 
-    database_url: str = "sqlite:///scim-bridge.db"
+    database_url: str = _url("sqlite:///scim-bridge.db")
     host: str = "127.0.0.1"
     port: int = 8000
     # gunicorn processes x threads. Several processes with few threads each, not one process
@@ -57,13 +85,13 @@ class Settings:
     bulk_max_operations: int = 1000
     bulk_max_payload_bytes: int = 1024 * 1024
     # What to do with a password an IdP sends: keep a one-way hash, or drop it.
-    password_policy: str = "hash"
+    password_policy: str = field(default="hash", metadata={"mask": "plain"})  # a choice, no secret
     # Compatibility profile when a token names none: "auto" reads the User-Agent.
     default_profile: str = "auto"
 
     # DingTalk (dingtalk-api.md). An empty app key means "use the emulator" for `make run`.
-    dingtalk_base_url: str = DINGTALK_OAPI_URL
-    dingtalk_api_url: str = ""
+    dingtalk_base_url: str = _url(DINGTALK_OAPI_URL)
+    dingtalk_api_url: str = _url("")
     dingtalk_app_key: str = ""
     dingtalk_app_secret: str = _secret()
     dingtalk_qps: float = 20.0
@@ -71,8 +99,16 @@ class Settings:
     dingtalk_read_timeout: float = 10.0
 
     mapping_file: str = ""
-    # Run on every dead letter with the letter as JSON on stdin (e.g. a paging script).
-    alert_command: str = ""
+    # Run on every dead letter with the letter as JSON on stdin (e.g. a paging script). It gets
+    # PATH, HOME, LANG, LC_*, TZ and SCIM_BRIDGE_ALERT_* only: none of our secrets.
+    alert_command: str = _command()
+    # Private (0700) directory of the wake-up socket and the translator lock. Empty: beside
+    # the SQLite file, or ./.scim-bridge for PostgreSQL. load_settings() fills in
+    # $XDG_RUNTIME_DIR/scim-bridge when that is set.
+    runtime_dir: str = ""
+    # Refuse (400 invalidValue) a user DingTalk could never accept (no or an invalid mobile,
+    # no name), so the IdP's provisioning log shows why; off: accept it and dead-letter it.
+    reject_unprojectable: bool = False
     # Translator threads per worker: enough in-flight calls to keep DingTalk's quota full.
     sync_threads: int = 8
     # Transient failures: attempts before the dead-letter list, and the first backoff (doubling).
@@ -80,14 +116,23 @@ class Settings:
     sync_backoff_base: float = 30.0
 
     def masked(self) -> dict[str, Any]:
-        """Return the settings as a dict with secrets and URL passwords masked, for display."""
+        """Return the settings as a dict with every secret masked, for display."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.metadata.get("secret"):
-                value = "********" if value else ""
-            elif f.name == "database_url":
-                value = mask_url_password(value)
+            kind = f.metadata.get("mask")
+            if kind is None and isinstance(value, str):
+                # A setting added without a declaration is still masked by its name.
+                if _SECRET_NAME.search(f.name) or "webhook" in f.name:
+                    kind = "secret"
+                elif f.name.endswith("_url"):
+                    kind = "url"
+            if kind == "secret":
+                value = MASK if value else ""
+            elif kind == "url":
+                value = mask_url(str(value))
+            elif kind == "command":
+                value = mask_command(str(value))
             out[f.name] = value
         return out
 
@@ -106,16 +151,49 @@ class Settings:
         return _validated(dataclasses.replace(self, **changes))
 
 
-def mask_url_password(url: str) -> str:
-    """Hide the password part of a database URL (scheme://user:password@host/db)."""
+def mask_url(url: str) -> str:
+    """Hide a URL's password (scheme://user:password@host) and its secret query values."""
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    if not sep:
         return url
-    creds, _, host = rest.rpartition("@")
-    if ":" not in creds:
-        return url
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:********@{host}"
+    rest, qmark, query = rest.partition("?")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        creds, _, host = authority.rpartition("@")
+        if ":" in creds:
+            authority = f"{creds.split(':', 1)[0]}:{MASK}@{host}"
+    if query:
+        pairs = []
+        for pair in query.split("&"):
+            key, eq, value = pair.partition("=")
+            secret = eq and value and _SECRET_QUERY_KEY.search(key)
+            pairs.append(f"{key}={MASK}" if secret else pair)
+        query = "&".join(pairs)
+    return f"{scheme}://{authority}{slash}{path}{qmark}{query}"
+
+
+def mask_url_password(url: str) -> str:
+    """Hide the password of a database URL (and any secret in its query), for messages."""
+    return mask_url(url)
+
+
+def mask_command(command: str) -> str:
+    """Show a command's program but not its arguments (a token may be one of them)."""
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return MASK if command else ""
+    if not argv:
+        return ""
+    return f"{argv[0]} {MASK}" if len(argv) > 1 else argv[0]
+
+
+def alert_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Return the allow-listed environment the alert command runs with (no secrets of ours)."""
+    env = os.environ if environ is None else environ
+    return {
+        k: v for k, v in env.items() if k in ALERT_ENV_NAMES or k.startswith(ALERT_ENV_PREFIXES)
+    }
 
 
 def load_settings(
@@ -134,6 +212,9 @@ def load_settings(
         name = key[len(ENV_PREFIX) :].lower()
         if name in known:
             values[name] = raw
+    if not values.get("runtime_dir") and env.get("XDG_RUNTIME_DIR"):
+        # The freedesktop base-directory spec's per-user, 0700, tmpfs home of sockets and locks.
+        values["runtime_dir"] = str(Path(env["XDG_RUNTIME_DIR"]) / RUNTIME_SUBDIR)
     return _validated(Settings(**{k: _coerce(known[k], k, v) for k, v in values.items()}))
 
 
@@ -165,6 +246,16 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
 def _coerce(f: dataclasses.Field[Any], name: str, value: Any) -> Any:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise ConfigError(
+            f"setting {name} must be true or false, got {value!r}; "
+            f"set {ENV_PREFIX}{name.upper()} to true or false"
+        )
     try:
         if kind == "int":
             return int(value)

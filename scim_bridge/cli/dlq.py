@@ -50,6 +50,8 @@ def dlq_show(ctx: click.Context, letter_id: int) -> None:
     click.echo(
         f"code {letter.code}, {letter.attempts} attempt(s), since {letter.created_at:{STAMP}}"
     )
+    if letter.detail:
+        click.echo(f"DingTalk said: {letter.detail}")
     for e in events:
         what = f"{e.action:<8} {e.outcome:<9} {e.code or '':<8}"
         click.echo(f"  {e.at:{STAMP}} {what} {e.detail or ''}")
@@ -69,7 +71,7 @@ def dlq_retry(ctx: click.Context, letter_ids: tuple[int, ...], all_: bool) -> No
     settings = settings_of(ctx)
     with opened(settings) as database, database.write() as session:
         count = retry(session, None if all_ else list(letter_ids), now=now(), actor="dlq-retry")
-    notify_local(socket_path(settings.database_url))
+    notify_local(socket_path(settings))
     click.echo(f"queued {count} dead letter(s) again")
 
 

@@ -50,7 +50,7 @@ def guard_confirm(ctx: click.Context, token: str) -> None:
             actor="guard-confirm",
             inactive_is_removal=rules.leavers.action == "delete",
         )
-    notify_local(socket_path(settings.database_url))
+    notify_local(socket_path(settings))
     click.echo(f"released {released} removal(s); the translator proceeds now")
 
 

@@ -49,6 +49,7 @@ from scim_bridge.errors import (
     ConfigError,
     DingTalkConflict,
     DingTalkError,
+    DingTalkInvalid,
     DingTalkNotFound,
     IpBanned,
     Throttled,
@@ -70,6 +71,7 @@ ROOT_DEPT_ID = 1  # dingtalk-api.md §4: the root department id is 1
 USER_GONE = frozenset({"60121", "60111", "33012"})  # dingtalk-api.md §3.3, §10
 DEPT_GONE = frozenset({"60003"})  # dingtalk-api.md §4.3, §10
 DEPT_NAME_TAKEN = frozenset({"60008", "60021"})  # dingtalk-api.md §4.1: both mean the same
+USER_CREATE_REQUIRED = ("name", "mobile", "dept_id_list")  # dingtalk-api.md §3.1
 TOKEN_HEADER = "x-acs-dingtalk-access-token"
 V1_TOKEN_PATH = "/v1.0/oauth2/accessToken"
 OAPI_TOKEN_PATH = "/gettoken"
@@ -250,7 +252,16 @@ class DingTalkClient:
 
     def create_user(self, fields: dict[str, Any]) -> CreatedUser:
         """Create a user; send your own deterministic ``userid`` (dingtalk-api.md §10)."""
-        result = _result(self._oapi("/topapi/v2/user/create", _encode(fields), write=True))
+        try:
+            payload = self._oapi("/topapi/v2/user/create", _encode(fields), write=True)
+        except DingTalkInvalid as exc:
+            # 40035 "缺少参数 X" says which parameter, but errmsg is not to be read (§1): what
+            # we did not send tells it (the mobile, for a user the IdP gave none).
+            missing = [f for f in USER_CREATE_REQUIRED if fields.get(f) in (None, "", [])]
+            if exc.reason == "40035" and exc.field is None and missing:
+                exc.field = missing[0]
+            raise
+        result = _result(payload)
         result = result if isinstance(result, dict) else {}
         userid = str(result.get("userid") or fields.get("userid") or "")
         # §3.1: create answers camel-case unionId; user/get answers unionid.

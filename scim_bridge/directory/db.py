@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from scim_bridge.directory.prepared import Cursor
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: The SQLite file holds token hashes and personal data: its owner alone reads it. SQLite
+#: creates the -wal and -shm files with the main file's permissions, so they follow.
+PRIVATE_FILE_MODE = 0o600
+
+log = logging.getLogger("scim_bridge.directory")
+_warned_paths: set[str] = set()
+_warned_lock = threading.Lock()
 
 
 def normalise_url(url: str) -> str:
@@ -34,6 +43,9 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
+        sqlite_file = sqlite_path(url)
+        if sqlite_file is not None:
+            ensure_private_file(sqlite_file)
         # As many pooled connections as request threads: no connection (and no PRAGMAs) per
         # request when gunicorn runs 8 threads.
         kwargs.setdefault("pool_size", 16)
@@ -50,6 +62,41 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def sqlite_path(url: str) -> str | None:
+    """Return the file of a SQLite URL, or None for an in-memory database."""
+    database = make_url(normalise_url(url)).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def ensure_private_file(path: str) -> None:
+    """Create the SQLite file owner-only (0600), or warn once if an existing one is not."""
+    try:
+        # O_EXCL: only a file we create gets our mode; an empty file is a valid SQLite database.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+        return
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # SQLite will say why it cannot open the file, with the path
+    exposed = [
+        f
+        for f in (path, f"{path}-wal", f"{path}-shm")
+        if os.path.exists(f) and stat.S_IMODE(os.stat(f).st_mode) & 0o077
+    ]
+    with _warned_lock:
+        if not exposed or path in _warned_paths:
+            return
+        _warned_paths.add(path)
+    log.warning(
+        "the database file %s can be read or written by other users (it holds token hashes "
+        "and personal data); fix it with: chmod 600 %s",
+        path,
+        " ".join(exposed),
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -99,9 +146,11 @@ class Database:
         self._writer_depth = threading.local()
         self._writer_file: int | None = None
         self._thread_reader = threading.local()
-        database = make_url(self.url).database if self.dialect == "sqlite" else None
-        if database and database != ":memory:":
-            self._writer_file = os.open(f"{database}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
+        database = sqlite_path(self.url) if self.dialect == "sqlite" else None
+        if database:
+            self._writer_file = os.open(
+                f"{database}.writelock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE
+            )
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -4,6 +4,7 @@ uniqueness checks and version bumps (RFC 7643 §3.1 common attributes)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -41,11 +42,19 @@ class Context:
     password_policy: str = "hash"
     # Entra sends partial member lists with "replace"; its profile treats them as additions.
     additive_member_replace: bool = False
+    # Refuses (raises a ScimError) a User document DingTalk could never accept; built by the
+    # HTTP layer from the mapping rules when SCIM_BRIDGE_REJECT_UNPROJECTABLE is on.
+    check_user: Callable[[Mapping[str, Any]], None] | None = None
 
     @property
     def actor(self) -> str:
         """Return the audit name of the caller."""
         return self.principal.name
+
+    def accept_user(self, doc: Mapping[str, Any]) -> None:
+        """Raise if the user document is one this server is told to refuse (else nothing)."""
+        if self.check_user is not None:
+            self.check_user(doc)
 
 
 def new_row(model: type[Row], ctx: Context, data: dict[str, Any]) -> Row:

@@ -56,7 +56,9 @@ def sync_states(
         state: dict[str, Any] = {}
         if dead is not None:
             state["state"] = "failed"
-            state["lastError"] = dead
+            # The link's words are the ones meant for this resource's own IdP; a dead letter's
+            # reason is for operators and may name another user (sync/failures.py).
+            state["lastError"] = link_error or dead
         elif pending is not None:
             state["state"] = "retrying" if link_error else "pending"
         elif link_state is not None:

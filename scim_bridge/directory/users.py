@@ -181,6 +181,7 @@ def create_user(cur: Cursor, body: Mapping[str, Any], ctx: Context) -> User:
     rt = registry().user
     doc = resources.normalize(rt, body, compat=ctx.compat)
     resources.require(rt, doc)
+    ctx.accept_user(doc)  # SCIM_BRIDGE_REJECT_UNPROJECTABLE: refuse before anything is written
     row = rows.new_row(User, ctx, _stored_document(doc))
     _index(row, doc)
     _apply_password(row, doc, ctx)
@@ -198,6 +199,7 @@ def _current_document(row: User) -> dict[str, Any]:
 def _store_change(cur: Cursor, row: User, doc: Mapping[str, Any], ctx: Context) -> User:
     rt = registry().user
     resources.require(rt, doc)
+    ctx.accept_user(doc)  # SCIM_BRIDGE_REJECT_UNPROJECTABLE: refuse before anything is written
     stored = _stored_document(doc)
     password_sent = isinstance(doc.get("password"), str) and bool(doc.get("password"))
     if stored == row.data and not password_sent:

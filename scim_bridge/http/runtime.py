@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.queries import PageHints
@@ -26,6 +27,8 @@ class Runtime:
     hints: PageHints = field(default_factory=PageHints)
     #: Called after a transaction that wrote outbox rows commits (wakes the translator).
     on_outbox_commit: list[Callable[[], None]] = field(default_factory=list)
+    #: Refuses a User DingTalk could never accept (SCIM_BRIDGE_REJECT_UNPROJECTABLE), or None.
+    check_user: Callable[[Mapping[str, Any]], None] | None = None
 
     def outbox_committed(self) -> None:
         """Tell every listener that new outbox rows are committed."""

@@ -191,6 +191,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             compat=profile.compat,
             password_policy=settings.password_policy,
             additive_member_replace=profile.additive_member_replace,
+            check_user=runtime.check_user,
         )
 
     @contextmanager

@@ -163,6 +163,12 @@ def quality_report(
     )
 
 
+def user_findings(user: Mapping[str, Any], rules: MappingRules) -> list[Finding]:
+    """Return the findings about one user on its own (no duplicates, no manager chains)."""
+    result = project_user_detailed(user, rules, InMemoryDirectory([], []))
+    return _user_findings(user, result, rules)
+
+
 def _finding(check: str, subject: str, name: str, detail: str) -> Finding:
     return Finding(check, CHECKS[check][0], subject, name, detail)
 

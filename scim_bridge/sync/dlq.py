@@ -56,6 +56,19 @@ def retry(session: Session, ids: Sequence[int] | None, *, now: datetime, actor: 
     return len(letters)
 
 
+def settle(session: Session, resource_type: str, resource_id: str) -> None:
+    """Forget a resource's dead letter once its current state reached DingTalk.
+
+    Projection is level-triggered (design.md): fixing the data in the IdP queues the resource
+    again, and its success makes the old failure moot; no `dlq retry` is needed then.
+    """
+    session.execute(
+        delete(DeadLetter).where(
+            DeadLetter.resource_type == resource_type, DeadLetter.resource_id == resource_id
+        )
+    )
+
+
 def drop(session: Session, ids: Sequence[int]) -> int:
     """Forget dead letters without retrying them; return how many."""
     return len(

@@ -5,50 +5,44 @@ Building a worker from Settings is the composition root's job (``scim_bridge/boo
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import shlex
 import subprocess
-from collections.abc import Callable
-from typing import IO
+from collections.abc import Callable, Mapping
 
 from scim_bridge.directory.models import DeadLetter
 from scim_bridge.settings import Settings
-from scim_bridge.sync.wakeup import socket_path
+from scim_bridge.sync.runtime_files import SingletonLock, lock_path
 
 log = logging.getLogger("scim_bridge.sync")
 
 
-def command_alert(command: str) -> Callable[[DeadLetter], None]:
-    """Return a dead-letter hook that runs an operator's command with the letter as JSON."""
+def command_alert(command: str, *, env: Mapping[str, str]) -> Callable[[DeadLetter], None]:
+    """Return a dead-letter hook that runs an operator's command with the letter as JSON.
+
+    The command gets ``env`` and nothing else of ours: not the DingTalk app secret, not the
+    database password (settings.alert_environment builds the allow-list)."""
     argv = shlex.split(command)
+    child_env = dict(env)
 
     def alert(letter: DeadLetter) -> None:
         payload = {
             "event": "dead_letter",
             "resource_type": letter.resource_type,
             "resource_id": letter.resource_id,
-            "reason": letter.reason,
+            "reason": letter.reason,  # plain words: what happened and the fix
             "code": letter.code,
+            "detail": letter.detail,  # DingTalk's own text, when it said something
             "attempts": letter.attempts,
         }
         subprocess.run(  # noqa: S603 - the operator's own configured command
-            argv, input=json.dumps(payload).encode(), timeout=10, check=False
+            argv, input=json.dumps(payload).encode(), timeout=10, check=False, env=child_env
         )
 
     return alert
 
 
-def try_singleton_lock(settings: Settings) -> IO[str] | None:
+def try_singleton_lock(settings: Settings) -> SingletonLock | None:
     """Take this host's translator lock for the database; None if another process has it."""
-    handle = open(socket_path(settings.database_url) + ".lock", "a+")  # noqa: SIM115
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return None
-    handle.write(f"{os.getpid()}\n")
-    handle.flush()
-    return handle
+    return SingletonLock.acquire(lock_path(settings))

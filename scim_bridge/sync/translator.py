@@ -50,6 +50,7 @@ from scim_bridge.mapping.model import (
 from scim_bridge.mapping.project import project_user, role_spec
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.sync import guard, person_links
+from scim_bridge.sync.failures import failure_words
 from scim_bridge.sync.view import DatabaseDirectory
 
 log = logging.getLogger("scim_bridge.sync")
@@ -769,7 +770,7 @@ class Translator:
         """Note a failed attempt on the link and in the audit trail."""
         kind = USER if resource_type == "User" else DEPARTMENT
         key = resource_id if kind == USER else group_key(resource_id)
-        reason = describe(exc)
+        reason = failure_words(exc)  # what SCIM clients see as sync.lastError: words only
         now = self.clock()
         with self.db.write() as session:
             row = _link(session, kind, key)

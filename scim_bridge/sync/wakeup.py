@@ -1,22 +1,27 @@
 """Waking the translator the moment a change commits (design.md: wake-up, not polling delay).
 
 In one process the API sets an Event. Other processes on this host send one datagram to a
-Unix socket named after the database; on PostgreSQL, LISTEN/NOTIFY reaches workers anywhere.
+Unix socket named after the database, in the private runtime directory (runtime_files.py); on
+PostgreSQL, LISTEN/NOTIFY reaches workers anywhere.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import socket
-import tempfile
 import threading
 from pathlib import Path
 
 from scim_bridge.directory.db import normalise_url
 from scim_bridge.directory.outbox import NOTIFY_CHANNEL
+from scim_bridge.errors import ConfigError
+from scim_bridge.settings import Settings
+from scim_bridge.sync.runtime_files import ensure_private_dir, instance_name, runtime_dir
+
+#: sun_path holds 108 bytes on Linux, the terminating NUL included (unix(7)).
+MAX_SOCKET_PATH = 107
 
 log = logging.getLogger("scim_bridge.sync")
 
@@ -38,10 +43,9 @@ class Wakeup:
         return woken
 
 
-def socket_path(database_url: str) -> str:
+def socket_path(settings: Settings) -> str:
     """Return the local wake-up socket of the worker serving this database."""
-    digest = hashlib.sha256(normalise_url(database_url).encode()).hexdigest()[:16]
-    return str(Path(tempfile.gettempdir()) / f"scim-bridge-{digest}.wake")
+    return str(runtime_dir(settings) / f"{instance_name(settings.database_url)}.wake")
 
 
 def notify_local(path: str) -> None:
@@ -57,10 +61,17 @@ class LocalListener:
     def __init__(self, path: str, wakeup: Wakeup) -> None:
         self.path = path
         self.wakeup = wakeup
+        if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+            raise ConfigError(
+                f"the wake-up socket {path} is longer than the {MAX_SOCKET_PATH} bytes a Unix "
+                "socket path may have; set SCIM_BRIDGE_RUNTIME_DIR to a shorter directory"
+            )
+        ensure_private_dir(Path(path).parent)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         self._sock.bind(path)
+        self._bound = os.stat(path).st_ino
         self._sock.settimeout(0.5)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="wakeup-local", daemon=True)
@@ -81,8 +92,10 @@ class LocalListener:
         self._stop.set()
         self._thread.join(timeout=2)
         self._sock.close()
+        # Only our own socket: a listener started after us may have bound the path again.
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+            if os.stat(self.path).st_ino == self._bound:
+                os.unlink(self.path)
 
 
 class PostgresListener:

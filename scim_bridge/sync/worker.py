@@ -34,8 +34,10 @@ from scim_bridge.errors import (
 )
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.sync import claims as outbox
+from scim_bridge.sync import dlq
 from scim_bridge.sync.claims import Claim
-from scim_bridge.sync.translator import FAILED, RETRYING, Translator, describe
+from scim_bridge.sync.failures import explain
+from scim_bridge.sync.translator import FAILED, RETRYING, Translator
 from scim_bridge.sync.wakeup import Wakeup
 
 log = logging.getLogger("scim_bridge.sync")
@@ -85,6 +87,10 @@ class Worker:
         """Process the outbox until ``stop`` is set."""
         scheduler = self._scheduler()
         scheduler.start()
+        # On start: re-project whoever the mapping changed for while we were down. Its own
+        # thread, not a one-shot scheduler job: a scheduler shut down just as it ran that job
+        # fails in its own thread (APScheduler's JobLookupError on removing the spent job).
+        threading.Thread(target=self._reproject_on_start, name="reproject", daemon=True).start()
         log.info("worker %s started with %d threads", self.owner, self.config.threads)
         with ThreadPoolExecutor(self.config.threads, thread_name_prefix="translate") as pool:
             try:
@@ -197,6 +203,7 @@ class Worker:
             self._paused_alerted = False
             with self.db.write() as session:
                 outbox.complete(session, claim, owner=self.owner)
+                dlq.settle(session, claim.resource_type, claim.resource_id)
 
     def _retry_or_bury(self, claim: Claim, exc: Exception) -> None:
         attempt = claim.attempts + 1
@@ -214,7 +221,7 @@ class Worker:
             claim.resource_type,
             claim.resource_id,
             attempt,
-            describe(exc),
+            _for_the_log(exc),
             delay,
         )
         with self.db.write() as session:
@@ -229,8 +236,7 @@ class Worker:
     def dead_letter(self, claim: Claim, exc: Exception, *, attempts: int | None = None) -> None:
         """Move a change to the dead-letter list and fire the alert hooks."""
         attempts = claim.attempts + 1 if attempts is None else attempts
-        reason = describe(exc)
-        code = exc.reason if isinstance(exc, DingTalkError) else type(exc).__name__
+        words = explain(exc)  # the reason in plain words; DingTalk's own text as the detail
         with self.db.write() as session:
             outbox.remove(session, claim)
             letter = session.scalar(
@@ -246,12 +252,15 @@ class Worker:
                     created_at=self.clock(),
                 )
                 session.add(letter)
-            letter.reason, letter.code, letter.attempts = reason, code, attempts
+            letter.reason, letter.code, letter.detail = words.text, words.code, words.detail
+            letter.attempts = attempts
             letter.created_at = self.clock()
         self.translator.record_failure(
             claim.resource_type, claim.resource_id, exc, state=FAILED, attempt=attempts
         )
-        log.error("dead letter: %s %s: %s", claim.resource_type, claim.resource_id, reason)
+        log.error(
+            "dead letter: %s %s: %s", claim.resource_type, claim.resource_id, _for_the_log(exc)
+        )
         for hook in self.on_dead_letter:
             try:
                 hook(letter)
@@ -268,8 +277,7 @@ class Worker:
         scheduler.add_job(self.wakeup.set, "interval", seconds=5, id="due-retries")
         scheduler.add_job(self._prune_events, "interval", hours=6, id="prune-sync-events")
         scheduler.add_job(self._refresh_token, "interval", seconds=60, id="token-refresh")
-        # On start, and whenever the mapping file changes: re-project who is affected.
-        scheduler.add_job(self.reproject, id="reproject-on-start")
+        # Whenever the mapping file changes: re-project who is affected (and on start, above).
         if self.rules_loader is not None:
             scheduler.add_job(self.reload_rules, "interval", seconds=10, id="watch-mapping")
         return scheduler
@@ -280,6 +288,12 @@ class Worker:
         if queued:
             log.info("mapping: %d resource(s) queued for re-projection", queued)
             self.wakeup.set()
+
+    def _reproject_on_start(self) -> None:
+        try:
+            self.reproject()
+        except Exception:  # the next mapping change or a restart tries again
+            log.exception("re-projecting on start failed")
 
     def reload_rules(self) -> None:
         """Load the mapping file again; adopt it and re-project if it changed."""
@@ -315,3 +329,12 @@ class Worker:
         cutoff = self.clock() - self.config.event_retention
         with self.db.write() as session:
             session.execute(delete(SyncEvent).where(SyncEvent.at < cutoff))
+
+
+def _for_the_log(exc: Exception) -> str:
+    """Return the words plus what is behind them, for operators reading the log."""
+    words = explain(exc)
+    said = f"; DingTalk said: {words.detail}" if words.detail else ""
+    if isinstance(exc, DingTalkError) or words.text == str(exc):
+        return f"{words.text} (code {words.code}{said})"
+    return f"{words.text} ({type(exc).__name__}: {exc})"

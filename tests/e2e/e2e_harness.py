@@ -70,6 +70,8 @@ class Cluster:
             "SCIM_BRIDGE_DINGTALK_APP_KEY": APP_KEY,
             "SCIM_BRIDGE_DINGTALK_APP_SECRET": APP_SECRET,
             "SCIM_BRIDGE_LOG_LEVEL": "INFO",
+            # The wake-up socket and lock of a PostgreSQL run, out of the working directory.
+            "SCIM_BRIDGE_RUNTIME_DIR": str(self.workdir / "run"),
             **self.extra_env,
         }
 

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from scim_bridge.bootstrap import build_worker
 from scim_bridge.dingtalk.client import CreatedUser, DingTalkClient
 from scim_bridge.dingtalk.emulator import RunningEmulator
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import DeadLetter, Link
 from scim_bridge.settings import Settings
-from scim_bridge.sync.service import build_worker
 from scim_bridge.sync.worker import Worker, WorkerConfig
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
