@@ -41,6 +41,8 @@ class Context:
     password_policy: str = "hash"
     # Entra sends partial member lists with "replace"; its profile treats them as additions.
     additive_member_replace: bool = False
+    # Okta and Entra profiles: member ids naming no resource are skipped, not a 400.
+    ignore_unknown_members: bool = False
 
     @property
     def actor(self) -> str:

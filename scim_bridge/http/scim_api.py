@@ -191,6 +191,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             compat=profile.compat,
             password_policy=settings.password_policy,
             additive_member_replace=profile.additive_member_replace,
+            ignore_unknown_members=profile.ignore_unknown_members,
         )
 
     @contextmanager
