@@ -163,10 +163,9 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/scim/v2"
         self.log_path = workdir / "server.log"
-        env = {
-            **os.environ,
-            "SCIM_BRIDGE_DATABASE_URL": f"sqlite:///{workdir / 'conformance.db'}",
-        }
+        #: Its database, so other commands (`scim-bridge token create`) can reach it.
+        self.database_url = f"sqlite:///{workdir / 'conformance.db'}"
+        env = {**os.environ, "SCIM_BRIDGE_DATABASE_URL": self.database_url}
         env.pop("SCIM_BRIDGE_CONFIG", None)
         self._log = self.log_path.open("w")
         self.proc = subprocess.Popen(

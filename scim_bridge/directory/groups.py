@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ from scim_bridge.scim import patch as scim_patch
 from scim_bridge.scim import resources
 from scim_bridge.scim.listing import ListQuery
 from scim_bridge.scim.schema import registry
+
+log = logging.getLogger(__name__)
 
 NOT_STORED = ("id", "meta", "schemas", "members")
 #: Membership changes are written in chunks so a huge PUT never builds one giant statement.
@@ -59,8 +62,10 @@ def _member_ids(members: Iterable[Any]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _resolve_member_types(session: Session, ids: Sequence[str], group_id: str) -> dict[str, str]:
-    """Map each id to "User" or "Group"; an id that names neither is a 400."""
+def _resolve_member_types(
+    session: Session, ids: Sequence[str], group_id: str, ctx: Context
+) -> dict[str, str]:
+    """Map each id to "User" or "Group"; an id naming neither is a 400 or skipped (profile)."""
     types: dict[str, str] = {}
     for start in range(0, len(ids), CHUNK):
         chunk = list(ids[start : start + CHUNK])
@@ -72,11 +77,27 @@ def _resolve_member_types(session: Session, ids: Sequence[str], group_id: str) -
         )
     missing = [i for i in ids if i not in types]
     if missing:
-        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
-        raise InvalidValue(f"members must be existing Users or Groups; unknown id(s): {shown}")
+        _unknown_members(missing, group_id, ctx)
     if group_id in types:
         raise InvalidValue("a group cannot be a member of itself")
     return types
+
+
+def _unknown_members(missing: Sequence[str], group_id: str, ctx: Context) -> None:
+    """Refuse member ids that name no resource, or (Okta/Entra profiles) log and skip them."""
+    if not ctx.ignore_unknown_members:
+        shown = ", ".join(missing[:5]) + (" …" if len(missing) > 5 else "")
+        # RFC 7643 §4.2: "value" holds "the value of an "id" attribute of a SCIM resource".
+        raise InvalidValue(f"members must be existing Users or Groups; unknown id(s): {shown}")
+    # The IdP's profile asks for success: the ids are skipped (never stored), and said so here,
+    # each cut short and quoted so a hostile id cannot forge log lines.
+    log.warning(
+        "group %s: token %s: skipped %d member id(s) that name no User or Group: %s",
+        group_id,
+        ctx.actor,
+        len(missing),
+        ", ".join(repr(i[:64]) for i in missing[:5]),
+    )
 
 
 def _insert_members(session: Session, group_id: str, types: Mapping[str, str]) -> None:
@@ -135,14 +156,17 @@ class _MembershipDelta:
         return bool(self.changed)
 
 
-def _add(session: Session, row: Group, ids: Sequence[str], delta: _MembershipDelta) -> None:
+def _add(
+    session: Session, row: Group, ids: Sequence[str], ctx: Context, delta: _MembershipDelta
+) -> None:
     present = _existing_members(session, row.id, ids)
     new_ids = [i for i in ids if i not in present]
     if not new_ids:
         return
-    types = _resolve_member_types(session, new_ids, row.id)
-    _insert_members(session, row.id, types)
-    delta.note(types)
+    types = _resolve_member_types(session, new_ids, row.id, ctx)
+    if types:
+        _insert_members(session, row.id, types)
+        delta.note(types)
 
 
 def _remove(session: Session, row: Group, ids: Sequence[str], delta: _MembershipDelta) -> None:
@@ -152,14 +176,16 @@ def _remove(session: Session, row: Group, ids: Sequence[str], delta: _Membership
         delta.note(present)
 
 
-def _replace(session: Session, row: Group, ids: Sequence[str], delta: _MembershipDelta) -> None:
+def _replace(
+    session: Session, row: Group, ids: Sequence[str], ctx: Context, delta: _MembershipDelta
+) -> None:
     current = _all_members(session, row.id)
     wanted = set(ids)
     gone = [i for i in current if i not in wanted]
     if gone:
         _delete_members(session, row.id, gone)
         delta.note({i: current[i] for i in gone})
-    _add(session, row, [i for i in ids if i not in current], delta)
+    _add(session, row, [i for i in ids if i not in current], ctx, delta)
 
 
 def _apply_member_change(
@@ -170,14 +196,14 @@ def _apply_member_change(
     delta: _MembershipDelta,
 ) -> None:
     if change.kind == "add":
-        _add(session, row, change.ids, delta)
+        _add(session, row, change.ids, ctx, delta)
     elif change.kind == "remove":
         _remove(session, row, change.ids, delta)
     elif change.kind == "replace":
         if ctx.additive_member_replace:
-            _add(session, row, change.ids, delta)
+            _add(session, row, change.ids, ctx, delta)
         else:
-            _replace(session, row, change.ids, delta)
+            _replace(session, row, change.ids, ctx, delta)
     elif change.kind == "remove_all":
         current = _all_members(session, row.id)
         if current:
@@ -225,8 +251,8 @@ def create_group(session: Session, body: Mapping[str, Any], ctx: Context) -> Gro
     rows.flush(session, "displayName")
     ids = _member_ids(doc.get("members") or ())
     delta = _MembershipDelta()
-    if ids:
-        types = _resolve_member_types(session, ids, row.id)
+    types = _resolve_member_types(session, ids, row.id, ctx) if ids else {}
+    if types:
         _insert_members(session, row.id, types)
         delta.note(types)
     mark_changed(session, "Group", [row.id], actor=ctx.actor, now=ctx.now)
@@ -274,7 +300,7 @@ def replace_group(
     doc = resources.replace(rt, {"id": row.id, **row.data}, incoming)
     changed = _store_document(session, row, doc)
     delta = _MembershipDelta()
-    _replace(session, row, _member_ids(incoming.get("members") or ()), delta)
+    _replace(session, row, _member_ids(incoming.get("members") or ()), ctx, delta)
     _touch(session, row, ctx, delta, doc_changed=changed)
     return row
 

@@ -45,6 +45,8 @@ class Context:
     # Refuses (raises a ScimError) a User document DingTalk could never accept; built by the
     # HTTP layer from the mapping rules when SCIM_BRIDGE_REJECT_UNPROJECTABLE is on.
     check_user: Callable[[Mapping[str, Any]], None] | None = None
+    # Okta and Entra profiles: member ids naming no resource are skipped, not a 400.
+    ignore_unknown_members: bool = False
 
     @property
     def actor(self) -> str:

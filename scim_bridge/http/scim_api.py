@@ -192,6 +192,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             password_policy=settings.password_policy,
             additive_member_replace=profile.additive_member_replace,
             check_user=runtime.check_user,
+            ignore_unknown_members=profile.ignore_unknown_members,
         )
 
     @contextmanager

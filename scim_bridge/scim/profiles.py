@@ -22,18 +22,32 @@ class Profile:
     #: Status of a successful PATCH: 200 with the resource, or 204 No Content.
     user_patch_status: int = 200
     group_patch_status: int = 200
+    #: A member id that names no User or Group: skipped (True) or a 400 invalidValue (False).
+    ignore_unknown_members: bool = False
 
 
+# Okta and Entra push group memberships as ids they recorded earlier; one that names nothing
+# here (deleted since, or never provisioned) would fail the whole push and every retry of it.
+# Their profiles skip such ids; strict and generic answer 400 naming them, because RFC 7643
+# §4.2 has "value" hold "the value of an "id" attribute of a SCIM resource". docs/profiles.md.
 PROFILES = {
     # RFC 7644 to the letter: no lenient filters, no flat enterprise attributes.
     "strict": Profile("strict", Compat(flat_enterprise=False, lenient_filters=False)),
     # Okta accepts 204 for group PATCH and needs no member list back (notes §1.21).
     "okta": Profile(
-        "okta", Compat(flat_enterprise=False, lenient_filters=True), group_patch_status=204
+        "okta",
+        Compat(flat_enterprise=False, lenient_filters=True),
+        group_patch_status=204,
+        ignore_unknown_members=True,
     ),
-    # Entra's Postman collection and tutorial: 204 for groups, lenient filters, flat attrs.
+    # Entra reads no PATCH body; Microsoft's Postman collection asserts 204 for Users and
+    # Groups (notes §2.13, §2.22; RFC 7644 §3.5.2 allows it). Lenient filters, flat attrs.
     "entra": Profile(
-        "entra", Compat(flat_enterprise=True, lenient_filters=True), group_patch_status=204
+        "entra",
+        Compat(flat_enterprise=True, lenient_filters=True),
+        user_patch_status=204,
+        group_patch_status=204,
+        ignore_unknown_members=True,
     ),
     # Entra tenants that send partial member lists with "replace" (scim-idp-notes §2.21): the
     # list is added, nothing is removed. Opt in per token; the RFC default is full replacement.
@@ -41,7 +55,9 @@ PROFILES = {
         "entra-additive",
         Compat(flat_enterprise=True, lenient_filters=True),
         additive_member_replace=True,
+        user_patch_status=204,
         group_patch_status=204,
+        ignore_unknown_members=True,
     ),
     # An unknown client: accept everything tolerable, answer like the RFC.
     "generic": Profile("generic", Compat(flat_enterprise=True, lenient_filters=True)),
