@@ -32,7 +32,6 @@ Item    Not server-testable: why
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -871,19 +870,22 @@ def test_entra_28_id_on_every_resource_and_scim_json_everywhere(app: Any, entra:
         assert_scim_json(response)
 
 
-def test_entra_29_sustains_25_requests_per_second(entra: IdpClient) -> None:
-    """§2.29: ≥25 requests/second per tenant (in process, one thread, a matching-query mix)."""
+def test_entra_29_a_volume_of_matching_queries_all_answer(entra: IdpClient) -> None:
+    """§2.29: a tenant's matching-query mix (reads by id, userName lookups) all answer 200.
+
+    The rate itself (Entra asks ≥ 25/s) is a benchmark's to show, not a test's to time:
+    bench/scim_load.py measures GET by id and the userName lookup (docs/benchmarks.md)."""
     uid = create_user(entra, "Test_User_volume")
-    entra.get("/Users")  # warm up
-    started = time.perf_counter()
     for i in range(50):
         if i % 2:
             response = entra.get(f'/Users?filter=userName eq "Test_User_{uuid.uuid4()}"')
         else:
             response = entra.get(f"/Users/{uid}")
         assert response.status_code == 200
-    elapsed = time.perf_counter() - started
-    assert 50 / elapsed >= 25, f"{50 / elapsed:.1f} requests/second"
+        if i % 2:
+            assert response.get_json()["totalResults"] == 0
+        else:
+            assert response.get_json()["id"] == uid
 
 
 @pytest.mark.parametrize("flag", ["aadOptscim062020", "AzureAdScimPatch2017"])

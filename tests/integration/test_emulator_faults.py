@@ -308,7 +308,8 @@ def test_latency_is_added_to_calls_without_serialising_them(
     http: requests.Session, url: str, emulator: Emulator
 ) -> None:
     tok = token(http, url)
-    emulator.configure(latency=0.2)
+    emulator.configure(latency=0.5)
+    before = len(emulator.calls())
 
     def one(_: int) -> int:
         with requests.Session() as session:
@@ -319,8 +320,12 @@ def test_latency_is_added_to_calls_without_serialising_them(
         codes = list(pool.map(one, range(8)))
     elapsed = time.monotonic() - started
     assert codes == [0] * 8
-    assert elapsed >= 0.2  # every call waited
-    assert elapsed < 8 * 0.2  # but not one after another
+    waited = [call["duration"] for call in emulator.calls()[before:]]
+    assert len(waited) == 8 and min(waited) >= 0.5  # every call waited its latency...
+    # ...but not one after another: the calls' own waits add up to several times the whole
+    # run (serialised, the run would last at least their sum; the margin is seconds, so a
+    # loaded machine cannot fake it).
+    assert elapsed < sum(waited)
 
 
 # --- control endpoints -------------------------------------------------------------------------
