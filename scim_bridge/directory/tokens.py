@@ -199,8 +199,8 @@ def rotate_token(
     token = _named(session, name)
     if token.revoked_at is not None:
         raise ConfigError(
-            f"token {name!r} is revoked and cannot be rotated; create a new one with "
-            "`scim-bridge token create`"
+            f"token {name!r} is revoked and cannot be rotated; create one under another name "
+            "with `scim-bridge token create NAME --idp IDP`"
         )
     plaintext, digest, prefix = _new_value()
     keep = overlap > timedelta(0)
@@ -235,3 +235,29 @@ def parse_duration(text: str, *, what: str = "--overlap") -> timedelta:
     if seconds > MAX_OVERLAP.total_seconds():
         raise ConfigError(f"{what} must be at most {MAX_OVERLAP.days} days, got {text!r}")
     return timedelta(seconds=seconds)
+
+
+def describe(token: Token, *, now: datetime) -> dict[str, str]:
+    """Return what `token list` shows of a token: never its value or hash."""
+    fmt = "%Y-%m-%d %H:%M:%S"
+    access = ", ".join(
+        word for word, on in (("shared", token.shared), ("read-only", token.read_only)) if on
+    )
+    last_used = _aware(token.last_used_at, now)
+    overlap = overlap_end(token, now=now)
+    if token.revoked_at is not None:
+        status = "revoked"
+    elif overlap is not None:
+        status = f"active; old value until {overlap.strftime(fmt)}"
+    else:
+        status = "active"
+    return {
+        "name": token.name,
+        "idp": token.idp,
+        "profile": token.profile,
+        "access": access or "own IdP",
+        "prefix": token.prefix + "…",
+        "created": token.created_at.strftime(fmt),
+        "last_used": last_used.strftime(fmt) if last_used else "never",
+        "status": status,
+    }
