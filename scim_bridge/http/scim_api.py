@@ -300,7 +300,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         need_groups = wants(rt, attributes, excluded, "groups")
         ids = [r.id for r in rows]
         memberships = users.groups_of(reader, ids, scope=scope()) if need_groups else {}
-        states = sync_extension(reader, "User", [r.id for r in rows], attributes, excluded)
+        states = sync_extension(reader, "User", ids, attributes, excluded)
         return [
             resources.project(
                 rt,
@@ -419,7 +419,8 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
 
     def existence_check(name: str, q: ListQuery) -> Response:
         # `userName eq "…"`, sent by Okta and Entra before every create: userName is unique
-        # case-insensitively, so this is one index lookup with at most one match.
+        # case-insensitively, so this is one index lookup with at most one match (and none
+        # when the match belongs to another IdP: the same statement requires the caller's).
         with runtime.db.reader() as reader:
             found = users.find_user_by_name(reader, name, scope=scope())
             matches = [] if found is None else [found]
