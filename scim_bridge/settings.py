@@ -88,6 +88,8 @@ class Settings:
     password_policy: str = field(default="hash", metadata={"mask": "plain"})  # a choice, no secret
     # Compatibility profile when a token names none: "auto" reads the User-Agent.
     default_profile: str = "auto"
+    # `token rotate`: how long the replaced value keeps working (docs/security.md).
+    token_rotation_overlap_hours: float = 24.0
 
     # DingTalk (dingtalk-api.md). An empty app key means "use the emulator" for `make run`.
     dingtalk_base_url: str = _url(DINGTALK_OAPI_URL)
@@ -289,6 +291,8 @@ def _validated(settings: Settings) -> Settings:
             raise bad(name, "must be at least 1")
     if settings.sync_backoff_base <= 0:
         raise bad("sync_backoff_base", "must be greater than 0 (seconds)")
+    if not 0 <= settings.token_rotation_overlap_hours <= 8760:
+        raise bad("token_rotation_overlap_hours", "must be between 0 and 8760 (one year)")
     if not 0 < settings.port < 65536:
         raise bad("port", "must be between 1 and 65535")
     return settings

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 
 from scim_bridge.cli.root import now, opened, settings_of
@@ -9,7 +11,7 @@ from scim_bridge.cli.root import now, opened, settings_of
 
 @click.group()
 def token() -> None:
-    """Create, list and revoke the bearer tokens IdPs authenticate with."""
+    """Create, rotate, list and revoke the bearer tokens IdPs authenticate with."""
 
 
 @token.command("create")
@@ -21,17 +23,54 @@ def token() -> None:
     show_default=True,
     help="IdP compatibility profile (auto reads the User-Agent).",
 )
-@click.option("--idp", help="IdP label for audit and externalId scope (default: the name).")
+@click.option("--idp", help="The IdP whose resources the token sees and owns (default: the name).")
+@click.option("--shared", is_flag=True, help="See and write every IdP's resources (migrations).")
+@click.option("--read-only", is_flag=True, help="Read and search only; writes get 403.")
 @click.pass_context
-def token_create(ctx: click.Context, name: str, profile: str, idp: str | None) -> None:
+def token_create(
+    ctx: click.Context, name: str, profile: str, idp: str | None, shared: bool, read_only: bool
+) -> None:
     """Create a token; it is printed once, alone on the last line, and only its hash is kept."""
     from scim_bridge.directory.tokens import create_token
 
     with opened(settings_of(ctx)) as database, database.write() as session:
-        row, plaintext = create_token(session, name, profile=profile, idp=idp, now=now())
+        row, plaintext = create_token(
+            session, name, profile=profile, idp=idp, shared=shared, read_only=read_only, now=now()
+        )
         click.echo(
-            f"created token {row.name!r} (profile {row.profile}); store it now, "
-            "it cannot be shown again:",
+            f"created token {row.name!r} (IdP {row.idp}, profile {row.profile}); "
+            "store it now, it cannot be shown again:",
+            err=True,
+        )
+    click.echo(plaintext)
+
+
+@token.command("rotate")
+@click.argument("name")
+@click.option(
+    "--overlap",
+    help="How long the old value keeps working, e.g. 30m, 24h, 7d "
+    "(default: the token_rotation_overlap_hours setting, 24h).",
+)
+@click.pass_context
+def token_rotate(ctx: click.Context, name: str, overlap: str | None) -> None:
+    """Give a token a new value (same name, IdP, profile); printed once on the last line."""
+    from scim_bridge.directory.tokens import overlap_end, parse_duration, rotate_token
+
+    settings = settings_of(ctx)
+    at = now()
+    keep = (
+        parse_duration(overlap)
+        if overlap is not None
+        else timedelta(hours=settings.token_rotation_overlap_hours)
+    )
+    with opened(settings) as database, database.write() as session:
+        row, plaintext = rotate_token(session, name, overlap=keep, now=at)
+        until = overlap_end(row, now=at)
+        click.echo(
+            f"rotated token {row.name!r} (IdP {row.idp}); the old value "
+            + (f"works until {until:%Y-%m-%d %H:%M:%S} UTC" if until else "stopped now")
+            + "; store the new one now, it cannot be shown again:",
             err=True,
         )
     click.echo(plaintext)
@@ -40,19 +79,20 @@ def token_create(ctx: click.Context, name: str, profile: str, idp: str | None) -
 @token.command("list")
 @click.pass_context
 def token_list(ctx: click.Context) -> None:
-    """List tokens (name, profile, prefix, created, last used, revoked)."""
-    from scim_bridge.directory.tokens import list_tokens
+    """List tokens (name, IdP, profile, access, prefix, created, last used, status)."""
+    from scim_bridge.directory.tokens import describe, list_tokens
 
+    at = now()
     with opened(settings_of(ctx)) as database, database.read() as session:
-        rows = list_tokens(session)
-    header = f"{'NAME':<24} {'PROFILE':<8} {'PREFIX':<10} {'CREATED':<20} {'LAST USED':<20} STATUS"
-    click.echo(header)
-    fmt = "%Y-%m-%d %H:%M:%S"
+        rows = [describe(r, now=at) for r in list_tokens(session)]
+    click.echo(
+        f"{'NAME':<24} {'IDP':<20} {'PROFILE':<8} {'ACCESS':<18} {'PREFIX':<10} "
+        f"{'CREATED':<20} {'LAST USED':<20} STATUS"
+    )
     for r in rows:
         click.echo(
-            f"{r.name:<24} {r.profile:<8} {r.prefix + '…':<10} {r.created_at.strftime(fmt):<20} "
-            f"{(r.last_used_at.strftime(fmt) if r.last_used_at else 'never'):<20} "
-            f"{'revoked' if r.revoked_at else 'active'}"
+            f"{r['name']:<24} {r['idp']:<20} {r['profile']:<8} {r['access']:<18} "
+            f"{r['prefix']:<10} {r['created']:<20} {r['last_used']:<20} {r['status']}"
         )
 
 
@@ -60,7 +100,7 @@ def token_list(ctx: click.Context) -> None:
 @click.argument("name")
 @click.pass_context
 def token_revoke(ctx: click.Context, name: str) -> None:
-    """Revoke a token by name; requests carrying it are refused from now on."""
+    """Revoke a token by name: its value and a rotation's old value are refused from now on."""
     from scim_bridge.directory.tokens import revoke_token
 
     with opened(settings_of(ctx)) as database, database.write() as session:

@@ -224,14 +224,15 @@ def _run_one(
 
 
 def search_all(
-    session: Session, query: ListQuery, *, hints: PageHints | None = None
+    session: Session, query: ListQuery, *, scope: str | None, hints: PageHints | None = None
 ) -> tuple[int, list[tuple[str, list[Any]]]]:
-    """Search Users then Groups as one list (root /.search); page across both."""
+    """Search the Users then the Groups ``scope`` sees as one list (root /.search); page
+    across both."""
     totals: dict[str, int] = {}
     last_error: InvalidFilter | None = None
     for kind in ("User", "Group"):
         try:
-            totals[kind] = list_page(session, kind, replace(query, count=0))[0]
+            totals[kind] = list_page(session, kind, replace(query, count=0), scope=scope)[0]
         except InvalidFilter as exc:
             # An attribute one type lacks simply matches nothing of that type.
             last_error = exc
@@ -246,7 +247,8 @@ def search_all(
             offset -= total
             continue
         take = min(remaining, total - offset)
-        _, rows = list_page(session, kind, replace(query, start_index=offset + 1, count=take))
+        page = replace(query, start_index=offset + 1, count=take)
+        _, rows = list_page(session, kind, page, scope=scope)
         pages.append((f"{kind}s", rows))
         remaining -= len(rows)
         offset = 0

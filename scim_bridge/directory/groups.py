@@ -1,4 +1,9 @@
-"""The Group service: membership is changed row by row, so a PATCH costs what it changes."""
+"""The Group service: membership is changed row by row, so a PATCH costs what it changes.
+
+Membership is seen through the caller's scope (``Context.scope``): a member id of another IdP
+is treated exactly as an id that does not exist, and a change never touches the memberships
+it cannot see (a shared token may have put another IdP's user in this IdP's group).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -15,7 +20,7 @@ from scim_bridge.directory import rows
 from scim_bridge.directory.models import Group, GroupMember, User
 from scim_bridge.directory.outbox import mark_changed
 from scim_bridge.directory.prepared import Cursor
-from scim_bridge.directory.queries import FilterCompiler, PageHints, list_page
+from scim_bridge.directory.queries import FilterCompiler, PageHints, list_page, visible_member
 from scim_bridge.directory.rows import Context
 from scim_bridge.errors import InvalidValue
 from scim_bridge.scim import patch as scim_patch
@@ -47,7 +52,7 @@ def _check_unique(session: Session, row: Group, *, exclude_id: str | None) -> No
         Cursor.of(session),
         row,
         name_key=row.display_name_key,
-        taken=f"a group named {row.display_name!r} already exists",
+        taken=rows.taken("displayName", row.display_name),
         exclude_id=exclude_id,
     )
 
@@ -65,16 +70,18 @@ def _member_ids(members: Iterable[Any]) -> list[str]:
 def _resolve_member_types(
     session: Session, ids: Sequence[str], group_id: str, ctx: Context
 ) -> dict[str, str]:
-    """Map each id to "User" or "Group"; an id naming neither is a 400 or skipped (profile)."""
+    """Map each id to "User" or "Group"; an id naming neither (in the caller's IdP) is a 400
+    or skipped, as the profile says."""
+    scope = ctx.scope
     types: dict[str, str] = {}
+    users, groups = select(User.id), select(Group.id)
+    if scope is not None:
+        # Another IdP's id is answered as an unknown one: nothing tells that it exists.
+        users, groups = users.where(User.idp == scope), groups.where(Group.idp == scope)
     for start in range(0, len(ids), CHUNK):
         chunk = list(ids[start : start + CHUNK])
-        types.update(
-            {i: "User" for i in session.scalars(select(User.id).where(User.id.in_(chunk)))}
-        )
-        types.update(
-            {i: "Group" for i in session.scalars(select(Group.id).where(Group.id.in_(chunk)))}
-        )
+        types.update({i: "User" for i in session.scalars(users.where(User.id.in_(chunk)))})
+        types.update({i: "Group" for i in session.scalars(groups.where(Group.id.in_(chunk)))})
     missing = [i for i in ids if i not in types]
     if missing:
         _unknown_members(missing, group_id, ctx)
@@ -109,14 +116,18 @@ def _insert_members(session: Session, group_id: str, types: Mapping[str, str]) -
         session.execute(stmt, values[start : start + CHUNK])
 
 
-def _existing_members(session: Session, group_id: str, ids: Sequence[str]) -> dict[str, str]:
+def _existing_members(
+    session: Session, group_id: str, ids: Sequence[str], *, scope: str | None
+) -> dict[str, str]:
     found: dict[str, str] = {}
     for start in range(0, len(ids), CHUNK):
         chunk = list(ids[start : start + CHUNK])
         found.update(
             session.execute(
                 select(GroupMember.member_id, GroupMember.member_type).where(
-                    GroupMember.group_id == group_id, GroupMember.member_id.in_(chunk)
+                    GroupMember.group_id == group_id,
+                    GroupMember.member_id.in_(chunk),
+                    visible_member(scope),
                 )
             ).all()
         )
@@ -133,11 +144,11 @@ def _delete_members(session: Session, group_id: str, ids: Sequence[str]) -> None
         )
 
 
-def _all_members(session: Session, group_id: str) -> dict[str, str]:
+def _all_members(session: Session, group_id: str, *, scope: str | None) -> dict[str, str]:
     return dict(
         session.execute(
             select(GroupMember.member_id, GroupMember.member_type).where(
-                GroupMember.group_id == group_id
+                GroupMember.group_id == group_id, visible_member(scope)
             )
         ).all()
     )
@@ -159,7 +170,7 @@ class _MembershipDelta:
 def _add(
     session: Session, row: Group, ids: Sequence[str], ctx: Context, delta: _MembershipDelta
 ) -> None:
-    present = _existing_members(session, row.id, ids)
+    present = _existing_members(session, row.id, ids, scope=ctx.scope)
     new_ids = [i for i in ids if i not in present]
     if not new_ids:
         return
@@ -169,8 +180,10 @@ def _add(
         delta.note(types)
 
 
-def _remove(session: Session, row: Group, ids: Sequence[str], delta: _MembershipDelta) -> None:
-    present = _existing_members(session, row.id, ids)
+def _remove(
+    session: Session, row: Group, ids: Sequence[str], delta: _MembershipDelta, scope: str | None
+) -> None:
+    present = _existing_members(session, row.id, ids, scope=scope)
     if present:
         _delete_members(session, row.id, list(present))
         delta.note(present)
@@ -179,7 +192,7 @@ def _remove(session: Session, row: Group, ids: Sequence[str], delta: _Membership
 def _replace(
     session: Session, row: Group, ids: Sequence[str], ctx: Context, delta: _MembershipDelta
 ) -> None:
-    current = _all_members(session, row.id)
+    current = _all_members(session, row.id, scope=ctx.scope)
     wanted = set(ids)
     gone = [i for i in current if i not in wanted]
     if gone:
@@ -195,28 +208,29 @@ def _apply_member_change(
     ctx: Context,
     delta: _MembershipDelta,
 ) -> None:
+    scope = ctx.scope
     if change.kind == "add":
         _add(session, row, change.ids, ctx, delta)
     elif change.kind == "remove":
-        _remove(session, row, change.ids, delta)
+        _remove(session, row, change.ids, delta, scope)
     elif change.kind == "replace":
         if ctx.additive_member_replace:
             _add(session, row, change.ids, ctx, delta)
         else:
             _replace(session, row, change.ids, ctx, delta)
     elif change.kind == "remove_all":
-        current = _all_members(session, row.id)
+        current = _all_members(session, row.id, scope=scope)
         if current:
-            session.execute(delete(GroupMember).where(GroupMember.group_id == row.id))
+            _delete_members(session, row.id, list(current))
             delta.note(current)
     elif change.kind == "remove_where":
         assert change.filter is not None
         dialect = session.get_bind().dialect.name
-        cond = FilterCompiler("Group", dialect)._member_condition(change.filter)
+        cond = FilterCompiler("Group", dialect, scope=scope)._member_condition(change.filter)
         matched = dict(
             session.execute(
                 select(GroupMember.member_id, GroupMember.member_type).where(
-                    GroupMember.group_id == row.id, cond
+                    GroupMember.group_id == row.id, cond, visible_member(scope)
                 )
             ).all()
         )
@@ -248,7 +262,7 @@ def create_group(session: Session, body: Mapping[str, Any], ctx: Context) -> Gro
     _index(row, doc)
     _check_unique(session, row, exclude_id=None)
     session.add(row)
-    rows.flush(session, "displayName")
+    rows.flush(session, "displayName", row.display_name)
     ids = _member_ids(doc.get("members") or ())
     delta = _MembershipDelta()
     types = _resolve_member_types(session, ids, row.id, ctx) if ids else {}
@@ -266,9 +280,9 @@ def create_group(session: Session, body: Mapping[str, Any], ctx: Context) -> Gro
     return row
 
 
-def get_group(session: Session, group_id: str, *, for_update: bool = False) -> Group:
-    """Return a Group by id, or raise 404."""
-    return rows.load(session, Group, group_id, for_update=for_update)
+def get_group(session: Session, group_id: str, *, scope: str | None) -> Group:
+    """Return a Group by id as ``scope`` sees it, or raise 404 (also when another IdP's)."""
+    return rows.load(session, Group, group_id, scope=scope, for_update=False)
 
 
 def _store_document(session: Session, row: Group, doc: Mapping[str, Any]) -> bool:
@@ -281,7 +295,7 @@ def _store_document(session: Session, row: Group, doc: Mapping[str, Any]) -> boo
     _index(row, doc)
     if row.display_name_key != name_key:
         _check_unique(session, row, exclude_id=row.id)
-    rows.flush(session, "displayName")
+    rows.flush(session, "displayName", row.display_name)
     return True
 
 
@@ -294,7 +308,7 @@ def replace_group(
     if_match: str | None = None,
 ) -> Group:
     """Replace a Group and its member list (PUT, RFC 7644 §3.5.1)."""
-    row = rows.load_for_change(session, Group, group_id, if_match=if_match)
+    row = rows.load_for_change(session, Group, group_id, ctx, if_match=if_match)
     rt = registry().group
     incoming = resources.normalize(rt, body, compat=ctx.compat)
     doc = resources.replace(rt, {"id": row.id, **row.data}, incoming)
@@ -316,7 +330,7 @@ def patch_group(
     """Apply a PATCH to a Group; member operations touch only the members they name."""
     ops = scim_patch.parse_patch(body, lenient=ctx.compat.lenient_filters)
     member_changes, other_ops = scim_patch.split_member_operations(ops)
-    row = rows.load_for_change(session, Group, group_id, if_match=if_match)
+    row = rows.load_for_change(session, Group, group_id, ctx, if_match=if_match)
     changed = False
     if other_ops:
         doc = scim_patch.apply_patch(
@@ -334,8 +348,9 @@ def delete_group(
     session: Session, group_id: str, ctx: Context, *, if_match: str | None = None
 ) -> None:
     """Delete a Group; its members are re-projected (they leave its department)."""
-    row = rows.load_for_change(session, Group, group_id, if_match=if_match)
-    members = _all_members(session, group_id)
+    row = rows.load_for_change(session, Group, group_id, ctx, if_match=if_match)
+    # Every member leaves with the group, those of other IdPs (a shared token's doing) too.
+    members = _all_members(session, group_id, scope=None)
     parents = list(
         session.scalars(select(GroupMember.group_id).where(GroupMember.member_id == group_id))
     )
@@ -361,21 +376,28 @@ def delete_group(
 # --- reads -----------------------------------------------------------------------------------
 
 
-def members_of(session: Session, group_id: str) -> list[tuple[str, str, str | None]]:
-    """Return a group's members as (id, type, display) in a stable order."""
+def members_of(
+    session: Session, group_id: str, *, scope: str | None
+) -> list[tuple[str, str, str | None]]:
+    """Return a group's members as (id, type, display) in a stable order; only those
+    ``scope`` sees."""
     user_display = func.coalesce(User.display_name, User.user_name)
-    found = session.execute(
+    stmt = (
         select(GroupMember.member_id, GroupMember.member_type, user_display, Group.display_name)
         .outerjoin(User, User.id == GroupMember.member_id)
         .outerjoin(Group, Group.id == GroupMember.member_id)
         .where(GroupMember.group_id == group_id)
         .order_by(GroupMember.member_id)
     )
+    if scope is not None:
+        # The member is the User or the Group joined (ids are UUIDs: never both).
+        stmt = stmt.where(or_(User.idp == scope, Group.idp == scope))
+    found = session.execute(stmt)
     return [(mid, mtype, udisp or gdisp) for mid, mtype, udisp, gdisp in found]
 
 
 def list_groups(
-    session: Session, query: ListQuery, *, hints: PageHints | None = None
+    session: Session, query: ListQuery, *, scope: str | None, hints: PageHints | None = None
 ) -> tuple[int, list[Group]]:
-    """Return the total and one page of Groups matching a ListQuery, filtered in SQL."""
-    return list_page(session, "Group", query, hints=hints)
+    """Return the total and one page of the Groups ``scope`` sees matching a ListQuery."""
+    return list_page(session, "Group", query, scope=scope, hints=hints)

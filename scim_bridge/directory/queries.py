@@ -5,6 +5,10 @@ an indexed column (userName, externalId, displayName, active, meta dates), a row
 ``user_values`` (multi-valued complex attributes, one row per element), a membership row
 (``groups`` of a user, ``members`` of a group), or a JSON path inside ``data``.
 Comparisons follow the schema: caseExact false compares lowered text, dateTime compares dates.
+
+A query runs as one IdP sees the directory (``scope``; None for every IdP): the rows listed are
+that IdP's, and membership filters (``members.value``, ``groups.value`` …) match only members
+and groups of that IdP, exactly as if the others did not exist (docs/security.md).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from scim_bridge.directory.models import Group, GroupMember, User, UserValue
 from scim_bridge.errors import InvalidFilter
@@ -96,14 +100,36 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class FilterCompiler:
-    """Compile our filter AST to a SQLAlchemy WHERE clause for Users or Groups."""
+def visible_member(scope: str | None) -> ColumnElement[bool]:
+    """Return the condition on a ``group_members`` row that its member (a User or a Group)
+    belongs to ``scope``: another IdP's member is as if absent. True for every IdP."""
+    if scope is None:
+        return true()
+    member_group = aliased(Group)
+    return or_(
+        exists().where(User.id == GroupMember.member_id, User.idp == scope),
+        exists().where(member_group.id == GroupMember.member_id, member_group.idp == scope),
+    )
 
-    def __init__(self, resource_type: str, dialect: str) -> None:
+
+def visible_group(scope: str | None) -> ColumnElement[bool]:
+    """Return the condition on a ``group_members`` row that its group belongs to ``scope``."""
+    if scope is None:
+        return true()
+    group = aliased(Group)
+    return exists().where(group.id == GroupMember.group_id, group.idp == scope)
+
+
+class FilterCompiler:
+    """Compile our filter AST to a SQLAlchemy WHERE clause for Users or Groups, as ``scope``
+    sees the directory (None: every IdP)."""
+
+    def __init__(self, resource_type: str, dialect: str, *, scope: str | None = None) -> None:
         self.rt: ResourceType = registry().resource_types[resource_type]
         self.model: Any = User if resource_type == "User" else Group
         self.columns = _user_columns() if resource_type == "User" else _group_columns()
         self.dialect = dialect
+        self.scope = scope
 
     def compile(self, node: Node) -> ColumnElement[bool]:
         """Return the WHERE clause for a filter."""
@@ -272,14 +298,22 @@ class FilterCompiler:
         return self._members_filter(inner)
 
     def _members_filter(self, inner: Node) -> ColumnElement[bool]:
-        return exists().where(GroupMember.group_id == Group.id, self._member_condition(inner))
+        return exists().where(
+            GroupMember.group_id == Group.id,
+            self._member_condition(inner),
+            visible_member(self.scope),
+        )
 
     def _user_groups(self, sub: Attribute | None, node: Compare) -> ColumnElement[bool]:
         inner = Compare(AttrRef(sub.name if sub else "value"), node.op, node.value)
         return self._user_groups_filter(inner)
 
     def _user_groups_filter(self, inner: Node) -> ColumnElement[bool]:
-        return exists().where(GroupMember.member_id == User.id, self._user_group_condition(inner))
+        return exists().where(
+            GroupMember.member_id == User.id,
+            self._user_group_condition(inner),
+            visible_group(self.scope),
+        )
 
     def _user_group_condition(self, node: Node) -> ColumnElement[bool]:
         if isinstance(node, And):
@@ -514,12 +548,17 @@ def list_page(
     resource_type: str,
     query: ListQuery,
     *,
+    scope: str | None,
     hints: PageHints | None = None,
 ) -> tuple[int, list[Any]]:
-    """Return the total and one page of Users or Groups matching a ListQuery, all in SQL."""
+    """Return the total and one page of the Users or Groups ``scope`` sees (None: every IdP's)
+    matching a ListQuery, all in SQL."""
     model: Any = User if resource_type == "User" else Group
     dialect = session.get_bind().dialect.name
-    where = FilterCompiler(resource_type, dialect).compile(query.filter) if query.filter else None
+    compiler = FilterCompiler(resource_type, dialect, scope=scope)
+    where = compiler.compile(query.filter) if query.filter else None
+    if scope is not None:
+        where = model.idp == scope if where is None else and_(model.idp == scope, where)
     count_stmt = select(func.count()).select_from(model)
     if where is not None:
         count_stmt = count_stmt.where(where)
@@ -534,7 +573,8 @@ def list_page(
         stmt = stmt.order_by(order.nulls_last(), model.created, model.id)
         stmt = stmt.offset(query.start_index - 1)
     else:
-        key = (resource_type, query.filter_text, query.start_index)
+        # Each IdP pages through its own rows: a hint is good only for the scope that made it.
+        key = (resource_type, scope, query.filter_text, query.start_index)
         after = hints.get(key) if hints is not None and query.start_index > 1 else None
         stmt = stmt.order_by(model.created, model.id)
         stmt = (
@@ -542,7 +582,7 @@ def list_page(
         )
     rows = list(session.scalars(stmt.limit(query.count)))
     if hints is not None and query.sort_by is None and rows:
-        next_key = (resource_type, query.filter_text, query.start_index + len(rows))
+        next_key = (resource_type, scope, query.filter_text, query.start_index + len(rows))
         hints.put(next_key, (rows[-1].created, rows[-1].id))
     if query.start_index == 1 and len(rows) < query.count:
         # The first page holds every match (Okta's and Entra's existence checks): that is

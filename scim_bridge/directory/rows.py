@@ -1,5 +1,11 @@
 """What Users and Groups share as stored rows: the change context, creation, loading,
-uniqueness checks and version bumps (RFC 7643 §3.1 common attributes)."""
+uniqueness checks and version bumps (RFC 7643 §3.1 common attributes).
+
+Every row belongs to the IdP whose token created it (``idp``). A caller's *scope* is the IdP
+it sees (``Principal.scope``; None for a shared token, or the worker): every lookup here and in
+the services takes it, so another IdP's resource is answered exactly as a missing one (404),
+never as "forbidden", which would tell that it exists (docs/security.md).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import Group, User
 from scim_bridge.directory.prepared import Cursor, Prepared
 from scim_bridge.directory.tokens import Principal
-from scim_bridge.errors import InvalidValue, NotFound, Uniqueness
+from scim_bridge.errors import Forbidden, InvalidValue, NotFound, Uniqueness
 from scim_bridge.scim import resources
 from scim_bridge.scim.etags import require_if_match
 
@@ -58,9 +64,60 @@ class Context:
         if self.check_user is not None:
             self.check_user(doc)
 
+    @property
+    def scope(self) -> str | None:
+        """Return the IdP whose resources the caller sees and changes (None: every IdP)."""
+        return self.principal.scope
+
+    def check_writable(self) -> None:
+        """Refuse a change by a read-only token (RFC 7644 §3.12: 403)."""
+        if self.principal.read_only:
+            raise Forbidden(READ_ONLY)
+
+
+#: What a read-only token is told when it tries to change something.
+READ_ONLY = (
+    "this token is read-only: it may read and search, not change resources; use a token "
+    "created without --read-only"
+)
+
+
+class Scoped:
+    """A Prepared statement in two forms: for every IdP (scope None) and for one IdP, where
+    it also requires ``<model>.idp = :idp``. The predicate is part of the one statement (no
+    second query), so the hot paths stay one indexed lookup."""
+
+    def __init__(
+        self,
+        model: type[User] | type[Group],
+        stmt: Select[*tuple[Any, ...]],
+        *,
+        expanding: str | None = None,
+    ) -> None:
+        self._every = Prepared(stmt, expanding=expanding)
+        self._one = Prepared(stmt.where(model.idp == bindparam("idp")), expanding=expanding)
+
+    def rows(self, cur: Cursor, scope: str | None, **params: Any) -> list[tuple[Any, ...]]:
+        """Run the query as ``scope`` sees it; return its rows."""
+        if scope is None:
+            return self._every.rows(cur, **params)
+        return self._one.rows(cur, idp=scope, **params)
+
+
+def taken(attribute: str, value: str) -> str:
+    """Say a unique name is taken without telling anything of the resource that holds it:
+    userName and group displayName are unique across IdPs, but another IdP learns nothing
+    more than that the name is taken (docs/security.md)."""
+    return (
+        f"{attribute} {value!r} is already in use in this directory; choose another "
+        "(it may belong to another IdP)"
+    )
+
 
 def new_row(model: type[Row], ctx: Context, data: dict[str, Any]) -> Row:
-    """Return a new resource row at version 1, created and modified by the caller now."""
+    """Return a new resource row at version 1, created and modified by the caller now; it
+    belongs to the caller's IdP (a shared token's own label included)."""
+    ctx.check_writable()
     return model(
         id=str(uuid.uuid4()),
         idp=ctx.principal.idp,
@@ -73,9 +130,13 @@ def new_row(model: type[Row], ctx: Context, data: dict[str, Any]) -> Row:
     )
 
 
-def load(session: Session, model: type[Row], resource_id: str, *, for_update: bool) -> Row:
-    """Return a resource row by id (locked for update if asked), or raise 404."""
+def load(
+    session: Session, model: type[Row], resource_id: str, *, scope: str | None, for_update: bool
+) -> Row:
+    """Return a resource row by id as ``scope`` sees it (locked for update if asked), or 404."""
     stmt = select(model).where(model.id == resource_id)
+    if scope is not None:
+        stmt = stmt.where(model.idp == scope)
     if for_update:
         stmt = stmt.with_for_update()
     row = session.scalar(stmt)
@@ -85,10 +146,12 @@ def load(session: Session, model: type[Row], resource_id: str, *, for_update: bo
 
 
 def load_for_change(
-    session: Session, model: type[Row], resource_id: str, *, if_match: str | None
+    session: Session, model: type[Row], resource_id: str, ctx: Context, *, if_match: str | None
 ) -> Row:
-    """Lock a resource row for a change; 404 if absent, 412 if If-Match names another version."""
-    row = load(session, model, resource_id, for_update=True)
+    """Lock a resource row the caller may change; 404 if absent (or another IdP's), 403 for a
+    read-only token, 412 if If-Match names another version."""
+    ctx.check_writable()
+    row = load(session, model, resource_id, scope=ctx.scope, for_update=True)
     require_if_match(if_match, row.version)
     return row
 
@@ -112,7 +175,7 @@ def check_fits(row: User | Group) -> None:
 
 def _clash_query(model: type[User] | type[Group]) -> Prepared:
     """Is the name key taken by a resource other than ``exclude`` (an id no resource has when
-    the row is new)?"""
+    the row is new)? Across every IdP: one directory, one DingTalk organisation."""
     name_key = model.user_name_key if model is User else model.display_name_key
     other = model.id != bindparam("exclude")
     return Prepared(select(model.id).where(name_key == bindparam("key"), other).limit(1))
@@ -134,9 +197,9 @@ def check_unique(
         raise Uniqueness(taken)
 
 
-def flush(session: Session, what: str) -> None:
+def flush(session: Session, what: str, value: str) -> None:
     """Flush; a unique index hit by a concurrent request is a 409, not a 500."""
     try:
         session.flush()
     except IntegrityError:
-        raise Uniqueness(f"{what} is already taken") from None
+        raise Uniqueness(taken(what, value)) from None

@@ -129,7 +129,7 @@ def _check_unique(cur: Cursor, row: User, *, exclude_id: str | None) -> None:
         cur,
         row,
         name_key=row.user_name_key,
-        taken=f"userName {row.user_name!r} is already taken by another user",
+        taken=rows.taken("userName", row.user_name),
         exclude_id=exclude_id,
     )
 
@@ -145,8 +145,8 @@ def _apply_password(row: User, doc: Mapping[str, Any], ctx: Context) -> None:
 # Cursor.of(session) inside a Session's transaction), and a User row is a transient ``User``
 # object whose columns are read and written whole, one statement each.
 _COLUMNS = tuple(User.__table__.c.keys())
-_ROW_FOR_CHANGE = Prepared(
-    select(*User.__table__.c).where(User.id == bindparam("id")).with_for_update()
+_ROW_FOR_CHANGE = rows.Scoped(
+    User, select(*User.__table__.c).where(User.id == bindparam("id")).with_for_update()
 )
 _INSERT_USER = Prepared(insert(User).values({c: bindparam(f"v_{c}") for c in _COLUMNS}))
 _UPDATE_USER = Prepared(
@@ -157,9 +157,11 @@ _UPDATE_USER = Prepared(
 _DELETE_USER = Prepared(delete(User).where(User.id == bindparam("id")))
 
 
-def _lock_for_change(cur: Cursor, user_id: str, *, if_match: str | None) -> User:
-    """Lock a User row for a change; 404 if absent, 412 if If-Match names another version."""
-    found = one(_ROW_FOR_CHANGE.rows(cur, id=user_id))
+def _lock_for_change(cur: Cursor, user_id: str, ctx: Context, *, if_match: str | None) -> User:
+    """Lock a User row the caller may change; 404 if absent (or another IdP's), 403 for a
+    read-only token, 412 if If-Match names another version."""
+    ctx.check_writable()
+    found = one(_ROW_FOR_CHANGE.rows(cur, ctx.scope, id=user_id))
     if found is None:
         raise NotFound(f"User {user_id} not found")
     row = User(**dict(zip(_COLUMNS, found, strict=True)))
@@ -173,7 +175,7 @@ def _write_row(cur: Cursor, statement: Prepared, row: User) -> None:
     try:
         statement.execute(cur, row_id=row.id, **values)
     except cur.dialect.loaded_dbapi.IntegrityError:
-        raise Uniqueness("userName is already taken") from None
+        raise Uniqueness(rows.taken("userName", row.user_name)) from None
 
 
 def create_user(cur: Cursor, body: Mapping[str, Any], ctx: Context) -> User:
@@ -230,7 +232,7 @@ def replace_user(
     if_match: str | None = None,
 ) -> User:
     """Replace a User (PUT, RFC 7644 §3.5.1): readOnly kept, immutable enforced."""
-    row = _lock_for_change(cur, user_id, if_match=if_match)
+    row = _lock_for_change(cur, user_id, ctx, if_match=if_match)
     rt = registry().user
     incoming = resources.normalize(rt, body, compat=ctx.compat)
     # replace() carries the write-only password through from the request.
@@ -249,7 +251,7 @@ def patch_user(
     """Apply a PATCH request to a User atomically (RFC 7644 §3.5.2)."""
     rt = registry().user
     ops = scim_patch.parse_patch(body, lenient=ctx.compat.lenient_filters)
-    row = _lock_for_change(cur, user_id, if_match=if_match)
+    row = _lock_for_change(cur, user_id, ctx, if_match=if_match)
     doc = scim_patch.apply_patch(rt, _current_document(row), ops, compat=ctx.compat)
     return _store_change(cur, row, doc, ctx)
 
@@ -270,7 +272,7 @@ _BUMP_GROUPS = Prepared(
 
 def delete_user(cur: Cursor, user_id: str, ctx: Context, *, if_match: str | None = None) -> None:
     """Delete a User and its memberships (RFC 7644 §3.6); the leaver reaches DingTalk."""
-    _lock_for_change(cur, user_id, if_match=if_match)
+    _lock_for_change(cur, user_id, ctx, if_match=if_match)
     group_ids = [gid for (gid,) in _GROUPS_WITH_MEMBER.rows(cur, id=user_id)]
     if group_ids:
         # The groups it left have a new version (their members changed).
@@ -283,11 +285,15 @@ def delete_user(cur: Cursor, user_id: str, ctx: Context, *, if_match: str | None
 # --- reads -----------------------------------------------------------------------------------
 
 
-#: What a User document is rendered from, by id and by userName (the IdPs' existence check).
+#: What a User document is rendered from, by id and by userName (the IdPs' existence check);
+#: as one IdP sees it, with ``idp = :idp`` in the same statement.
 _USER_COLUMNS = (User.id, User.data, User.version, User.created, User.last_modified)
-_USER_BY_ID = Prepared(select(*_USER_COLUMNS).where(User.id == bindparam("id")))
-_USER_BY_NAME = Prepared(select(*_USER_COLUMNS).where(User.user_name_key == bindparam("key")))
-_GROUPS_OF = Prepared(
+_USER_BY_ID = rows.Scoped(User, select(*_USER_COLUMNS).where(User.id == bindparam("id")))
+_USER_BY_NAME = rows.Scoped(
+    User, select(*_USER_COLUMNS).where(User.user_name_key == bindparam("key"))
+)
+_GROUPS_OF = rows.Scoped(
+    Group,
     select(GroupMember.member_id, Group.id, Group.display_name)
     .join(Group, Group.id == GroupMember.group_id)
     .where(GroupMember.member_id.in_(bindparam("ids", expanding=True)))
@@ -296,32 +302,38 @@ _GROUPS_OF = Prepared(
 )
 
 
-def read_user(reader: Cursor, user_id: str) -> StoredResource:
-    """Return what a User is rendered from, or raise 404."""
-    found = one(_USER_BY_ID.rows(reader, id=user_id))
+def read_user(reader: Cursor, user_id: str, *, scope: str | None) -> StoredResource:
+    """Return what a User is rendered from, or raise 404 (also when another IdP's)."""
+    found = one(_USER_BY_ID.rows(reader, scope, id=user_id))
     if found is None:
         raise NotFound(f"User {user_id} not found")
     return StoredResource(*found)
 
 
-def find_user_by_name(reader: Cursor, user_name: str) -> StoredResource | None:
-    """Return the User whose userName matches case-insensitively (RFC 7643 §4.1.1), if any."""
-    found = one(_USER_BY_NAME.rows(reader, key=user_name.lower()))
+def find_user_by_name(
+    reader: Cursor, user_name: str, *, scope: str | None
+) -> StoredResource | None:
+    """Return the User whose userName matches case-insensitively (RFC 7643 §4.1.1), if
+    ``scope`` sees it: another IdP's user is not found (though its userName is taken)."""
+    found = one(_USER_BY_NAME.rows(reader, scope, key=user_name.lower()))
     return None if found is None else StoredResource(*found)
 
 
-def groups_of(reader: Cursor, user_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
-    """Return each user's direct groups as (group id, displayName), in one query."""
+def groups_of(
+    reader: Cursor, user_ids: Sequence[str], *, scope: str | None = None
+) -> dict[str, list[tuple[str, str]]]:
+    """Return each user's direct groups as (group id, displayName), in one query; only the
+    groups ``scope`` sees (every group for None: a shared token, the translator)."""
     out: dict[str, list[tuple[str, str]]] = defaultdict(list)
     if not user_ids:
         return out
-    for member_id, gid, name in _GROUPS_OF.rows(reader, ids=user_ids):
+    for member_id, gid, name in _GROUPS_OF.rows(reader, scope, ids=user_ids):
         out[member_id].append((gid, name))
     return out
 
 
 def list_users(
-    session: Session, query: ListQuery, *, hints: PageHints | None = None
+    session: Session, query: ListQuery, *, scope: str | None, hints: PageHints | None = None
 ) -> tuple[int, list[User]]:
-    """Return the total and one page of Users matching a ListQuery, filtered in SQL."""
-    return list_page(session, "User", query, hints=hints)
+    """Return the total and one page of the Users ``scope`` sees matching a ListQuery."""
+    return list_page(session, "User", query, scope=scope, hints=hints)

@@ -15,9 +15,10 @@ from scim_bridge.directory.models import Group, User
 from scim_bridge.directory.outbox import outbox_touched
 from scim_bridge.directory.prepared import Cursor, StoredResource
 from scim_bridge.directory.representation import render_group, render_user
-from scim_bridge.directory.rows import Context
+from scim_bridge.directory.rows import READ_ONLY, Context
 from scim_bridge.directory.sync_state import sync_states
 from scim_bridge.errors import (
+    Forbidden,
     InvalidFilter,
     InvalidSyntax,
     InvalidValue,
@@ -42,6 +43,8 @@ from scim_bridge.scim.schema import (
 )
 
 PREFIX = "/scim/v2"
+#: Endpoints a read-only token may POST to: searches (RFC 7644 §3.4.3) change nothing.
+SEARCH_ENDPOINTS = frozenset({"scim.search_resources", "scim.root_search"})
 #: Endpoint names in their canonical case; clients send `/users` too (scim-idp-notes §2.24).
 CANONICAL_SEGMENTS = {
     "users": "Users",
@@ -175,6 +178,14 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             principal, stale = tokens.authenticate(reader, presented.strip(), now=now)
         if principal is None:
             raise Unauthorized("the bearer token is not valid or has been revoked")
+        if (
+            principal.read_only
+            and request.method not in ("GET", "HEAD")
+            and request.endpoint not in SEARCH_ENDPOINTS
+        ):
+            # RFC 7644 §3.12: 403, "not permitted based on the supplied authorization";
+            # refused before the body is read (the services refuse it too: Context).
+            raise Forbidden(READ_ONLY)
         if stale:
             with runtime.db.write() as session:
                 tokens.touch(session, principal.token_id, now=now)
@@ -182,6 +193,11 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         g.profile = choose_profile(
             principal.profile, settings.default_profile, request.headers.get("User-Agent")
         )
+
+    def scope() -> str | None:
+        """The IdP whose resources this request sees (None: a shared token sees every IdP)."""
+        principal: tokens.Principal = g.principal
+        return principal.scope
 
     def context() -> Context:
         profile: Profile = g.profile
@@ -284,8 +300,9 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     ) -> list[dict[str, Any]]:
         rt = reg.user
         need_groups = wants(rt, attributes, excluded, "groups")
-        memberships = users.groups_of(reader, [r.id for r in rows]) if need_groups else {}
-        states = sync_extension(reader, "User", [r.id for r in rows], attributes, excluded)
+        ids = [r.id for r in rows]
+        memberships = users.groups_of(reader, ids, scope=scope()) if need_groups else {}
+        states = sync_extension(reader, "User", ids, attributes, excluded)
         return [
             resources.project(
                 rt,
@@ -311,7 +328,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         states = sync_extension(Cursor.of(session), "Group", ids, attributes, excluded)
         out = []
         for r in rows:
-            members = groups.members_of(session, r.id) if need_members else None
+            members = groups.members_of(session, r.id, scope=scope()) if need_members else None
             doc = resources.project(
                 rt,
                 render_group(r, base_url=base_url(), members=members, extra=states.get(r.id)),
@@ -398,15 +415,16 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             if name is not None:
                 return existence_check(name, q)
         with runtime.db.read() as session:
-            total, rows = kinds[endpoint]["list"](session, q, hints=runtime.hints)
+            total, rows = kinds[endpoint]["list"](session, q, scope=scope(), hints=runtime.hints)
             docs = docs_for(session, endpoint, rows, q)
         return scim_json(list_response(docs, total=total, start_index=q.start_index))
 
     def existence_check(name: str, q: ListQuery) -> Response:
         # `userName eq "…"`, sent by Okta and Entra before every create: userName is unique
-        # case-insensitively, so this is one index lookup with at most one match.
+        # case-insensitively, so this is one index lookup with at most one match (and none
+        # when the match belongs to another IdP: the same statement requires the caller's).
         with runtime.db.reader() as reader:
-            found = users.find_user_by_name(reader, name)
+            found = users.find_user_by_name(reader, name, scope=scope())
             matches = [] if found is None else [found]
             page = matches[q.start_index - 1 :][: q.count]
             docs = user_docs(reader, page, q.attributes, q.excluded)
@@ -449,7 +467,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         known_id(resource_id)
         if endpoint == "Users":
             with runtime.db.reader() as reader:
-                user = users.read_user(reader, resource_id)
+                user = users.read_user(reader, resource_id, scope=scope())
                 if not if_none_match_hit(request.headers.get("If-None-Match"), user.version):
                     attributes, excluded = selection()
                     doc = user_docs(reader, [user], attributes, excluded)[0]
@@ -457,7 +475,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             version = user.version
         else:
             with runtime.db.read() as session:
-                group = groups.get_group(session, resource_id)
+                group = groups.get_group(session, resource_id, scope=scope())
                 version = group.version
                 if not if_none_match_hit(request.headers.get("If-None-Match"), version):
                     attributes, excluded = selection()
@@ -509,7 +527,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     def root_search() -> Response:
         q = search_request()
         with runtime.db.read() as session:
-            total, pages = bulk.search_all(session, q, hints=runtime.hints)
+            total, pages = bulk.search_all(session, q, scope=scope(), hints=runtime.hints)
             docs = [doc for endpoint, rows in pages for doc in docs_for(session, endpoint, rows, q)]
         return scim_json(list_response(docs, total=total, start_index=q.start_index))
 

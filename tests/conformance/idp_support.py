@@ -131,20 +131,20 @@ def assert_list_response(response: Any, total: int) -> dict[str, Any]:
 # --- seeding through the service layer (fast, one transaction) -------------------------------
 
 
-def seed_context(now: datetime | None = None) -> Context:
-    """A service Context for seeding."""
-    principal = Principal(token_id=0, name="seed", idp="seed", profile="strict")
+def seed_context(now: datetime | None = None, idp: str = "seed") -> Context:
+    """A service Context for seeding the resources of one IdP (only its tokens see them)."""
+    principal = Principal(token_id=0, name="seed", idp=idp, profile="strict")
     return Context(principal=principal, now=now or datetime.now(UTC))
 
 
-def seed_users(database: Database, n: int, prefix: str = "seed") -> list[str]:
+def seed_users(database: Database, n: int, prefix: str = "seed", idp: str = "seed") -> list[str]:
     """Create ``n`` users in one transaction, a few sharing a creation time; return their ids."""
     base = datetime.now(UTC) - timedelta(hours=1)
     ids = []
     with database.transaction() as cur:
         for i in range(n):
             # Distinct and equal timestamps both occur in real imports; paging must cope.
-            ctx = seed_context(base + timedelta(milliseconds=i // 3))
+            ctx = seed_context(base + timedelta(milliseconds=i // 3), idp)
             row = users.create_user(
                 cur,
                 {
@@ -159,13 +159,15 @@ def seed_users(database: Database, n: int, prefix: str = "seed") -> list[str]:
     return ids
 
 
-def seed_groups(database: Database, n: int, prefix: str = "Seed group") -> list[str]:
+def seed_groups(
+    database: Database, n: int, prefix: str = "Seed group", idp: str = "seed"
+) -> list[str]:
     """Create ``n`` empty groups in one transaction; return their ids."""
     base = datetime.now(UTC) - timedelta(hours=1)
     ids = []
     with database.write() as session:
         for i in range(n):
-            ctx = seed_context(base + timedelta(microseconds=7 * (i // 2)))
+            ctx = seed_context(base + timedelta(microseconds=7 * (i // 2)), idp)
             ids.append(groups.create_group(session, {"displayName": f"{prefix} {i:04d}"}, ctx).id)
     return ids
 

@@ -169,10 +169,14 @@ def member_ids(client: IdpClient, group_id: str) -> set[str]:
     return {m["value"] for m in response.get_json().get("members") or []}
 
 
+#: The runscope token's name, so its IdP label: seeded resources must belong to it to be seen.
+RUNSCOPE_IDP = "okta-runscope"
+
+
 @pytest.fixture
 def runscope(app: Any, database: Database) -> IdpClient:
     """Okta's Runscope SPEC test: an ``auto`` token, so the profile comes from the User-Agent."""
-    return client_for(app, database, "okta-runscope", "auto", {"User-Agent": RUNSCOPE_UA})
+    return client_for(app, database, RUNSCOPE_IDP, "auto", {"User-Agent": RUNSCOPE_UA})
 
 
 # --- users: lookup and create ------------------------------------------------------------------
@@ -336,8 +340,8 @@ def test_okta_11_groups_endpoint_answers_within_600ms(
     Runscope's response_time < 600 is a speed, measured where speeds belong: bench/scim_load.py
     (the paging measures; docs/benchmarks.md). A timing assertion here failed on a loaded CI
     machine, which says nothing about the server."""
-    group_ids = seed_groups(database, 100)
-    user_ids = seed_users(database, 10)
+    group_ids = seed_groups(database, 100, idp=RUNSCOPE_IDP)
+    user_ids = seed_users(database, 10, idp=RUNSCOPE_IDP)
     for gid in group_ids[:20]:
         push = fill(MEMBER_PUSH, A=user_ids[0], B=user_ids[1])
         assert runscope.patch(f"/Groups/{gid}", push).status_code in (200, 204)
@@ -348,8 +352,8 @@ def test_okta_11_groups_endpoint_answers_within_600ms(
 
 def test_okta_12_import_paging_is_stable(runscope: IdpClient, database: Database) -> None:
     """§1.12: startIndex=1,101,… count=100 covers every user and group once, in a stable order."""
-    seed_users(database, 230)
-    seed_groups(database, 130)
+    seed_users(database, 230, idp=RUNSCOPE_IDP)
+    seed_groups(database, 130, idp=RUNSCOPE_IDP)
     for endpoint, total in (("Users", 230), ("Groups", 130)):
         by_100: list[str] = []
         start = 1

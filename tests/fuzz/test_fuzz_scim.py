@@ -503,7 +503,11 @@ class Harness:
         self.client = app.test_client()
         self.database = database
         with database.write() as session:
-            _row, strict = create_token(session, "fuzz-strict", profile="strict", now=utc_now())
+            # The same IdP as the generic token (conftest's "test-idp"): it aims at the same
+            # stored resources, not at ones IdP isolation hides from it.
+            _row, strict = create_token(
+                session, "fuzz-strict", profile="strict", idp="test-idp", now=utc_now()
+            )
         # Each compatibility profile parses differently; "auto" tokens pick by User-Agent.
         self.personas = {
             "generic": {"Authorization": f"Bearer {token}", "User-Agent": "scim-fuzz"},

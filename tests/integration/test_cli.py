@@ -58,7 +58,7 @@ def test_duplicate_token_name_is_refused_with_the_fix(env: dict[str, str]) -> No
     run(env, "db", "upgrade")
     run(env, "token", "create", "okta")
     code, out = run(env, "token", "create", "okta")
-    assert code != 0 and "already exists" in out and "revoke" in out
+    assert code != 0 and "already exists" in out and "token rotate okta" in out
 
 
 def test_config_show_masks_secrets(env: dict[str, str]) -> None:
