@@ -361,12 +361,16 @@ class FilterCompiler:
             if not column.lowered:
                 expr = func.lower(expr)
         if op in ("co", "sw", "ew"):
-            return self._like(expr, op, text, case_exact=case_exact)
+            return self._like(expr, op, text)
         return _ordered(expr, op, text)
 
-    def _like(self, expr: Any, op: str, text: str, *, case_exact: bool) -> ColumnElement[bool]:
-        if case_exact and self.dialect == "sqlite":
-            # SQLite's LIKE ignores ASCII case; caseExact attributes need exact substring tests.
+    def _like(self, expr: Any, op: str, text: str) -> ColumnElement[bool]:
+        if not text:
+            return expr.is_not(None)  # every string contains, starts and ends with ""
+        if self.dialect == "sqlite":
+            # Substring tests, not LIKE: SQLite's LIKE ignores ASCII case (caseExact attributes
+            # need exact tests; the others are lowered on both sides already) and refuses
+            # patterns over 50,000 bytes ("LIKE or GLOB pattern too complex").
             if op == "co":
                 return func.instr(expr, text) > 0
             if op == "sw":

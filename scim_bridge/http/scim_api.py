@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -40,6 +39,7 @@ from scim_bridge.scim.schema import (
     ResourceType,
     registry,
 )
+from scim_bridge.scim.text import UNSTORABLE as _UNSTORABLE
 
 PREFIX = "/scim/v2"
 #: Endpoint names in their canonical case; clients send `/users` too (scim-idp-notes §2.24).
@@ -105,11 +105,6 @@ def read_body(max_bytes: int) -> dict[str, Any]:
 #: that walks it (a RecursionError, then a 500).
 MAX_JSON_DEPTH = 64
 _TOO_DEEP = f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels"
-
-
-#: Text no database column can hold: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
-#: (JSON's "\\ud800" escapes; not Unicode scalar values, so not encodable as UTF-8).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def check_text(value: str, what: str) -> None:
@@ -241,7 +236,12 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
                 base_urls[key] = found
         return found
 
-    def list_params() -> ListQuery:
+    no_parameters = ListQuery(count=settings.default_count)
+
+    def query_params() -> ListQuery:
+        """Parse and check every query parameter (RFC 7644 §3.4.2, §3.9)."""
+        if not request.args:
+            return no_parameters  # the IdPs' writes and reads by id
         for name, value in request.args.items(multi=True):
             check_text(value, f"the {name} parameter")
         with filter_depth_guard():
@@ -250,12 +250,11 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
                 default_count=settings.default_count,
                 max_results=settings.max_results,
                 lenient=g.profile.compat.lenient_filters,
+                max_filter_chars=settings.max_filter_chars,
             )
 
     def selection() -> tuple[tuple[str, ...], tuple[str, ...]]:
-        if not request.args:
-            return (), ()
-        q = parse_list_query(request.args, default_count=0, max_results=1)
+        q = query_params()
         return q.attributes, q.excluded
 
     # --- rendering ---------------------------------------------------------------------------
@@ -419,7 +418,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/<any(Users, Groups):endpoint>")
     def list_resources(endpoint: str) -> Response:
-        return search(endpoint, list_params())
+        return search(endpoint, query_params())
 
     @bp.post("/<any(Users, Groups):endpoint>/.search")
     def search_resources(endpoint: str) -> Response:
@@ -440,6 +439,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
                 default_count=settings.default_count,
                 max_results=settings.max_results,
                 lenient=g.profile.compat.lenient_filters,
+                max_filter_chars=settings.max_filter_chars,
             )
 
     @bp.get("/<any(Users, Groups):endpoint>/<resource_id>")
