@@ -253,8 +253,15 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
                 max_filter_chars=settings.max_filter_chars,
             )
 
+    @bp.before_request
+    def parse_before_write() -> None:
+        # Every query parameter is parsed before any transaction opens: a bad one is a 400
+        # that changed nothing (`POST /Users?count=x` once created the user, then said 400).
+        if request.endpoint not in discovery_endpoints:
+            g.query = query_params()
+
     def selection() -> tuple[tuple[str, ...], tuple[str, ...]]:
-        q = query_params()
+        q: ListQuery = g.query
         return q.attributes, q.excluded
 
     # --- rendering ---------------------------------------------------------------------------
@@ -418,7 +425,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/<any(Users, Groups):endpoint>")
     def list_resources(endpoint: str) -> Response:
-        return search(endpoint, query_params())
+        return search(endpoint, g.query)
 
     @bp.post("/<any(Users, Groups):endpoint>/.search")
     def search_resources(endpoint: str) -> Response:
@@ -565,4 +572,9 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
                 return scim_json(doc)
         raise NotFound(f"no schema {urn!r}; try /Schemas")
 
+    # Discovery (RFC 7644 §4) takes no query parameters and leaves them unread, as before.
+    discovery_endpoints = {
+        f"{bp.name}.{view.__name__}"
+        for view in (service_provider_config, resource_types, resource_type, schemas, schema, me)
+    }
     return bp
