@@ -9,10 +9,6 @@ Comparisons follow the schema: caseExact false compares lowered text, dateTime c
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,11 +24,11 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
 )
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import Group, GroupMember, User, UserValue
+from scim_bridge.directory.paging import PageHints, keyset_after, page_key
 from scim_bridge.errors import InvalidFilter
 from scim_bridge.scim.filters import (
     And,
@@ -460,57 +456,7 @@ def sort_expression(resource_type: str, ref: AttrRef) -> Any:
     return expr if leaf.case_exact or leaf.type != "string" else func.lower(expr)
 
 
-# --- deep paging ---------------------------------------------------------------------------
-
-
-class PageHints:
-    """Remember where page N+1 starts, so sequential paging is keyset, not OFFSET.
-
-    IdPs page with startIndex=1, 101, 201 …; OFFSET makes page k cost O(k). After serving a
-    page we note the last row's (created, id) for the next startIndex; the next request
-    seeks straight there. Hints live for ``ttl`` seconds; a miss falls back to OFFSET.
-    """
-
-    def __init__(
-        self, *, size: int = 1024, ttl: float = 120.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._items: OrderedDict[tuple[Any, ...], tuple[float, tuple[datetime, str]]] = (
-            OrderedDict()
-        )
-        self._lock = threading.Lock()
-        self._size = size
-        self._ttl = ttl
-        self._clock = clock
-
-    def get(self, key: tuple[Any, ...]) -> tuple[datetime, str] | None:
-        """Return the (created, id) the page at this key starts after, if known and fresh."""
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                return None
-            stamp, after = item
-            if self._clock() - stamp > self._ttl:
-                del self._items[key]
-                return None
-            return after
-
-    def put(self, key: tuple[Any, ...], after: tuple[datetime, str]) -> None:
-        """Record that the page at this key starts after (created, id)."""
-        with self._lock:
-            self._items[key] = (self._clock(), after)
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        """Forget every hint."""
-        with self._lock:
-            self._items.clear()
-
-
-def keyset_after(model: Any, after: tuple[datetime, str]) -> ColumnElement[bool]:
-    """Return the WHERE clause for rows after (created, id) in the default order."""
-    return tuple_(model.created, model.id) > tuple_(literal(after[0]), literal(after[1]))
+# --- listing -------------------------------------------------------------------------------
 
 
 def list_page(
@@ -538,7 +484,7 @@ def list_page(
         stmt = stmt.order_by(order.nulls_last(), model.created, model.id)
         stmt = stmt.offset(query.start_index - 1)
     else:
-        key = (resource_type, query.filter_text, query.start_index)
+        key = page_key(resource_type, query.filter_text, query.start_index)
         after = hints.get(key) if hints is not None and query.start_index > 1 else None
         stmt = stmt.order_by(model.created, model.id)
         stmt = (
@@ -546,7 +492,7 @@ def list_page(
         )
     rows = list(session.scalars(stmt.limit(query.count)))
     if hints is not None and query.sort_by is None and rows:
-        next_key = (resource_type, query.filter_text, query.start_index + len(rows))
+        next_key = page_key(resource_type, query.filter_text, query.start_index + len(rows))
         hints.put(next_key, (rows[-1].created, rows[-1].id))
     if query.start_index == 1 and len(rows) < query.count:
         # The first page holds every match (Okta's and Entra's existence checks): that is

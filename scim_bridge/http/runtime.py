@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.queries import PageHints
+from scim_bridge.directory.paging import PageHints
 from scim_bridge.settings import Settings
 
 
