@@ -58,8 +58,9 @@ class Settings:
     # The longest filter accepted, in characters (query string or SearchRequest); longer ones
     # get 400 invalidFilter. Not advertised: RFC 7643 §5 has no field for it. 8 KiB.
     max_filter_chars: int = 8192
-    # What to do with a password an IdP sends: keep a one-way hash, or drop it.
-    password_policy: str = "hash"
+    # What to do with a password an IdP sends: drop it (the default: nothing reads it, people
+    # sign in to DingTalk with DingTalk's own credentials), or keep a one-way scrypt hash.
+    password_policy: str = "drop"
     # Compatibility profile when a token names none: "auto" reads the User-Agent.
     default_profile: str = "auto"
 

@@ -217,6 +217,8 @@ def _run_one(
     if method in ("POST", "PUT", "PATCH") and not isinstance(data, Mapping):
         return _outcome(op, 400, f"{method} needs a data object", "invalidSyntax")
     service = _SERVICES[endpoint][method]
+    if endpoint == "Users" and method != "DELETE":
+        ctx = users.prepare(data, ctx)  # hash passwords before the operation's transaction
     version = op.get("version")
     # Each operation is a SCIM request of its own: a failure rolls back only that operation.
     try:

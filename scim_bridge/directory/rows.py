@@ -4,6 +4,7 @@ uniqueness checks and version bumps (RFC 7643 §3.1 common attributes)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -38,7 +39,9 @@ class Context:
     principal: Principal
     now: datetime
     compat: resources.Compat = field(default_factory=resources.Compat)
-    password_policy: str = "hash"
+    password_policy: str = "drop"
+    # Password hashes by plaintext, computed before the transaction (users.prepare).
+    password_hashes: Mapping[str, str] = field(default_factory=dict)
     # Entra sends partial member lists with "replace"; its profile treats them as additions.
     additive_member_replace: bool = False
 

@@ -188,6 +188,12 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             additive_member_replace=profile.additive_member_replace,
         )
 
+    def change_context(endpoint: str, body: dict[str, Any]) -> Context:
+        """The change context, with a User request's passwords hashed before its transaction
+        opens (scrypt is slow by design: it must not hold the writer's turn)."""
+        ctx = context()
+        return users.prepare(body, ctx) if endpoint == "Users" else ctx
+
     @contextmanager
     def write() -> Iterator[Session]:
         with runtime.db.write() as session:
@@ -419,8 +425,9 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     @bp.post("/<any(Users, Groups):endpoint>")
     def create(endpoint: str) -> Response:
         body = read_body(settings.max_body_bytes)
+        ctx = change_context(endpoint, body)
         with change(endpoint) as handle:
-            row = kinds[endpoint]["create"](handle, body, context())
+            row = kinds[endpoint]["create"](handle, body, ctx)
         return render_one(row, 201)
 
     @bp.get("/<any(Users, Groups):endpoint>")
@@ -476,9 +483,10 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     def replace_resource(endpoint: str, resource_id: str) -> Response:
         known_id(resource_id)
         body = read_body(settings.max_body_bytes)
+        ctx = change_context(endpoint, body)
         with change(endpoint) as handle:
             row = kinds[endpoint]["replace"](
-                handle, resource_id, body, context(), if_match=request.headers.get("If-Match")
+                handle, resource_id, body, ctx, if_match=request.headers.get("If-Match")
             )
         return render_one(row)
 
@@ -488,9 +496,10 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         body = read_body(settings.max_body_bytes)
         profile: Profile = g.profile
         status = profile.user_patch_status if endpoint == "Users" else profile.group_patch_status
+        ctx = change_context(endpoint, body)
         with change(endpoint) as handle:
             row = kinds[endpoint]["patch"](
-                handle, resource_id, body, context(), if_match=request.headers.get("If-Match")
+                handle, resource_id, body, ctx, if_match=request.headers.get("If-Match")
             )
         # RFC 7644 §3.5.2: 204 unless the client asked for attributes back.
         if status == 204 and not request.args.get("attributes"):
