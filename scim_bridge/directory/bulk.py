@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory import groups, users
+from scim_bridge.directory import groups, passwords, users
 from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.queries import PageHints, list_page
 from scim_bridge.directory.rows import Context
@@ -218,7 +218,7 @@ def _run_one(
         return _outcome(op, 400, f"{method} needs a data object", "invalidSyntax")
     service = _SERVICES[endpoint][method]
     if endpoint == "Users" and method != "DELETE":
-        ctx = users.prepare(data, ctx)  # hash passwords before the operation's transaction
+        ctx = passwords.prepare(data, ctx)  # hash passwords before the operation's transaction
     version = op.get("version")
     # Each operation is a SCIM request of its own: a failure rolls back only that operation.
     try:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, g, json, request
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory import bulk, discovery, groups, tokens, users
+from scim_bridge.directory import bulk, discovery, groups, passwords, tokens, users
 from scim_bridge.directory.models import Group, User
 from scim_bridge.directory.outbox import outbox_touched
 from scim_bridge.directory.prepared import Cursor, StoredResource
@@ -192,7 +192,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         """The change context, with a User request's passwords hashed before its transaction
         opens (scrypt is slow by design: it must not hold the writer's turn)."""
         ctx = context()
-        return users.prepare(body, ctx) if endpoint == "Users" else ctx
+        return passwords.prepare(body, ctx) if endpoint == "Users" else ctx
 
     @contextmanager
     def write() -> Iterator[Session]:

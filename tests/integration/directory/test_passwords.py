@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from scim_bridge.app import create_app
-from scim_bridge.directory import users
+from scim_bridge.directory import passwords, users
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import User
 from scim_bridge.directory.rows import Context
@@ -72,8 +72,8 @@ def test_the_hash_policy_stores_scrypt_at_owasp_cost(database: Database, db_url:
     uid = created.json["id"]
     first = stored_hash(database, uid)
     assert first is not None and first.startswith("$scrypt$ln=17,r=8,p=1$")
-    assert users.verify_password("pw1", first)
-    assert not users.verify_password("pw2", first)
+    assert passwords.verify_password("pw1", first)
+    assert not passwords.verify_password("pw2", first)
     # Okta's password sync: PATCH replace with a value object (scim-idp-notes).
     patch = {
         "schemas": [PATCH_URN],
@@ -81,7 +81,7 @@ def test_the_hash_policy_stores_scrypt_at_owasp_cost(database: Database, db_url:
     }
     assert send("PATCH", f"/Users/{uid}", patch).status_code in (200, 204)
     second = stored_hash(database, uid)
-    assert second is not None and users.verify_password("pw2", second)
+    assert second is not None and passwords.verify_password("pw2", second)
     # A PATCH with a path, inside a Bulk request.
     by_path = {
         "schemas": [PATCH_URN],
@@ -90,11 +90,11 @@ def test_the_hash_policy_stores_scrypt_at_owasp_cost(database: Database, db_url:
     op = {"method": "PATCH", "path": f"/Users/{uid}", "data": by_path}
     assert send("POST", "/Bulk", {"schemas": [BULK_URN], "Operations": [op]}).status_code == 200
     third = stored_hash(database, uid)
-    assert third is not None and users.verify_password("pw3", third)
+    assert third is not None and passwords.verify_password("pw3", third)
 
 
 def test_the_stored_form_describes_itself() -> None:
-    stored = users.hash_password("correct horse")
+    stored = passwords.hash_password("correct horse")
     _, scheme, params, salt, digest = stored.split("$")
     assert scheme == "scrypt" and params == "ln=17,r=8,p=1"
     raw_salt = base64.b64decode(salt + "=" * (-len(salt) % 4))
@@ -110,9 +110,9 @@ def test_hashes_stored_before_issue_9_still_verify() -> None:
     digest = hashlib.scrypt(b"old one", salt=salt, n=2**14, r=8, p=1, dklen=32)
     b64 = base64.b64encode
     stored = f"scrypt$16384$8$1${b64(salt).decode()}${b64(digest).decode()}"
-    assert users.verify_password("old one", stored)
-    assert not users.verify_password("old two", stored)
-    assert not users.verify_password("x", "garbage")
+    assert passwords.verify_password("old one", stored)
+    assert not passwords.verify_password("old two", stored)
+    assert not passwords.verify_password("x", "garbage")
 
 
 def ctx_with(policy: str) -> Context:
@@ -135,27 +135,27 @@ def fake_hash(password: str) -> str:
     ],
 )
 def test_prepare_finds_the_password_in_every_form_a_request_sends(body: dict[str, Any]) -> None:
-    prepared = users.prepare(body, ctx_with("hash"), hasher=fake_hash)
+    prepared = passwords.prepare(body, ctx_with("hash"), hasher=fake_hash)
     assert prepared.password_hashes == {"pw": "$prepared$pw"}
 
 
 def test_prepare_hashes_with_scrypt_by_default() -> None:
-    prepared = users.prepare({"userName": "ann", "password": "pw"}, ctx_with("hash"))
-    assert users.verify_password("pw", prepared.password_hashes["pw"])
+    prepared = passwords.prepare({"userName": "ann", "password": "pw"}, ctx_with("hash"))
+    assert passwords.verify_password("pw", prepared.password_hashes["pw"])
 
 
 def test_the_write_stores_the_prepared_hash_without_hashing_again(database: Database) -> None:
     create = {"userName": "ann", "password": "pw1"}
     with database.transaction() as cur:
         row = users.create_user(
-            cur, create, users.prepare(create, ctx_with("hash"), hasher=fake_hash)
+            cur, create, passwords.prepare(create, ctx_with("hash"), hasher=fake_hash)
         )
     assert stored_hash(database, row.id) == "$prepared$pw1"
     patch = {
         "schemas": [PATCH_URN],
         "Operations": [{"op": "replace", "path": "password", "value": "pw2"}],
     }
-    ctx = users.prepare(patch, ctx_with("hash"), hasher=fake_hash)
+    ctx = passwords.prepare(patch, ctx_with("hash"), hasher=fake_hash)
     with database.transaction() as cur:
         users.patch_user(cur, row.id, patch, ctx)
     assert stored_hash(database, row.id) == "$prepared$pw2"
@@ -163,12 +163,12 @@ def test_the_write_stores_the_prepared_hash_without_hashing_again(database: Data
 
 def test_prepare_does_nothing_when_passwords_are_dropped() -> None:
     ctx = ctx_with("drop")
-    assert users.prepare({"userName": "a", "password": "pw"}, ctx, hasher=fake_hash) is ctx
+    assert passwords.prepare({"userName": "a", "password": "pw"}, ctx, hasher=fake_hash) is ctx
 
 
 def test_prepare_hashes_at_most_the_last_two_passwords_of_a_request() -> None:
     """A body cannot make the server run scrypt once per password-shaped value."""
     ops = [{"op": "replace", "path": "password", "value": f"pw{i}"} for i in range(50)]
     body = {"schemas": [PATCH_URN], "Operations": ops}
-    prepared = users.prepare(body, ctx_with("hash"), hasher=fake_hash)
+    prepared = passwords.prepare(body, ctx_with("hash"), hasher=fake_hash)
     assert list(prepared.password_hashes) == ["pw48", "pw49"]
