@@ -121,6 +121,13 @@ class Uniqueness(ScimError):
     scim_type = "uniqueness"
 
 
+class Conflict(ScimError):
+    """409 with no scimType: the request conflicts with what it depends on, e.g. bulkId
+    references that cannot be resolved (RFC 7644 §3.7.1; §3.12 has no keyword for it)."""
+
+    status = 409
+
+
 class PreconditionFailed(ScimError):
     """412: If-Match named a version that is no longer current (RFC 7644 §3.14)."""
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory import groups, users
+from scim_bridge.directory import groups, passwords, users
 from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.queries import PageHints, list_page
 from scim_bridge.directory.rows import Context
@@ -20,12 +20,14 @@ from scim_bridge.errors import (
     PayloadTooLarge,
     ScimError,
 )
+from scim_bridge.scim import bulk_plan
 from scim_bridge.scim.etags import etag
 from scim_bridge.scim.listing import ListQuery
 from scim_bridge.scim.schema import BULK_REQUEST, BULK_RESPONSE, ERROR
 
 _BULK_REF = re.compile(r"^bulkId:(.+)$")
 _PATH = re.compile(r"^/?(users|groups)(?:/([^/?#]+))?/?$", re.IGNORECASE)
+_PATH_REF = re.compile(r"^(/?(?:users|groups)/)bulkId:([^/?#]+)/?$", re.IGNORECASE)
 
 
 def _on_cursor(service: Callable[..., Any]) -> Callable[..., Any]:
@@ -114,43 +116,55 @@ def process(
 
     results: dict[int, dict[str, Any]] = {}
     ids: dict[str, str] = {}
-    failed_bulk_ids: set[str] = set()
-    pending = list(enumerate(operations))
     errors = 0
-    # RFC 7644 §3.7.1: resolve references to bulkIds created later in the same request by
-    # running an operation once everything it refers to exists.
-    while pending and not (fail_on_errors and errors >= fail_on_errors):
-        progressed = False
-        deferred = []
-        for index, op in pending:
-            if fail_on_errors and errors >= fail_on_errors:
-                break
-            refs = _references(op) if isinstance(op, Mapping) else set()
-            waiting = {r for r in refs if r not in ids and r not in failed_bulk_ids}
-            if waiting and _defined_later(waiting, pending):
-                deferred.append((index, op))
-                continue
+    # RFC 7644 §3.7.2: an operation may reference what a POST of the same request creates; it
+    # runs after that POST. The order is worked out once, before anything runs.
+    steps = bulk_plan.plan(
+        [_declared(op) for op in operations], [_op_references(op) for op in operations]
+    )
+    for step in steps:
+        if fail_on_errors and errors >= fail_on_errors:
+            break  # RFC 7644 §3.7.3: stop once failOnErrors errors have happened
+        op = operations[step.index]
+        if step.refusal is not None:
+            refusal = step.refusal
+            result = _outcome(op, refusal.status, refusal.detail, refusal.scim_type)
+        else:
             result = _run_one(op, ctx, run=run, ids=ids, base_url=base_url)
-            results[index] = result
-            progressed = True
-            if int(result["status"]) >= 400:
-                errors += 1
-                if isinstance(op, Mapping) and op.get("bulkId"):
-                    failed_bulk_ids.add(str(op["bulkId"]))
-        if not progressed:
-            for index, op in deferred:
-                results[index] = _outcome(
-                    op, 409, "circular bulkId references could not be resolved", "invalidValue"
-                )
-                errors += 1
-            break
-        pending = deferred
+        results[step.index] = result
+        if int(result["status"]) >= 400:
+            errors += 1
     return {"schemas": [BULK_RESPONSE], "Operations": [results[i] for i in sorted(results)]}
 
 
-def _defined_later(waiting: set[str], pending: list[tuple[int, Any]]) -> bool:
-    defined = {str(op.get("bulkId")) for _, op in pending if isinstance(op, Mapping)}
-    return bool(waiting & defined)
+def _declared(op: Any) -> str | None:
+    """Return the bulkId a POST declares (RFC 7644 §3.7: REQUIRED for POST), if any."""
+    if not isinstance(op, Mapping) or str(op.get("method", "")).upper() != "POST":
+        return None
+    bulk_id = op.get("bulkId")
+    return bulk_id if isinstance(bulk_id, str) and bulk_id else None
+
+
+def _op_references(op: Any) -> set[str]:
+    """Return the bulkIds an operation references, in its data or its path."""
+    if not isinstance(op, Mapping):
+        return set()
+    refs = _references(op.get("data"))
+    path = op.get("path")
+    m = _PATH_REF.match(path) if isinstance(path, str) else None
+    if m:
+        refs.add(m.group(2))
+    return refs
+
+
+def _substitute_path(path: str, ids: Mapping[str, str]) -> str:
+    """Replace a ``bulkId:X`` resource id in a path (``/Groups/bulkId:X``) by X's id."""
+    m = _PATH_REF.match(path)
+    if m is None:
+        return path
+    if m.group(2) not in ids:
+        raise _Unresolved(m.group(2))
+    return m.group(1) + ids[m.group(2)]
 
 
 def _outcome(op: Any, status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:
@@ -179,10 +193,16 @@ def _run_one(
     if op.get("version") is not None and not isinstance(op["version"], str):
         return _outcome(op, 400, "version must be an ETag string (RFC 7644 §3.7)", "invalidSyntax")
     try:
-        path = _substitute(str(op.get("path", "")), ids)
+        path = _substitute_path(str(op.get("path", "")), ids)
         data = _substitute(op.get("data"), ids)
     except _Unresolved as exc:
-        return _outcome(op, 409, f"bulkId {exc.bulk_id} did not create a resource", "invalidValue")
+        # RFC 7644 §3.7.1 answers 409 for references that cannot be resolved; §3.12 has no
+        # scimType for a 409 but uniqueness.
+        detail = (
+            f"bulkId {exc.bulk_id} created no resource: no POST of this request declares it, "
+            "or its POST failed (RFC 7644 §3.7.2)"
+        )
+        return _outcome(op, 409, detail)
     m = _PATH.match(path)
     if method not in ("POST", "PUT", "PATCH", "DELETE"):
         return _outcome(op, 400, f"unsupported bulk method {method!r}", "invalidSyntax")
@@ -197,6 +217,8 @@ def _run_one(
     if method in ("POST", "PUT", "PATCH") and not isinstance(data, Mapping):
         return _outcome(op, 400, f"{method} needs a data object", "invalidSyntax")
     service = _SERVICES[endpoint][method]
+    if endpoint == "Users" and method != "DELETE":
+        ctx = passwords.prepare(data, ctx)  # hash passwords before the operation's transaction
     version = op.get("version")
     # Each operation is a SCIM request of its own: a failure rolls back only that operation.
     try:

@@ -13,10 +13,6 @@ and groups of that IdP, exactly as if the others did not exist (docs/security.md
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,11 +28,11 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
 )
 from sqlalchemy.orm import Session, aliased
 
 from scim_bridge.directory.models import Group, GroupMember, User, UserValue
+from scim_bridge.directory.paging import PageHints, keyset_after, page_key
 from scim_bridge.errors import InvalidFilter
 from scim_bridge.scim.filters import (
     And,
@@ -395,12 +391,16 @@ class FilterCompiler:
             if not column.lowered:
                 expr = func.lower(expr)
         if op in ("co", "sw", "ew"):
-            return self._like(expr, op, text, case_exact=case_exact)
+            return self._like(expr, op, text)
         return _ordered(expr, op, text)
 
-    def _like(self, expr: Any, op: str, text: str, *, case_exact: bool) -> ColumnElement[bool]:
-        if case_exact and self.dialect == "sqlite":
-            # SQLite's LIKE ignores ASCII case; caseExact attributes need exact substring tests.
+    def _like(self, expr: Any, op: str, text: str) -> ColumnElement[bool]:
+        if not text:
+            return expr.is_not(None)  # every string contains, starts and ends with ""
+        if self.dialect == "sqlite":
+            # Substring tests, not LIKE: SQLite's LIKE ignores ASCII case (caseExact attributes
+            # need exact tests; the others are lowered on both sides already) and refuses
+            # patterns over 50,000 bytes ("LIKE or GLOB pattern too complex").
             if op == "co":
                 return func.instr(expr, text) > 0
             if op == "sw":
@@ -490,57 +490,7 @@ def sort_expression(resource_type: str, ref: AttrRef) -> Any:
     return expr if leaf.case_exact or leaf.type != "string" else func.lower(expr)
 
 
-# --- deep paging ---------------------------------------------------------------------------
-
-
-class PageHints:
-    """Remember where page N+1 starts, so sequential paging is keyset, not OFFSET.
-
-    IdPs page with startIndex=1, 101, 201 …; OFFSET makes page k cost O(k). After serving a
-    page we note the last row's (created, id) for the next startIndex; the next request
-    seeks straight there. Hints live for ``ttl`` seconds; a miss falls back to OFFSET.
-    """
-
-    def __init__(
-        self, *, size: int = 1024, ttl: float = 120.0, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._items: OrderedDict[tuple[Any, ...], tuple[float, tuple[datetime, str]]] = (
-            OrderedDict()
-        )
-        self._lock = threading.Lock()
-        self._size = size
-        self._ttl = ttl
-        self._clock = clock
-
-    def get(self, key: tuple[Any, ...]) -> tuple[datetime, str] | None:
-        """Return the (created, id) the page at this key starts after, if known and fresh."""
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                return None
-            stamp, after = item
-            if self._clock() - stamp > self._ttl:
-                del self._items[key]
-                return None
-            return after
-
-    def put(self, key: tuple[Any, ...], after: tuple[datetime, str]) -> None:
-        """Record that the page at this key starts after (created, id)."""
-        with self._lock:
-            self._items[key] = (self._clock(), after)
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        """Forget every hint."""
-        with self._lock:
-            self._items.clear()
-
-
-def keyset_after(model: Any, after: tuple[datetime, str]) -> ColumnElement[bool]:
-    """Return the WHERE clause for rows after (created, id) in the default order."""
-    return tuple_(model.created, model.id) > tuple_(literal(after[0]), literal(after[1]))
+# --- listing -------------------------------------------------------------------------------
 
 
 def list_page(
@@ -573,8 +523,7 @@ def list_page(
         stmt = stmt.order_by(order.nulls_last(), model.created, model.id)
         stmt = stmt.offset(query.start_index - 1)
     else:
-        # Each IdP pages through its own rows: a hint is good only for the scope that made it.
-        key = (resource_type, scope, query.filter_text, query.start_index)
+        key = page_key(resource_type, scope, query.filter_text, query.start_index)
         after = hints.get(key) if hints is not None and query.start_index > 1 else None
         stmt = stmt.order_by(model.created, model.id)
         stmt = (
@@ -582,7 +531,7 @@ def list_page(
         )
     rows = list(session.scalars(stmt.limit(query.count)))
     if hints is not None and query.sort_by is None and rows:
-        next_key = (resource_type, scope, query.filter_text, query.start_index + len(rows))
+        next_key = page_key(resource_type, scope, query.filter_text, query.start_index + len(rows))
         hints.put(next_key, (rows[-1].created, rows[-1].id))
     if query.start_index == 1 and len(rows) < query.count:
         # The first page holds every match (Okta's and Entra's existence checks): that is

@@ -45,7 +45,9 @@ class Context:
     principal: Principal
     now: datetime
     compat: resources.Compat = field(default_factory=resources.Compat)
-    password_policy: str = "hash"
+    password_policy: str = "drop"
+    # Password hashes by plaintext, computed before the transaction (users.prepare).
+    password_hashes: Mapping[str, str] = field(default_factory=dict)
     # Entra sends partial member lists with "replace"; its profile treats them as additions.
     additive_member_replace: bool = False
     # Refuses (raises a ScimError) a User document DingTalk could never accept; built by the

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +12,7 @@ from sqlalchemy.orm import Session
 from scim_bridge.directory import rows
 from scim_bridge.directory.models import Group, GroupMember, User, UserValue
 from scim_bridge.directory.outbox import mark_changed_on
+from scim_bridge.directory.passwords import hash_password
 from scim_bridge.directory.prepared import Cursor, Prepared, StoredResource, one
 from scim_bridge.directory.queries import VALUE_TABLE_ATTRS, PageHints, list_page
 from scim_bridge.directory.rows import Context
@@ -28,39 +25,6 @@ from scim_bridge.scim.schema import ENTERPRISE_USER, registry
 
 #: What never goes into ``User.data``: server-managed or write-only attributes.
 NOT_STORED = ("id", "meta", "schemas", "groups", "password")
-
-
-# --- passwords -------------------------------------------------------------------------------
-
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
-
-
-def hash_password(password: str) -> str:
-    """Return a salted scrypt hash of a password (never the password itself)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode("utf-8"), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
-    )
-    b64 = base64.b64encode
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """Check a password against a stored scrypt hash in constant time."""
-    try:
-        _, n, r, p, salt, digest = stored.split("$")
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode("utf-8"),
-            salt=base64.b64decode(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            dklen=len(expected),
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -136,8 +100,14 @@ def _check_unique(cur: Cursor, row: User, *, exclude_id: str | None) -> None:
 
 def _apply_password(row: User, doc: Mapping[str, Any], ctx: Context) -> None:
     password = doc.get("password")
-    if isinstance(password, str) and password:
-        row.password_hash = hash_password(password) if ctx.password_policy == "hash" else None
+    if not isinstance(password, str) or not password:
+        return
+    if ctx.password_policy != "hash":
+        row.password_hash = None
+        return
+    # Hashed by prepare() before the transaction; hashing here is the slow path, for callers
+    # that did not prepare (or a form prepare did not recognise).
+    row.password_hash = ctx.password_hashes.get(password) or hash_password(password)
 
 
 # Users are written with prepared statements (see prepared.py), not the ORM's unit of work:

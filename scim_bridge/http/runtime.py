@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.queries import PageHints
+from scim_bridge.directory.paging import PageHints
 from scim_bridge.settings import Settings
 
 

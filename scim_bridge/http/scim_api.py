@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, g, json, request
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory import bulk, discovery, groups, tokens, users
+from scim_bridge.directory import bulk, discovery, groups, passwords, tokens, users
 from scim_bridge.directory.models import Group, User
 from scim_bridge.directory.outbox import outbox_touched
 from scim_bridge.directory.prepared import Cursor, StoredResource
@@ -41,6 +40,7 @@ from scim_bridge.scim.schema import (
     ResourceType,
     registry,
 )
+from scim_bridge.scim.text import UNSTORABLE as _UNSTORABLE
 
 PREFIX = "/scim/v2"
 #: Endpoints a read-only token may POST to: searches (RFC 7644 §3.4.3) change nothing.
@@ -108,11 +108,6 @@ def read_body(max_bytes: int) -> dict[str, Any]:
 #: that walks it (a RecursionError, then a 500).
 MAX_JSON_DEPTH = 64
 _TOO_DEEP = f"the body nests JSON deeper than {MAX_JSON_DEPTH} levels"
-
-
-#: Text no database column can hold: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
-#: (JSON's "\\ud800" escapes; not Unicode scalar values, so not encodable as UTF-8).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def check_text(value: str, what: str) -> None:
@@ -211,6 +206,12 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             ignore_unknown_members=profile.ignore_unknown_members,
         )
 
+    def change_context(endpoint: str, body: dict[str, Any]) -> Context:
+        """The change context, with a User request's passwords hashed before its transaction
+        opens (scrypt is slow by design: it must not hold the writer's turn)."""
+        ctx = context()
+        return passwords.prepare(body, ctx) if endpoint == "Users" else ctx
+
     @contextmanager
     def write() -> Iterator[Session]:
         with runtime.db.write() as session:
@@ -259,7 +260,12 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
                 base_urls[key] = found
         return found
 
-    def list_params() -> ListQuery:
+    no_parameters = ListQuery(count=settings.default_count)
+
+    def query_params() -> ListQuery:
+        """Parse and check every query parameter (RFC 7644 §3.4.2, §3.9)."""
+        if not request.args:
+            return no_parameters  # the IdPs' writes and reads by id
         for name, value in request.args.items(multi=True):
             check_text(value, f"the {name} parameter")
         with filter_depth_guard():
@@ -268,12 +274,18 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
                 default_count=settings.default_count,
                 max_results=settings.max_results,
                 lenient=g.profile.compat.lenient_filters,
+                max_filter_chars=settings.max_filter_chars,
             )
 
+    @bp.before_request
+    def parse_before_write() -> None:
+        # Every query parameter is parsed before any transaction opens: a bad one is a 400
+        # that changed nothing (`POST /Users?count=x` once created the user, then said 400).
+        if request.endpoint not in discovery_endpoints:
+            g.query = query_params()
+
     def selection() -> tuple[tuple[str, ...], tuple[str, ...]]:
-        if not request.args:
-            return (), ()
-        q = parse_list_query(request.args, default_count=0, max_results=1)
+        q: ListQuery = g.query
         return q.attributes, q.excluded
 
     # --- rendering ---------------------------------------------------------------------------
@@ -433,13 +445,14 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     @bp.post("/<any(Users, Groups):endpoint>")
     def create(endpoint: str) -> Response:
         body = read_body(settings.max_body_bytes)
+        ctx = change_context(endpoint, body)
         with change(endpoint) as handle:
-            row = kinds[endpoint]["create"](handle, body, context())
+            row = kinds[endpoint]["create"](handle, body, ctx)
         return render_one(row, 201)
 
     @bp.get("/<any(Users, Groups):endpoint>")
     def list_resources(endpoint: str) -> Response:
-        return search(endpoint, list_params())
+        return search(endpoint, g.query)
 
     @bp.post("/<any(Users, Groups):endpoint>/.search")
     def search_resources(endpoint: str) -> Response:
@@ -460,6 +473,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
                 default_count=settings.default_count,
                 max_results=settings.max_results,
                 lenient=g.profile.compat.lenient_filters,
+                max_filter_chars=settings.max_filter_chars,
             )
 
     @bp.get("/<any(Users, Groups):endpoint>/<resource_id>")
@@ -489,9 +503,10 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     def replace_resource(endpoint: str, resource_id: str) -> Response:
         known_id(resource_id)
         body = read_body(settings.max_body_bytes)
+        ctx = change_context(endpoint, body)
         with change(endpoint) as handle:
             row = kinds[endpoint]["replace"](
-                handle, resource_id, body, context(), if_match=request.headers.get("If-Match")
+                handle, resource_id, body, ctx, if_match=request.headers.get("If-Match")
             )
         return render_one(row)
 
@@ -501,9 +516,10 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         body = read_body(settings.max_body_bytes)
         profile: Profile = g.profile
         status = profile.user_patch_status if endpoint == "Users" else profile.group_patch_status
+        ctx = change_context(endpoint, body)
         with change(endpoint) as handle:
             row = kinds[endpoint]["patch"](
-                handle, resource_id, body, context(), if_match=request.headers.get("If-Match")
+                handle, resource_id, body, ctx, if_match=request.headers.get("If-Match")
             )
         # RFC 7644 §3.5.2: 204 unless the client asked for attributes back.
         if status == 204 and not request.args.get("attributes"):
@@ -585,4 +601,9 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
                 return scim_json(doc)
         raise NotFound(f"no schema {urn!r}; try /Schemas")
 
+    # Discovery (RFC 7644 §4) takes no query parameters and leaves them unread, as before.
+    discovery_endpoints = {
+        f"{bp.name}.{view.__name__}"
+        for view in (service_provider_config, resource_types, resource_type, schemas, schema, me)
+    }
     return bp

@@ -26,6 +26,7 @@ from scim2_filter_parser.lexer import SCIMLexer
 from scim2_filter_parser.parser import SCIMParser, SCIMParserError
 
 from scim_bridge.errors import InvalidFilter, InvalidPath
+from scim_bridge.scim.text import storable
 
 COMPARISON_OPS = frozenset({"eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"})
 ORDERING_OPS = frozenset({"gt", "ge", "lt", "le"})
@@ -102,6 +103,13 @@ class Path:
 # --- lexing ------------------------------------------------------------------------------------
 
 
+#: Why a literal is refused (its decoded text could not be stored nor compared in SQL).
+UNSTORABLE_LITERAL = (
+    "a filter literal contains NUL or an unpaired surrogate once its escapes are decoded "
+    "(RFC 7643 §2.3.1: strings are Unicode, encoded as UTF-8)"
+)
+
+
 class _Lexer(SCIMLexer):
     """scim2-filter-parser's lexer with RFC 7159 numbers and strings, and typed literals."""
 
@@ -110,6 +118,10 @@ class _Lexer(SCIMLexer):
     @_(r'"(?:[^"\\]|\\.)*"')  # type: ignore[name-defined]  # noqa: F821
     def COMP_VALUE(self, t: Any) -> Any:
         t.value = json.loads(t.value)
+        # The request's raw text was checked before parsing; its escapes ("\u0000", "\ud800")
+        # are decoded only now, and decoded text must be held to the same rule.
+        if not storable(t.value):
+            raise InvalidFilter(UNSTORABLE_LITERAL)
         return t
 
     @_(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")  # type: ignore[name-defined]  # noqa: F821

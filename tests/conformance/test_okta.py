@@ -50,7 +50,6 @@ from sqlalchemy import select
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import User
-from scim_bridge.directory.users import verify_password
 
 #: §1.5: what the Runscope suite sends with its GETs and its POSTs.
 RUNSCOPE_GET = {
@@ -231,7 +230,7 @@ def test_okta_03_create_user_returns_full_resource(okta: IdpClient, database: Da
     assert "1mz050nq" not in got.get_data(as_text=True)
     with database.read() as session:
         stored = session.scalar(select(User.password_hash).where(User.id == body["id"]))
-    assert stored is not None and verify_password("1mz050nq", stored)
+    assert stored is None  # password_policy "drop", the default (test_passwords.py: "hash")
 
 
 def test_okta_04_duplicate_create_is_409_uniqueness(okta: IdpClient) -> None:
@@ -419,7 +418,7 @@ def test_okta_14_patch_deactivate_and_reactivate_without_path(okta: IdpClient) -
 
 
 def test_okta_15_password_sync_patch(okta: IdpClient, database: Database) -> None:
-    """§1.15: PATCH replace value {"password": "..."} → accepted, stored hashed, never echoed."""
+    """§1.15: PATCH replace value {"password": "..."} → accepted, never echoed (and dropped)."""
     uid = okta.post("/Users", CREATE_USER).get_json()["id"]
     body = (
         '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],'
@@ -430,7 +429,7 @@ def test_okta_15_password_sync_patch(okta: IdpClient, database: Database) -> Non
     assert "t1meMa$heen" not in response.get_data(as_text=True)
     with database.read() as session:
         stored = session.scalar(select(User.password_hash).where(User.id == uid))
-    assert stored is not None and verify_password("t1meMa$heen", stored)
+    assert stored is None  # password_policy "drop", the default (test_passwords.py: "hash")
 
 
 def test_okta_16_deactivated_user_stays_resolvable(okta: IdpClient) -> None:

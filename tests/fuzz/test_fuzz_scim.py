@@ -3,7 +3,11 @@
 Bodies are drawn from the schemas of the OpenAPI document the project publishes
 (scim_bridge/schemas/openapi.json, served at /scim/v2/openapi.json), then mutated: wrong types,
 huge strings, deep nesting, odd unicode (NUL, lone surrogates), nulls, string booleans,
-unknown attributes, malformed PatchOps and filters, bogus bulkIds. For every request:
+unknown attributes, malformed PatchOps and filters, bogus bulkIds; filter literals and PATCH
+value-path filters whose escapes decode to NUL or lone surrogates; co/sw/ew literals around the
+8 KiB filter cap and past SQLite's LIKE limit; startIndex/count past every database's integers
+(as query parameters, JSON numbers and infinities); hostile query strings on writes. For every
+request:
 
 * the status is below 500;
 * a 4xx body is a SCIM Error (RFC 7644 §3.12) whose ``status`` is the HTTP status as a string,
@@ -11,13 +15,15 @@ unknown attributes, malformed PatchOps and filters, bogus bulkIds. For every req
 * a rejected request (4xx) leaves every table but ``tokens`` exactly as it was;
 * a 2xx body validates against the schema the OpenAPI document gives for that response.
 
-Runs on SQLite and, when SCIM_BRIDGE_TEST_POSTGRES_URL is set, on PostgreSQL. Bounded by
+Runs on SQLite and, when SCIM_BRIDGE_TEST_POSTGRES_URL is set, on PostgreSQL (the app and
+database fixtures follow ``db_url``, so each property runs once per backend). Bounded by
 ``max_examples``; derandomized under CI so a run is reproducible. Hypothesis prints the
 minimal failing request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -301,13 +307,34 @@ LITERALS = st.one_of(
 )
 
 
+#: Escapes that decode, after the raw request text was checked, to text no database can hold:
+#: NUL and lone surrogates (issue 9: they gave 500s, and a NUL was once stored).
+ESCAPED_LITERALS = st.sampled_from(
+    ['"\\u0000"', '"a\\u0000b"', '"\\ud800"', '"x\\udfff"', '"\\uDBFF\\u0000"', '"\\uD83D"']
+)
+
+
+def long_literal(size: int) -> str:
+    """A quoted literal of about ``size`` characters made of LIKE's wildcards and escape."""
+    return json.dumps(("x%_\\é" * (size // 5 + 1))[:size], ensure_ascii=False)
+
+
+#: co/sw/ew with literals around the 8 KiB filter cap and past SQLite's 50,000-byte LIKE limit.
+LONG_LIKE = st.tuples(
+    st.sampled_from(["userName", "displayName", "title", "emails.value", "externalId"]),
+    st.sampled_from(["co", "sw", "ew"]),
+    st.sampled_from([8100, 8180, 9000, 30_000, 60_000]),
+).map(lambda t: f"{t[0]} {t[1]} {long_literal(t[2])}")
+
+
 @st.composite
 def comparisons(draw: st.DrawFn) -> str:
     attr = draw(st.sampled_from(ATTRS))
     op = draw(st.sampled_from([*OPS, "pr", "PR"]))
     if op.lower() == "pr":
         return f"{attr} {op}"
-    return f"{attr} {op} {draw(LITERALS)}"
+    literal = draw(st.one_of(LITERALS, LITERALS, ESCAPED_LITERALS))
+    return f"{attr} {op} {literal}"
 
 
 def _filters(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -323,6 +350,10 @@ def _filters(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 filters = st.one_of(
     st.recursive(comparisons(), _filters, max_leaves=5),
+    LONG_LIKE,
+    st.tuples(st.sampled_from(["emails", "members", "groups"]), ESCAPED_LITERALS).map(
+        lambda t: f"{t[0]}[value eq {t[1]}]"
+    ),
     hostile_strings,
     st.integers(min_value=1, max_value=3000).map(lambda n: "(" * n + 'userName eq "a"' + ")" * n),
     st.integers(min_value=1, max_value=3000).map(lambda n: "not (" * n + "id pr" + ")" * n),
@@ -344,9 +375,50 @@ filters = st.one_of(
     ),
 )
 
+#: startIndex / count values: ordinary, negative, and past every database's integers.
+paging_numbers = st.one_of(
+    st.integers(-(2**40), 2**40),
+    st.sampled_from([0, -1, 2**31, 2**63 - 1, 2**63, 2**64 + 1, 10**30, -(10**30)]),
+    st.integers(min_value=2**63, max_value=10**4000),
+)
+huge_floats = st.sampled_from([1e30, -1e30, 1e308, float("inf"), float("-inf"), 2.5, 0.0])
+
+
+#: Query strings on writes: one parameter at a time (so a bad one is not drowned by another),
+#: or several; parameters are parsed before the write or not at all.
+write_queries = st.one_of(
+    st.fixed_dictionaries({"count": hostile_strings | paging_numbers.map(str)}),
+    st.fixed_dictionaries({"startIndex": hostile_strings | paging_numbers.map(str)}),
+    st.fixed_dictionaries({"filter": filters}),
+    st.fixed_dictionaries({"sortBy": st.sampled_from(ATTRS) | hostile_strings}),
+    st.fixed_dictionaries({"sortOrder": st.sampled_from(["ascending", "up"]) | hostile_strings}),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "attributes": st.lists(st.sampled_from(ATTRS), max_size=3).map(",".join),
+            "excludedAttributes": st.lists(st.sampled_from(ATTRS), max_size=3).map(",".join),
+            "count": paging_numbers.map(str),
+        },
+    ),
+)
+
+
 patch_paths = st.one_of(
     st.none(),
     st.sampled_from(ATTRS),
+    st.tuples(
+        st.sampled_from(["emails", "members", "phoneNumbers"]),
+        st.sampled_from(["value", "display", "type"]),
+        st.sampled_from(["eq", "co", "sw", "ne"]),
+        ESCAPED_LITERALS,
+        st.sampled_from(["", ".type", ".value", ".primary"]),
+    ).map(lambda t: f"{t[0]}[{t[1]} {t[2]} {t[3]}]{t[4]}"),
+    st.tuples(
+        st.sampled_from(["members", "emails"]),
+        st.sampled_from(["value", "display"]),
+        st.sampled_from(["co", "sw", "ew"]),
+        st.sampled_from([9000, 60_000]),
+    ).map(lambda t: f"{t[0]}[{t[1]} {t[2]} {long_literal(t[3])}]"),
     st.tuples(st.sampled_from(["emails", "members", "phoneNumbers", "addresses"]), filters).map(
         lambda t: f"{t[0]}[{t[1]}]"
     ),
@@ -496,6 +568,25 @@ def snapshot(database: Database) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
+def unstorable_text(value: Any) -> str | None:
+    """The first stored string (JSON documents decoded) holding NUL or a lone surrogate."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if item[:1] in ("{", "["):
+                with contextlib.suppress(ValueError):
+                    stack.append(json.loads(item))
+            if any(ch == "\x00" or "\ud800" <= ch <= "\udfff" for ch in item):
+                return item[:80]
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return None
+
+
 class Harness:
     """Sends one request, checks the invariants, returns the response."""
 
@@ -560,6 +651,9 @@ class Harness:
             assert snapshot(self.database) == before, f"{where}\na rejected request changed data"
         elif method in ("GET", "HEAD") or path.endswith(".search"):
             assert snapshot(self.database) == before, f"{where}\na read changed data"
+        if 200 <= status < 300 and method not in ("GET", "HEAD"):
+            bad = unstorable_text(snapshot(self.database))
+            assert bad is None, f"{where}\nstored text with NUL or a lone surrogate: {bad!r}"
         if 200 <= status < 300 and ok_schema and status != 204:
             doc = json.loads(response.get_data())
             errors = [e.message for e in validator(ok_schema).iter_errors(doc)]
@@ -597,11 +691,14 @@ def test_create_and_replace_never_fail_or_leak(
     harness.act_as(profile)
     kind = "User" if endpoint == "Users" else "Group"
     body = data.draw(resource_body(kind) | hostile_values, label="body")
+    # A bad query parameter must be refused before the write (issue 9: the user was created).
+    query = data.draw(st.none() | write_queries, label="query")
     if data.draw(st.booleans(), label="put"):
         rid = data.draw(one_of_ids(stored_ids(harness)), label="id")
-        harness.send("PUT", f"/{endpoint}/{rid}", body=body, ok_schema=f"{kind}Resource")
+        path, method = f"/{endpoint}/{rid}", "PUT"
     else:
-        harness.send("POST", f"/{endpoint}", body=body, ok_schema=f"{kind}Resource")
+        path, method = f"/{endpoint}", "POST"
+    harness.send(method, path, body=body, query=query, ok_schema=f"{kind}Resource")
 
 
 @FUZZ
@@ -619,7 +716,8 @@ def test_patch_never_fails_or_leaks(
     rid = data.draw(resource_ids(ids), label="id")
     body = data.draw(patch_bodies(ids), label="body")
     kind = "User" if endpoint == "Users" else "Group"
-    harness.send("PATCH", f"/{endpoint}/{rid}", body=body, ok_schema=f"{kind}Resource")
+    query = data.draw(st.none() | write_queries, label="query")
+    harness.send("PATCH", f"/{endpoint}/{rid}", body=body, query=query, ok_schema=f"{kind}Resource")
 
 
 @FUZZ
@@ -636,8 +734,8 @@ def test_list_and_search_never_fail_or_write(
                 "filter": filters,
                 "sortBy": st.sampled_from(ATTRS) | hostile_strings,
                 "sortOrder": st.sampled_from(["ascending", "DESCENDING", "up"]) | hostile_strings,
-                "startIndex": st.integers(-(2**40), 2**40).map(str) | hostile_strings,
-                "count": st.integers(-(2**40), 2**40).map(str) | hostile_strings,
+                "startIndex": paging_numbers.map(str) | hostile_strings,
+                "count": paging_numbers.map(str) | hostile_strings,
                 "attributes": st.lists(st.sampled_from(ATTRS), max_size=3).map(",".join),
                 "excludedAttributes": st.lists(st.sampled_from(ATTRS), max_size=3).map(",".join),
             },
@@ -650,7 +748,7 @@ def test_list_and_search_never_fail_or_write(
     body: Any = {"schemas": [SEARCH_URN], **query}
     for key in ("startIndex", "count"):
         if key in body and data.draw(st.booleans(), label=f"{key} as JSON"):
-            body[key] = data.draw(hostile_values | st.integers(), label=key)
+            body[key] = data.draw(hostile_values | paging_numbers | huge_floats, label=key)
     if data.draw(st.integers(0, 4), label="mutate") == 0:
         body = data.draw(mutated(st.just(body)), label="mutated body")
     path = f"/{endpoint}/.search" if endpoint else "/.search"

@@ -285,3 +285,17 @@ def test_parse_datetime_accepts_dotnet_precision_and_naive_as_utc():
     assert naive.utcoffset() is not None
     assert parse_datetime("not a date") is None
     assert parse_datetime("2015-13-45T99:00:00Z") is None
+
+
+@pytest.mark.parametrize("escaped", ["\\u0000", "a\\u0000", "\\ud800", "\\uDFFF", "\\uD83D x"])
+def test_a_literal_whose_escapes_decode_to_unstorable_text_is_refused(escaped: str) -> None:
+    """Issue 9: the raw text was checked before parsing; the decoded literal is checked too."""
+    with pytest.raises(InvalidFilter, match="NUL or an unpaired surrogate"):
+        parse_filter(f'userName eq "{escaped}"')
+    with pytest.raises(InvalidPath, match="NUL or an unpaired surrogate"):
+        parse_path(f'emails[value eq "{escaped}"].type')
+
+
+def test_escapes_of_storable_text_still_decode() -> None:
+    node = parse_filter('displayName eq "\\u00e9\\ud83d\\ude00\\"\\\\"')
+    assert isinstance(node, Compare) and node.value == 'é😀"\\'
