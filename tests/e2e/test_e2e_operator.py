@@ -5,6 +5,8 @@
 2. `scim-bridge quickstart` (what `make run` runs) records its built-in emulator; `plan` and
    `quality` run in the same directory from another process use it, with no traceback; the
    record is removed and nothing listens once the server stops.
+3. A whole run at DEBUG with a hashed password, a synced user and a dead letter: no bearer
+   token, DingTalk app secret or password in the log, the database files or `config show`.
 """
 
 from __future__ import annotations
@@ -126,3 +128,65 @@ def test_plan_and_quality_beside_quickstart_use_its_emulator(tmp_path: Path) -> 
     assert not record.exists()
     assert not listening(port) and not listening(emulator_port)
     assert "Traceback" not in log.read_text(encoding="utf-8")
+
+
+def test_no_secret_reaches_the_log_the_database_or_config_show(tmp_path: Path) -> None:
+    """A whole run at DEBUG: the bearer token, the DingTalk app secret and a user's password
+    appear in no log line, nowhere in the database files, and not in `config show`."""
+    app_secret = "dt-secret-4c1f9e7a"
+    password = "Pa55-word-9b2d"
+    emulator_port, port = free_port(), free_port()
+    db = tmp_path / "scim.db"
+    env = operator_env(
+        tmp_path / "home",
+        SCIM_BRIDGE_DATABASE_URL=f"sqlite:///{db}",
+        SCIM_BRIDGE_DINGTALK_BASE_URL=f"http://127.0.0.1:{emulator_port}",
+        SCIM_BRIDGE_DINGTALK_APP_KEY="dt-key",
+        SCIM_BRIDGE_DINGTALK_APP_SECRET=app_secret,
+        SCIM_BRIDGE_PASSWORD_POLICY="hash",  # the password is used, then only its hash kept
+        SCIM_BRIDGE_LOG_LEVEL="DEBUG",
+    )
+    assert cli(tmp_path, env, "db", "upgrade").returncode == 0
+    token = cli(tmp_path, env, "token", "create", "okta").stdout.strip().splitlines()[-1]
+    log = tmp_path / "run.log"
+    emulator = ("emulator", "--port", str(emulator_port), "--app-key", "dt-key")
+    with (
+        running(tmp_path, env, log, *emulator, "--app-secret", app_secret),
+        running(tmp_path, env, log, "serve", "--port", str(port)),
+    ):
+        url = f"http://127.0.0.1:{port}/scim/v2"
+        wait_until(
+            lambda: requests.get(f"{url}/../../readyz", timeout=2).ok, timeout=60, what="api"
+        )
+        auth = {"Authorization": f"Bearer {token}"}
+        people = [
+            {"userName": "ada@example.com", "displayName": "Ada", "password": password,
+             "phoneNumbers": [{"value": "+86 138 0013 8000", "type": "mobile"}]},
+            # No mobile: DingTalk refuses grace, and she goes to the dead-letter list.
+            {"userName": "grace@example.com", "displayName": "Grace", "password": password},
+        ]  # fmt: skip
+        ids = []
+        for person in people:
+            body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], **person}
+            created = requests.post(f"{url}/Users", json=body, headers=auth, timeout=30)
+            assert created.status_code == 201, created.text
+            ids.append(created.json()["id"])
+        ext = "urn:ietf:params:scim:schemas:extension:dingtalk:2.0:User"
+
+        def settled() -> bool:
+            states = [
+                requests.get(f"{url}/Users/{i}", headers=auth, timeout=10).json()[ext]["sync"]
+                for i in ids
+            ]
+            return [s["state"] for s in states] == ["synced", "failed"]
+
+        wait_until(settled, timeout=60, what="one synced, one dead-lettered")
+        shown = cli(tmp_path, env, "config", "show")
+        assert shown.returncode == 0
+    text = log.read_text(encoding="utf-8")
+    assert "dead letter" in text  # the run did log at DEBUG, failures included
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("scim.db*"))
+    for secret in (token, app_secret, password):
+        assert secret not in text
+        assert secret.encode() not in stored
+        assert secret not in shown.stdout + shown.stderr
