@@ -10,11 +10,12 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import ScalarResult, select
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import AuditCheckpoint, AuditRecord
@@ -47,8 +48,14 @@ class Verdict:
         return self.problem is None
 
 
-def _stream(session: Session, stmt: Any) -> Iterator[AuditRecord]:
-    yield from session.scalars(stmt.execution_options(yield_per=STREAM_BATCH))
+@contextmanager
+def _stream(session: Session, stmt: Any) -> Iterator[ScalarResult[AuditRecord]]:
+    """Stream a query's records; the (server-side) cursor is closed however the reader stops."""
+    result = session.scalars(stmt.execution_options(yield_per=STREAM_BATCH))
+    try:
+        yield result
+    finally:
+        result.close()
 
 
 def _check(record: AuditRecord, expected_seq: int, prev: str) -> str | None:
@@ -68,19 +75,21 @@ def _check(record: AuditRecord, expected_seq: int, prev: str) -> str | None:
 
 def verify(session: Session) -> Verdict:
     """Walk the chain in order and return the first bad record, or a summary when intact."""
-    marks = dict(session.execute(select(AuditCheckpoint.seq, AuditCheckpoint.hash)).tuples().all())
+    marks = dict(session.execute(select(AuditCheckpoint.seq, AuditCheckpoint.hash)).all())
     seq, prev, count = 0, GENESIS, 0
     chained = select(AuditRecord).where(AuditRecord.seq.is_not(None)).order_by(AuditRecord.seq)
-    for record in _stream(session, chained):
-        problem = _check(record, seq + 1, prev)
-        if problem is None and record.seq in marks and marks[record.seq] != record.hash:
-            problem = (
-                f"record {record.id} (chain position {record.seq}) differs from the "
-                "checkpoint taken when it was chained: the chain was rewritten"
-            )
-        if problem is not None:
-            return Verdict(count, len(marks), seq, prev, problem)
-        seq, prev, count = seq + 1, str(record.hash), count + 1
+    with _stream(session, chained) as stream:
+        for record in stream:
+            problem = _check(record, seq + 1, prev)
+            mark = marks.get(seq + 1)
+            if problem is None and mark is not None and mark != record.hash:
+                problem = (
+                    f"record {record.id} (chain position {record.seq}) differs from the "
+                    "checkpoint taken when it was chained: the chain was rewritten"
+                )
+            if problem is not None:
+                return Verdict(count, len(marks), seq, prev, problem)
+            seq, prev, count = seq + 1, str(record.hash), count + 1
     last_mark = max(marks, default=0)
     if last_mark > seq:
         problem = (
@@ -125,8 +134,9 @@ def records_between(
         stmt = stmt.where(AuditRecord.at >= since)
     if until is not None:
         stmt = stmt.where(AuditRecord.at < until)
-    for record in _stream(session, stmt):
-        yield _row(record)
+    with _stream(session, stmt) as stream:
+        for record in stream:
+            yield _row(record)
 
 
 def write_export(rows: Iterator[dict[str, Any]], out: TextIO, *, fmt: str) -> int:
