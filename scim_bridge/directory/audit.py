@@ -77,8 +77,34 @@ def diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> d
         elif key.lower() in secrets:
             out[key] = [REDACTED if a is not None else None, REDACTED if b is not None else None]
         else:
-            out[key] = [redact(a), redact(b)]
+            out[key] = [a, b]
+    # A secret nested deeper (a sub-attribute) is redacted by record_on, where the JSON text
+    # is made anyway.
     return out
+
+
+@functools.cache
+def _secret_keys() -> tuple[str, ...]:
+    return tuple(f'"{name}":' for name in secret_names())
+
+
+def _redacted_text(detail: Mapping[str, Any]) -> str:
+    """Return the canonical JSON of a record's detail with every secret redacted. Every write
+    builds one, and a secret is rarely in it: it is looked for in the text (one C-level scan
+    per name) before anything is copied."""
+    text = canonical(detail)
+    lowered = text.lower()
+    if any(key in lowered for key in _secret_keys()):
+        # The diff's own top level names attributes (already redacted by diff): inside.
+        text = canonical(
+            {
+                key: {k: redact(v) for k, v in value.items()}
+                if key == "changes" and isinstance(value, Mapping)
+                else redact(value)
+                for key, value in detail.items()
+            }
+        )
+    return text
 
 
 _COLUMNS = (
@@ -123,7 +149,7 @@ def record_on(
         resource_id=resource_id[:300] if resource_id else None,
         operation=operation,
         status=status,
-        detail=canonical(dict(detail)),
+        detail=_redacted_text(detail),
     )
 
 

@@ -3,6 +3,7 @@ of what it changed; a refused write (4xx) is recorded too, without a diff."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,31 @@ def test_with_the_trail_off_writes_leave_no_record(db_url: str, database: Databa
     scim.send("DELETE", "/Users/" + uid)
     scim.send("POST", "/Users", {})
     assert records(database) == []
+
+
+def test_a_secret_sub_attribute_is_redacted_wherever_it_is_nested(database: Database) -> None:
+    from scim_bridge.directory import audit
+    from scim_bridge.directory.rows import Context
+    from scim_bridge.directory.tokens import Principal
+
+    before = {"x509Certificates": [{"value": "A"}], "ims": [{"value": "me", "password": "p1"}]}
+    after = {"ims": [{"value": "me", "Password": "p2"}], "title": "CTO"}
+    ctx = Context(principal=Principal(1, "okta", "okta", "okta"), now=datetime.now(UTC))
+    with database.transaction() as cur:
+        audit.record_change(
+            cur,
+            ctx,
+            resource_type="User",
+            resource_id="u1",
+            operation="PUT",
+            status=200,
+            changes=audit.diff(before, after),
+        )
+    assert only(database)["detail"]["changes"] == {
+        "ims": [
+            [{"value": "me", "password": "[redacted]"}],
+            [{"value": "me", "Password": "[redacted]"}],
+        ],
+        "title": [None, "CTO"],
+        "x509Certificates": [[{"value": "A"}], None],
+    }
