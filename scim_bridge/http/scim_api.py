@@ -174,14 +174,6 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             principal, stale = tokens.authenticate(reader, presented.strip(), now=now)
         if principal is None:
             raise Unauthorized("the bearer token is not valid or has been revoked")
-        if (
-            principal.read_only
-            and request.method not in ("GET", "HEAD")
-            and request.endpoint not in SEARCH_ENDPOINTS
-        ):
-            # RFC 7644 §3.12: 403, "not permitted based on the supplied authorization";
-            # refused before the body is read (the services refuse it too: Context).
-            raise Forbidden(READ_ONLY)
         if stale:
             with runtime.db.write() as session:
                 tokens.touch(session, principal.token_id, now=now)
@@ -189,6 +181,17 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         g.profile = choose_profile(
             principal.profile, settings.default_profile, request.headers.get("User-Agent")
         )
+        if (
+            principal.read_only
+            and request.method not in ("GET", "HEAD")
+            and request.endpoint not in SEARCH_ENDPOINTS
+        ):
+            # RFC 7644 §3.12: 403, "not permitted based on the supplied authorization";
+            # refused before the body is read (the services refuse it too: Context), and
+            # audited: a read-only token trying to write is worth knowing about.
+            view_args = request.view_args or {}
+            with refusals_audited(view_args.get("endpoint", "Bulk"), view_args.get("resource_id")):
+                raise Forbidden(READ_ONLY)
 
     def scope() -> str | None:
         """The IdP whose resources this request sees (None: a shared token sees every IdP)."""

@@ -43,10 +43,12 @@ def patch(*operations: dict[str, Any]) -> dict[str, Any]:
     return {"schemas": [PATCH_URN], "Operations": list(operations)}
 
 
-def new_token(database: Database, name: str = "test-idp") -> str:
+def new_token(database: Database, name: str = "test-idp", *, read_only: bool = False) -> str:
     """Create a token; return its plaintext."""
     with database.write() as session:
-        _row, plaintext = create_token(session, name, now=datetime.now(UTC))
+        _row, plaintext = create_token(
+            session, name, idp="acme", read_only=read_only, now=datetime.now(UTC)
+        )
     return plaintext
 
 

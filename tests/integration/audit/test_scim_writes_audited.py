@@ -155,6 +155,21 @@ def test_a_refused_write_is_recorded_without_a_diff_and_changes_nothing_else(
         assert session.scalar(text("SELECT count(*) FROM outbox")) == 0
 
 
+def test_a_read_only_token_trying_to_write_is_recorded(db_url: str, database: Database) -> None:
+    app = create_app(Settings(database_url=db_url), db=database)
+    scim = Client(app, new_token(database, "auditor", read_only=True))
+    assert scim.send("PATCH", "/Users/u-1", patch()).status_code == 403
+    assert scim.send("GET", "/Users/u-1").status_code == 404  # reads are not audited
+    record = only(database)
+    assert (record["actor"], record["idp"], record["operation"], record["status"]) == (
+        "auditor",
+        "acme",
+        "PATCH",
+        403,
+    )
+    assert (record["resource_type"], record["resource_id"]) == ("User", "u-1")
+
+
 def test_an_invalid_body_is_a_refused_write_too(scim: Any, database: Database) -> None:
     response = scim.post("/Users", {"displayName": "no userName"})
     assert response.status_code == 400
