@@ -149,8 +149,8 @@ def _record_refusal(
 ) -> None:
     """Audit a failed operation in a transaction of its own (its own rolled back)."""
     status = int(result["status"])
-    if status >= 500:
-        return
+    if status >= 500 or not ctx.audit:
+        return  # no transaction opened for a record that would not be written
     op = op if isinstance(op, Mapping) else {}
     m = _PATH.match(str(op.get("path", "")))
     resource_type = ("User" if m.group(1).lower() == "users" else "Group") if m else "Bulk"
