@@ -596,7 +596,9 @@ def running(
                 process.wait()
 
 
-def seed_ours(url: str, users: int, log: Callable[[str], None]) -> tuple[str, list[str], float]:
+def seed_ours(
+    url: str, users: int, log: Callable[[str], None], *, audit: bool = True
+) -> tuple[str, list[str], float]:
     """Migrate a fresh database, create an okta token, create the users; return token, ids."""
     from scim_bridge.directory import users as user_service
     from scim_bridge.directory.db import Database, upgrade
@@ -620,7 +622,7 @@ def seed_ours(url: str, users: int, log: Callable[[str], None]) -> tuple[str, li
             with database.transaction() as cur:
                 for index in range(start, min(users, start + 1000)):
                     ctx = user_service.Context(
-                        principal=principal, now=datetime.now(UTC), compat=compat
+                        principal=principal, now=datetime.now(UTC), compat=compat, audit=audit
                     )
                     ids.append(user_service.create_user(cur, user_body(index), ctx).id)
             if (start + 1000) % 10_000 == 0:
@@ -632,9 +634,15 @@ def seed_ours(url: str, users: int, log: Callable[[str], None]) -> tuple[str, li
 
 
 def run_ours(
-    args: argparse.Namespace, plan: Plan, workdir: Path, log: Callable[[str], None]
+    args: argparse.Namespace,
+    plan: Plan,
+    workdir: Path,
+    log: Callable[[str], None],
+    *,
+    audit: bool = True,
+    label: str = "ours",
 ) -> ServerRun:
-    """Seed and measure scim-bridge."""
+    """Seed and measure scim-bridge (with its audit trail on or off)."""
     from scim_bridge.settings import Settings
 
     # serve's own defaults unless --workers / --threads say otherwise.
@@ -644,11 +652,11 @@ def run_ours(
         ["--threads", str(args.threads)] if args.threads else []
     )
     shown = " ".join(["scim-bridge serve", *flags])
-    run = ServerRun("ours", f"`{shown}` ({workers} workers x {threads} threads), SQLite (WAL)")
-    db_path = workdir / "scim-bridge.db"
+    run = ServerRun(label, f"`{shown}` ({workers} workers x {threads} threads), SQLite (WAL)")
+    db_path = workdir / f"scim-bridge-{label.replace(' ', '-')}.db"
     url = f"sqlite:///{db_path}"
     log(f"ours: seeding {plan.users:,} users through the service layer into {db_path}")
-    token, ids, run.seed_seconds = seed_ours(url, plan.users, log)
+    token, ids, run.seed_seconds = seed_ours(url, plan.users, log, audit=audit)
     run.seed_how = "service layer (`directory.users.create_user`), one process, before serving"
     log(f"ours: seeded in {run.seed_seconds:.1f} s")
     port = free_port()
@@ -660,6 +668,7 @@ def run_ours(
         SCIM_BRIDGE_DATABASE_URL=url,
         SCIM_BRIDGE_DINGTALK_BASE_URL=nowhere,
         SCIM_BRIDGE_DINGTALK_API_URL=nowhere,
+        SCIM_BRIDGE_AUDIT_ENABLED="true" if audit else "false",
     )
     env.pop("SCIM_BRIDGE_CONFIG", None)
     exe = Path(sys.executable).with_name("scim-bridge")
@@ -680,7 +689,12 @@ def run_ours(
         run.description += ", `--no-worker` (API only, no translator)"
     base = f"http://127.0.0.1:{port}/scim/v2"
     with running(
-        cmd, env, workdir / "ours.log", base + "/ServiceProviderConfig", token, 120
+        cmd,
+        env,
+        workdir / f"{label.replace(' ', '-')}.log",
+        base + "/ServiceProviderConfig",
+        token,
+        120,
     ) as meter:
         log(f"ours: serving on {base}")
         measure(run, base, token, ids, plan, meter, log)
@@ -799,6 +813,34 @@ def _rate(phase: Phase | None) -> str:
         return "–"
     note = "*" if phase.timed_out or phase.errors else ""
     return f"{phase.rate:,.1f}{note}"
+
+
+def _fresh(path: Path) -> Path:
+    """Create a directory (if missing) and return it."""
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def audit_table(off: list[ServerRun], on: list[ServerRun]) -> list[str]:
+    """Return the Markdown table of write throughput with the audit trail off and on: the
+    median over the rounds, and each round's rate."""
+    lines = [
+        "| operation | audit off ops/s (median) | audit on ops/s (median) | on / off | "
+        "off, each round | on, each round |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for key in ("post", "patch active", "member patch"):
+        a = [r.phases[key].rate for r in off if key in r.phases]
+        b = [r.phases[key].rate for r in on if key in r.phases]
+        if not a or not b:
+            continue
+        mid_a, mid_b = statistics.median(a), statistics.median(b)
+        ratio = f"{mid_b / mid_a:.2f}" if mid_a else "–"
+        lines.append(
+            f"| {key} | {mid_a:.1f} | {mid_b:.1f} | {ratio} | "
+            f"{', '.join(f'{x:.0f}' for x in a)} | {', '.join(f'{x:.0f}' for x in b)} |"
+        )
+    return lines
 
 
 def table(ours: ServerRun, ref: ServerRun | None) -> list[str]:
@@ -1011,6 +1053,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-reference", action="store_true", help="measure ours only")
     parser.add_argument(
+        "--audit-compare",
+        action="store_true",
+        help="measure ours twice, audit trail off then on (no reference, no docs)",
+    )
+    parser.add_argument(
+        "--audit-rounds", type=int, default=1, help="off/on pairs for --audit-compare (1)"
+    )
+    parser.add_argument(
         "--docs",
         type=Path,
         default=None,
@@ -1057,6 +1107,22 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"plan: {plan}")
     workdir = Path(tempfile.mkdtemp(prefix="scim-load-"))
+    if args.audit_compare:
+        runs: dict[bool, list[ServerRun]] = {False: [], True: []}
+        try:
+            # Alternate the order round by round: drift on a shared machine hits both sides.
+            for n in range(args.audit_rounds):
+                for audit in (False, True) if n % 2 == 0 else (True, False):
+                    label = f"audit {'on' if audit else 'off'}"
+                    runs[audit].append(
+                        run_ours(
+                            args, plan, _fresh(workdir / f"r{n}"), log, audit=audit, label=label
+                        )
+                    )
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        print("\n".join(["", *audit_table(runs[False], runs[True])]))
+        return 0
     try:
         ref = None if args.no_reference else run_reference(args, plan, workdir, log)
         ours = run_ours(args, plan, workdir, log)

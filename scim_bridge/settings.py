@@ -115,6 +115,9 @@ class Settings:
     # Refuse (400 invalidValue) a user DingTalk could never accept (no or an invalid mobile,
     # no name), so the IdP's provisioning log shows why; off: accept it and dead-letter it.
     reject_unprojectable: bool = False
+    # Append an audit record for every SCIM write (docs/audit.md). Off only to measure what
+    # the trail costs (bench/scim_load.py --audit-compare): compliance needs it on.
+    audit_enabled: bool = True
     # Translator threads per worker: enough in-flight calls to keep DingTalk's quota full.
     sync_threads: int = 8
     # Transient failures: attempts before the dead-letter list, and the first backoff (doubling).

@@ -36,6 +36,8 @@ TABLES = (
     "sync_events",
     "bridge_state",
     "guard_removals",
+    "audit_records",
+    "audit_checkpoints",
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory import groups, passwords, users
+from scim_bridge.directory import audit, groups, passwords, users
 from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.queries import PageHints, list_page
 from scim_bridge.directory.rows import Context
@@ -114,6 +114,8 @@ def process(
     if fail_on_errors is not None and (not isinstance(fail_on_errors, int) or fail_on_errors < 1):
         raise InvalidValue("failOnErrors must be a positive integer")
 
+    # Each operation is audited as a write of its own, marked as coming through Bulk.
+    ctx = replace(ctx, via="Bulk")
     results: dict[int, dict[str, Any]] = {}
     ids: dict[str, str] = {}
     errors = 0
@@ -134,7 +136,37 @@ def process(
         results[step.index] = result
         if int(result["status"]) >= 400:
             errors += 1
+            _record_refusal(op, result, ctx, run=run)
     return {"schemas": [BULK_RESPONSE], "Operations": [results[i] for i in sorted(results)]}
+
+
+def _record_refusal(
+    op: Any,
+    result: Mapping[str, Any],
+    ctx: Context,
+    *,
+    run: Callable[[Callable[[Session], Any]], Any],
+) -> None:
+    """Audit a failed operation in a transaction of its own (its own rolled back)."""
+    status = int(result["status"])
+    if status >= 500 or not ctx.audit:
+        return  # no transaction opened for a record that would not be written
+    op = op if isinstance(op, Mapping) else {}
+    m = _PATH.match(str(op.get("path", "")))
+    resource_type = ("User" if m.group(1).lower() == "users" else "Group") if m else "Bulk"
+    response = result.get("response") or {}
+    run(
+        lambda s: audit.record_refusal(
+            Cursor.of(s),
+            ctx,
+            resource_type=resource_type,
+            resource_id=m.group(2) if m else None,
+            operation=str(op.get("method", "?")).upper()[:16],
+            status=status,
+            scim_type=response.get("scimType"),
+            message=str(response.get("detail", "")),
+        )
+    )
 
 
 def _declared(op: Any) -> str | None:

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory import rows
+from scim_bridge.directory import audit, rows
 from scim_bridge.directory.models import Group, GroupMember, User
 from scim_bridge.directory.outbox import mark_changed
 from scim_bridge.directory.prepared import Cursor
@@ -159,9 +159,22 @@ class _MembershipDelta:
 
     def __init__(self) -> None:
         self.changed: dict[str, str] = {}
+        # For the audit trail: which ids joined and which left, in the order they did.
+        self.added: dict[str, None] = {}
+        self.removed: dict[str, None] = {}
 
-    def note(self, members: Mapping[str, str]) -> None:
+    def note(self, members: Mapping[str, str], *, added: bool) -> None:
         self.changed.update(members)
+        (self.added if added else self.removed).update(dict.fromkeys(members))
+
+    def audited(self) -> dict[str, Any]:
+        """Return the membership change as the audit trail records it."""
+        out: dict[str, Any] = {}
+        if self.added:
+            out["added"] = list(self.added)
+        if self.removed:
+            out["removed"] = list(self.removed)
+        return out
 
     def __bool__(self) -> bool:
         return bool(self.changed)
@@ -177,7 +190,7 @@ def _add(
     types = _resolve_member_types(session, new_ids, row.id, ctx)
     if types:
         _insert_members(session, row.id, types)
-        delta.note(types)
+        delta.note(types, added=True)
 
 
 def _remove(
@@ -186,7 +199,7 @@ def _remove(
     present = _existing_members(session, row.id, ids, scope=scope)
     if present:
         _delete_members(session, row.id, list(present))
-        delta.note(present)
+        delta.note(present, added=False)
 
 
 def _replace(
@@ -197,7 +210,7 @@ def _replace(
     gone = [i for i in current if i not in wanted]
     if gone:
         _delete_members(session, row.id, gone)
-        delta.note({i: current[i] for i in gone})
+        delta.note({i: current[i] for i in gone}, added=False)
     _add(session, row, [i for i in ids if i not in current], ctx, delta)
 
 
@@ -222,7 +235,7 @@ def _apply_member_change(
         current = _all_members(session, row.id, scope=scope)
         if current:
             _delete_members(session, row.id, list(current))
-            delta.note(current)
+            delta.note(current, added=False)
     elif change.kind == "remove_where":
         assert change.filter is not None
         dialect = session.get_bind().dialect.name
@@ -236,14 +249,48 @@ def _apply_member_change(
         )
         if matched:
             _delete_members(session, row.id, list(matched))
-            delta.note(matched)
+            delta.note(matched, added=False)
     else:  # pragma: no cover - patch.split_member_operations emits only the kinds above
         raise InvalidValue(f"unsupported member change {change.kind!r}")
 
 
-def _touch(
-    session: Session, row: Group, ctx: Context, delta: _MembershipDelta, *, doc_changed: bool
+def _record(
+    session: Session,
+    ctx: Context,
+    group_id: str,
+    operation: str,
+    status: int,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    delta: _MembershipDelta | None = None,
 ) -> None:
+    """Append the audit record of a Group write, in its transaction (directory/audit.py)."""
+    changes = audit.diff(before, after)
+    members = delta.audited() if delta is not None else {}
+    if members:
+        changes["members"] = members
+    audit.record_change(
+        Cursor.of(session),
+        ctx,
+        resource_type="Group",
+        resource_id=group_id,
+        operation=operation,
+        status=status,
+        changes=changes,
+    )
+
+
+def _touch(
+    session: Session,
+    row: Group,
+    ctx: Context,
+    delta: _MembershipDelta,
+    *,
+    doc_changed: bool,
+    audited: tuple[str, Mapping[str, Any]],
+) -> None:
+    operation, before = audited
+    _record(session, ctx, row.id, operation, 200, before, row.data, delta)
     if not doc_changed and not delta:
         return
     rows.bump(row, ctx)
@@ -268,7 +315,7 @@ def create_group(session: Session, body: Mapping[str, Any], ctx: Context) -> Gro
     types = _resolve_member_types(session, ids, row.id, ctx) if ids else {}
     if types:
         _insert_members(session, row.id, types)
-        delta.note(types)
+        delta.note(types, added=True)
     mark_changed(session, "Group", [row.id], actor=ctx.actor, now=ctx.now)
     mark_changed(
         session,
@@ -277,6 +324,7 @@ def create_group(session: Session, body: Mapping[str, Any], ctx: Context) -> Gro
         actor=ctx.actor,
         now=ctx.now,
     )
+    _record(session, ctx, row.id, "POST", 201, None, row.data, delta)
     return row
 
 
@@ -309,13 +357,14 @@ def replace_group(
 ) -> Group:
     """Replace a Group and its member list (PUT, RFC 7644 §3.5.1)."""
     row = rows.load_for_change(session, Group, group_id, ctx, if_match=if_match)
+    before = row.data
     rt = registry().group
     incoming = resources.normalize(rt, body, compat=ctx.compat)
     doc = resources.replace(rt, {"id": row.id, **row.data}, incoming)
     changed = _store_document(session, row, doc)
     delta = _MembershipDelta()
     _replace(session, row, _member_ids(incoming.get("members") or ()), ctx, delta)
-    _touch(session, row, ctx, delta, doc_changed=changed)
+    _touch(session, row, ctx, delta, doc_changed=changed, audited=("PUT", before))
     return row
 
 
@@ -331,6 +380,7 @@ def patch_group(
     ops = scim_patch.parse_patch(body, lenient=ctx.compat.lenient_filters)
     member_changes, other_ops = scim_patch.split_member_operations(ops)
     row = rows.load_for_change(session, Group, group_id, ctx, if_match=if_match)
+    before = row.data
     changed = False
     if other_ops:
         doc = scim_patch.apply_patch(
@@ -340,7 +390,7 @@ def patch_group(
     delta = _MembershipDelta()
     for change in member_changes:
         _apply_member_change(session, row, change, ctx, delta)
-    _touch(session, row, ctx, delta, doc_changed=changed)
+    _touch(session, row, ctx, delta, doc_changed=changed, audited=("PATCH", before))
     return row
 
 
@@ -349,6 +399,7 @@ def delete_group(
 ) -> None:
     """Delete a Group; its members are re-projected (they leave its department)."""
     row = rows.load_for_change(session, Group, group_id, ctx, if_match=if_match)
+    before = row.data
     # Every member leaves with the group, those of other IdPs (a shared token's doing) too.
     members = _all_members(session, group_id, scope=None)
     parents = list(
@@ -371,6 +422,9 @@ def delete_group(
         actor=ctx.actor,
         now=ctx.now,
     )
+    gone = _MembershipDelta()
+    gone.note(members, added=False)
+    _record(session, ctx, group_id, "DELETE", 204, before, None, gone)
 
 
 # --- reads -----------------------------------------------------------------------------------

@@ -276,3 +276,44 @@ class GuardRemoval(Base):
 
     scim_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditRecord(Base):
+    """One SCIM write (or refused write): who, when, from where, on what, and what changed.
+
+    Writers only insert (``seq``, ``prev_hash`` and ``hash`` empty), so concurrent writes never
+    wait for each other; the sequencer (``directory/audit.py``) chains them later, in id
+    order, under one lock (docs/audit.md). ``detail`` is canonical JSON text, not a JSON
+    column: the hash covers its exact bytes, which JSONB would reorder.
+    """
+
+    __tablename__ = "audit_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(128))  # the token's name, never the token
+    idp: Mapped[str] = mapped_column(String(128))
+    request_id: Mapped[str] = mapped_column(String(128))
+    client: Mapped[str | None] = mapped_column(String(64))
+    resource_type: Mapped[str] = mapped_column(String(16))
+    resource_id: Mapped[str | None] = mapped_column(String(300))
+    operation: Mapped[str] = mapped_column(String(16))  # POST | PUT | PATCH | DELETE
+    status: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(Text)
+    # Filled by the sequencer: position in the chain, the previous record's hash, this one's.
+    seq: Mapped[int | None] = mapped_column(Integer, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_audit_records_resource", "resource_type", "resource_id"),)
+
+
+class AuditCheckpoint(Base):
+    """The chain head at one moment: a record at ``seq`` with ``hash`` existed then."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

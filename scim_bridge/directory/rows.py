@@ -55,6 +55,13 @@ class Context:
     check_user: Callable[[Mapping[str, Any]], None] | None = None
     # Okta and Entra profiles: member ids naming no resource are skipped, not a 400.
     ignore_unknown_members: bool = False
+    # The audit trail (directory/audit.py): the request's id and client address, and whether
+    # records are written at all (SCIM_BRIDGE_AUDIT_ENABLED).
+    request_id: str = ""
+    client: str | None = None
+    audit: bool = True
+    # "Bulk" when the write is one operation of a Bulk request (RFC 7644 §3.7).
+    via: str = ""
 
     @property
     def actor(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory import rows
+from scim_bridge.directory import audit, rows
 from scim_bridge.directory.models import Group, GroupMember, User, UserValue
 from scim_bridge.directory.outbox import mark_changed_on
 from scim_bridge.directory.passwords import hash_password
@@ -88,6 +88,37 @@ def _write_values(cur: Cursor, user_id: str, doc: Mapping[str, Any], *, fresh: b
     _INSERT_VALUE.execute_many(cur, _value_rows(user_id, doc))
 
 
+def _record(
+    cur: Cursor,
+    ctx: Context,
+    row_id: str,
+    operation: str,
+    status: int,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    *,
+    password_sent: bool = False,
+) -> None:
+    """Append the audit record of a User write, in its transaction (directory/audit.py)."""
+    changes = audit.diff(before, after)
+    if password_sent:
+        # Write-only (RFC 7643 §4.1.1): the trail says it was set, never what to.
+        changes["password"] = [None, audit.REDACTED]
+    audit.record_change(
+        cur,
+        ctx,
+        resource_type="User",
+        resource_id=row_id,
+        operation=operation,
+        status=status,
+        changes=changes,
+    )
+
+
+def _password_sent(doc: Mapping[str, Any]) -> bool:
+    return isinstance(doc.get("password"), str) and bool(doc.get("password"))
+
+
 def _check_unique(cur: Cursor, row: User, *, exclude_id: str | None) -> None:
     rows.check_unique(
         cur,
@@ -161,6 +192,7 @@ def create_user(cur: Cursor, body: Mapping[str, Any], ctx: Context) -> User:
     _write_row(cur, _INSERT_USER, row)
     _write_values(cur, row.id, doc, fresh=True)
     mark_changed_on(cur, "User", [row.id], actor=ctx.actor, now=ctx.now)
+    _record(cur, ctx, row.id, "POST", 201, None, row.data, password_sent=_password_sent(doc))
     return row
 
 
@@ -168,13 +200,17 @@ def _current_document(row: User) -> dict[str, Any]:
     return {"id": row.id, **row.data}
 
 
-def _store_change(cur: Cursor, row: User, doc: Mapping[str, Any], ctx: Context) -> User:
+def _store_change(
+    cur: Cursor, row: User, doc: Mapping[str, Any], ctx: Context, operation: str
+) -> User:
     rt = registry().user
     resources.require(rt, doc)
     ctx.accept_user(doc)  # SCIM_BRIDGE_REJECT_UNPROJECTABLE: refuse before anything is written
     stored = _stored_document(doc)
-    password_sent = isinstance(doc.get("password"), str) and bool(doc.get("password"))
-    if stored == row.data and not password_sent:
+    password_sent = _password_sent(doc)
+    before = row.data
+    _record(cur, ctx, row.id, operation, 200, before, stored, password_sent=password_sent)
+    if stored == before and not password_sent:
         return row  # nothing changed: no new version, nothing to project
     # PATCH active=false, the commonest write, leaves emails and phone numbers as they were.
     values_changed = any(row.data.get(a) != stored.get(a) for a in VALUE_TABLE_ATTRS)
@@ -207,7 +243,7 @@ def replace_user(
     incoming = resources.normalize(rt, body, compat=ctx.compat)
     # replace() carries the write-only password through from the request.
     doc = resources.replace(rt, _current_document(row), incoming)
-    return _store_change(cur, row, doc, ctx)
+    return _store_change(cur, row, doc, ctx, "PUT")
 
 
 def patch_user(
@@ -223,7 +259,7 @@ def patch_user(
     ops = scim_patch.parse_patch(body, lenient=ctx.compat.lenient_filters)
     row = _lock_for_change(cur, user_id, ctx, if_match=if_match)
     doc = scim_patch.apply_patch(rt, _current_document(row), ops, compat=ctx.compat)
-    return _store_change(cur, row, doc, ctx)
+    return _store_change(cur, row, doc, ctx, "PATCH")
 
 
 _GROUPS_WITH_MEMBER = Prepared(
@@ -242,7 +278,7 @@ _BUMP_GROUPS = Prepared(
 
 def delete_user(cur: Cursor, user_id: str, ctx: Context, *, if_match: str | None = None) -> None:
     """Delete a User and its memberships (RFC 7644 §3.6); the leaver reaches DingTalk."""
-    _lock_for_change(cur, user_id, ctx, if_match=if_match)
+    row = _lock_for_change(cur, user_id, ctx, if_match=if_match)
     group_ids = [gid for (gid,) in _GROUPS_WITH_MEMBER.rows(cur, id=user_id)]
     if group_ids:
         # The groups it left have a new version (their members changed).
@@ -250,6 +286,7 @@ def delete_user(cur: Cursor, user_id: str, ctx: Context, *, if_match: str | None
         _BUMP_GROUPS.execute(cur, ids=group_ids, now=ctx.now, actor=ctx.actor)
     _DELETE_USER.execute(cur, id=user_id)
     mark_changed_on(cur, "User", [user_id], actor=ctx.actor, now=ctx.now)
+    _record(cur, ctx, user_id, "DELETE", 204, row.data, None)
 
 
 # --- reads -----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, g, json, request
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory import bulk, discovery, groups, passwords, tokens, users
+from scim_bridge.directory import audit, bulk, discovery, groups, passwords, tokens, users
 from scim_bridge.directory.models import Group, User
 from scim_bridge.directory.outbox import outbox_touched
 from scim_bridge.directory.prepared import Cursor, StoredResource
@@ -24,10 +24,11 @@ from scim_bridge.errors import (
     NotFound,
     NotImplementedByServer,
     PayloadTooLarge,
+    ScimError,
     Unauthorized,
     UnsupportedMediaType,
 )
-from scim_bridge.http.errors import SCIM_MEDIA_TYPE, error_response
+from scim_bridge.http.errors import SCIM_MEDIA_TYPE, error_response, request_id
 from scim_bridge.http.runtime import Runtime
 from scim_bridge.scim import resources
 from scim_bridge.scim.etags import etag, if_none_match_hit
@@ -173,14 +174,6 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             principal, stale = tokens.authenticate(reader, presented.strip(), now=now)
         if principal is None:
             raise Unauthorized("the bearer token is not valid or has been revoked")
-        if (
-            principal.read_only
-            and request.method not in ("GET", "HEAD")
-            and request.endpoint not in SEARCH_ENDPOINTS
-        ):
-            # RFC 7644 §3.12: 403, "not permitted based on the supplied authorization";
-            # refused before the body is read (the services refuse it too: Context).
-            raise Forbidden(READ_ONLY)
         if stale:
             with runtime.db.write() as session:
                 tokens.touch(session, principal.token_id, now=now)
@@ -188,6 +181,17 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
         g.profile = choose_profile(
             principal.profile, settings.default_profile, request.headers.get("User-Agent")
         )
+        if (
+            principal.read_only
+            and request.method not in ("GET", "HEAD")
+            and request.endpoint not in SEARCH_ENDPOINTS
+        ):
+            # RFC 7644 §3.12: 403, "not permitted based on the supplied authorization";
+            # refused before the body is read (the services refuse it too: Context), and
+            # audited: a read-only token trying to write is worth knowing about.
+            view_args = request.view_args or {}
+            with refusals_audited(view_args.get("endpoint", "Bulk"), view_args.get("resource_id")):
+                raise Forbidden(READ_ONLY)
 
     def scope() -> str | None:
         """The IdP whose resources this request sees (None: a shared token sees every IdP)."""
@@ -204,7 +208,31 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
             additive_member_replace=profile.additive_member_replace,
             check_user=runtime.check_user,
             ignore_unknown_members=profile.ignore_unknown_members,
+            request_id=request_id(),
+            client=request.remote_addr,
+            audit=settings.audit_enabled,
         )
+
+    @contextmanager
+    def refusals_audited(endpoint: str, resource_id: str | None = None) -> Iterator[None]:
+        """Audit a write refused with a 4xx: after its transaction rolled back, in a small
+        transaction of its own (the refusal is what IT looks for when a person is missing)."""
+        try:
+            yield
+        except ScimError as exc:
+            if 400 <= exc.status < 500 and settings.audit_enabled:
+                with runtime.db.transaction() as cur:
+                    audit.record_refusal(
+                        cur,
+                        context(),
+                        resource_type=endpoint.removesuffix("s"),
+                        resource_id=resource_id,
+                        operation=request.method,
+                        status=exc.status,
+                        scim_type=exc.scim_type,
+                        message=exc.detail,
+                    )
+            raise
 
     def change_context(endpoint: str, body: dict[str, Any]) -> Context:
         """The change context, with a User request's passwords hashed before its transaction
@@ -444,10 +472,11 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.post("/<any(Users, Groups):endpoint>")
     def create(endpoint: str) -> Response:
-        body = read_body(settings.max_body_bytes)
-        ctx = change_context(endpoint, body)
-        with change(endpoint) as handle:
-            row = kinds[endpoint]["create"](handle, body, ctx)
+        with refusals_audited(endpoint):
+            body = read_body(settings.max_body_bytes)
+            ctx = change_context(endpoint, body)
+            with change(endpoint) as handle:
+                row = kinds[endpoint]["create"](handle, body, ctx)
         return render_one(row, 201)
 
     @bp.get("/<any(Users, Groups):endpoint>")
@@ -502,25 +531,27 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     @bp.put("/<any(Users, Groups):endpoint>/<resource_id>")
     def replace_resource(endpoint: str, resource_id: str) -> Response:
         known_id(resource_id)
-        body = read_body(settings.max_body_bytes)
-        ctx = change_context(endpoint, body)
-        with change(endpoint) as handle:
-            row = kinds[endpoint]["replace"](
-                handle, resource_id, body, ctx, if_match=request.headers.get("If-Match")
-            )
+        with refusals_audited(endpoint, resource_id):
+            body = read_body(settings.max_body_bytes)
+            ctx = change_context(endpoint, body)
+            with change(endpoint) as handle:
+                row = kinds[endpoint]["replace"](
+                    handle, resource_id, body, ctx, if_match=request.headers.get("If-Match")
+                )
         return render_one(row)
 
     @bp.patch("/<any(Users, Groups):endpoint>/<resource_id>")
     def patch_resource(endpoint: str, resource_id: str) -> Response:
         known_id(resource_id)
-        body = read_body(settings.max_body_bytes)
         profile: Profile = g.profile
         status = profile.user_patch_status if endpoint == "Users" else profile.group_patch_status
-        ctx = change_context(endpoint, body)
-        with change(endpoint) as handle:
-            row = kinds[endpoint]["patch"](
-                handle, resource_id, body, ctx, if_match=request.headers.get("If-Match")
-            )
+        with refusals_audited(endpoint, resource_id):
+            body = read_body(settings.max_body_bytes)
+            ctx = change_context(endpoint, body)
+            with change(endpoint) as handle:
+                row = kinds[endpoint]["patch"](
+                    handle, resource_id, body, ctx, if_match=request.headers.get("If-Match")
+                )
         # RFC 7644 §3.5.2: 204 unless the client asked for attributes back.
         if status == 204 and not request.args.get("attributes"):
             response = Response(status=204)
@@ -531,7 +562,7 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     @bp.delete("/<any(Users, Groups):endpoint>/<resource_id>")
     def delete_resource(endpoint: str, resource_id: str) -> Response:
         known_id(resource_id)
-        with change(endpoint) as handle:
+        with refusals_audited(endpoint, resource_id), change(endpoint) as handle:
             kinds[endpoint]["delete"](
                 handle, resource_id, context(), if_match=request.headers.get("If-Match")
             )
@@ -549,20 +580,20 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.post("/Bulk")
     def bulk_request() -> Response:
-        body = read_body(settings.bulk_max_payload_bytes)
-        ctx = context()
-
         def run(op: Callable[[Session], Any]) -> Any:
             with write() as session:
                 return op(session)
 
-        result = bulk.process(
-            body,
-            ctx,
-            run=run,
-            max_operations=settings.bulk_max_operations,
-            base_url=base_url(),
-        )
+        # A refused request (413, bad syntax) is audited here; each operation in bulk.py.
+        with refusals_audited("Bulk"):
+            body = read_body(settings.bulk_max_payload_bytes)
+            result = bulk.process(
+                body,
+                context(),
+                run=run,
+                max_operations=settings.bulk_max_operations,
+                base_url=base_url(),
+            )
         return scim_json(result)
 
     @bp.route("/Me", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

@@ -1,0 +1,107 @@
+"""The audit trail's chain: the sequencer that links committed records, and the hash rule.
+
+SCIM writers insert records unchained (``directory/audit.py``), so no write waits for another
+to extend a chain. The sequencer runs alone (a PostgreSQL advisory lock; SQLite's one writer)
+and gives each new record, in id order, its place ``seq``, the hash of the record before it
+(``prev_hash``) and its own ``hash = SHA-256(prev_hash + canonical JSON of its content)``;
+each run ends with a checkpoint of the chain head. Why this design: docs/audit.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from scim_bridge.directory.audit import canonical
+from scim_bridge.directory.db import Database
+from scim_bridge.directory.models import AuditCheckpoint, AuditRecord
+
+#: The ``prev_hash`` of the first record.
+GENESIS = "0" * 64
+#: Records chained per transaction (each transaction ends with a checkpoint).
+BATCH = 1000
+#: pg_advisory_xact_lock key of the sequencer: "scimaudt" as a 64-bit integer.
+_LOCK_KEY = int.from_bytes(b"scimaudt", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def stamp(at: datetime) -> str:
+    """Return a record's time as the chain hashes it: UTC, ISO 8601, microseconds."""
+    # SQLite hands timezone-aware columns back naive (in UTC, as they were written).
+    moment = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def content(record: AuditRecord) -> dict[str, Any]:
+    """Return what a record's hash covers: every column but the hashes themselves."""
+    return {
+        "id": record.id,
+        "seq": record.seq,
+        "at": stamp(record.at),
+        "actor": record.actor,
+        "idp": record.idp,
+        "request_id": record.request_id,
+        "client": record.client,
+        "resource_type": record.resource_type,
+        "resource_id": record.resource_id,
+        "operation": record.operation,
+        "status": record.status,
+        "detail": record.detail,
+    }
+
+
+def link_hash(prev_hash: str, record: AuditRecord) -> str:
+    """Return SHA-256(prev_hash + canonical JSON of the record's content), hex."""
+    payload = prev_hash + canonical(content(record))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _lock(session: Session) -> None:
+    """Take the sequencer's turn for this transaction (released at commit or rollback)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    # SQLite: Database.write() began with BEGIN IMMEDIATE: this is the only writer.
+
+
+def _head(session: Session) -> tuple[int, str]:
+    found = session.execute(
+        select(AuditRecord.seq, AuditRecord.hash)
+        .where(AuditRecord.seq.is_not(None))
+        .order_by(AuditRecord.seq.desc())
+        .limit(1)
+    ).first()
+    if found is None or found[0] is None or found[1] is None:
+        return 0, GENESIS
+    return int(found[0]), str(found[1])
+
+
+def chain_batch(session: Session, *, now: datetime, limit: int = BATCH) -> int:
+    """Chain up to ``limit`` unchained records in id order, then checkpoint; return how many."""
+    _lock(session)
+    seq, prev = _head(session)
+    pending = session.scalars(
+        select(AuditRecord).where(AuditRecord.seq.is_(None)).order_by(AuditRecord.id).limit(limit)
+    ).all()
+    for record in pending:
+        seq += 1
+        record.seq = seq
+        record.prev_hash = prev
+        record.hash = prev = link_hash(prev, record)
+    if pending:
+        session.add(AuditCheckpoint(seq=seq, hash=prev, at=now))
+    return len(pending)
+
+
+def chain_pending(database: Database, *, now: datetime, batch: int = BATCH) -> int:
+    """Chain every committed unchained record (the worker's scheduler calls this, and
+    ``audit verify``/``export`` first); safe to run in several processes at once."""
+    total = 0
+    while True:
+        with database.write() as session:
+            done = chain_batch(session, now=now, limit=batch)
+        total += done
+        if done < batch:
+            return total
