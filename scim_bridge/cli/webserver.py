@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from pathlib import Path
 from typing import Any
 
 from scim_bridge.errors import ConfigError
@@ -49,8 +50,11 @@ def run_gunicorn(
     workers: int,
     threads: int,
     embed_worker: bool = True,
+    metrics_dir: Path | None = None,
 ) -> None:
-    """Serve the API with gunicorn (never Flask's development server) until stopped."""
+    """Serve the API with gunicorn (never Flask's development server) until stopped.
+
+    ``metrics_dir``: the multiprocess directory of bootstrap.metrics_directory, or None."""
     from gunicorn.app.base import BaseApplication
 
     from scim_bridge.app import create_app
@@ -67,7 +71,7 @@ def run_gunicorn(
 
         def load(self) -> Any:
             # Called in each worker after fork: every worker gets its own engine and pool.
-            app = create_app(settings)
+            app = create_app(settings, metrics_dir=metrics_dir)
             if embed_worker:
                 held.append(embed_translator(settings, app.extensions["scim_bridge"]))
             return app
