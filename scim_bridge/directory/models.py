@@ -175,7 +175,8 @@ class OutboxEntry(Base):
     resource_id: Mapped[str] = mapped_column(String(36))
     seq: Mapped[int] = mapped_column(Integer, default=1)
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    first_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Indexed: /metrics reads the oldest one at every scrape (min over an index, not a scan).
+    first_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     actor: Mapped[str | None] = mapped_column(String(128))
     available_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -71,9 +71,10 @@ class StoreGauges(Collector):
 
     def _read(self) -> tuple[int, datetime | None, int, bool]:
         with self._db.read() as session:
-            depth, oldest = session.execute(
-                select(func.count(OutboxEntry.id), func.min(OutboxEntry.first_changed_at))
-            ).one()
-            dead = session.scalar(select(func.count(DeadLetter.id))) or 0
+            # Two statements, not one: SQLite answers count(*) from its smallest index and
+            # min() from the first_changed_at index, but not both in one SELECT (a scan).
+            depth = session.scalar(select(func.count()).select_from(OutboxEntry))
+            oldest = session.scalar(select(func.min(OutboxEntry.first_changed_at)))
+            dead = session.scalar(select(func.count()).select_from(DeadLetter)) or 0
             paused = session.get(BridgeState, GUARD_PAUSED_KEY) is not None
         return int(depth or 0), oldest, int(dead), paused

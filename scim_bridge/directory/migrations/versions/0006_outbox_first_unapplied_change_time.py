@@ -31,8 +31,13 @@ def upgrade() -> None:
         batch_op.alter_column(
             "first_changed_at", existing_type=sa.DateTime(timezone=True), nullable=False
         )
+        # /metrics reads the oldest at every scrape: a min over an index, not a table scan.
+        batch_op.create_index(
+            batch_op.f("ix_outbox_first_changed_at"), ["first_changed_at"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_first_changed_at"))
         batch_op.drop_column("first_changed_at")
