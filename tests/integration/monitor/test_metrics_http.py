@@ -165,3 +165,28 @@ def test_a_database_that_does_not_answer_gives_database_up_zero_not_a_500(
     parsed = scrape(client)
     assert total(parsed, "scim_bridge_database_up") == 0
     assert not [name for name, _, _ in parsed if name == "scim_bridge_outbox_depth"]
+
+
+def test_a_change_made_while_the_worker_applied_the_row_counts_from_the_claim(
+    database: Database,
+) -> None:
+    from scim_bridge.sync import claims
+
+    with database.write() as session:
+        mark_changed(session, "User", ["u1"], actor="idp", now=T0)
+    claimed_at = T0 + timedelta(seconds=10)
+    with database.write() as session:
+        (claim,) = claims.claim_batch(
+            session, owner="w", now=claimed_at, limit=5, lease=timedelta(seconds=60)
+        )
+    assert claim.first_changed_at is not None
+    assert claim.first_changed_at.replace(tzinfo=UTC) == T0
+    with database.write() as session:  # the IdP changes u1 again while it is being applied
+        mark_changed(session, "User", ["u1"], actor="idp", now=T0 + timedelta(seconds=12))
+    with database.write() as session:
+        assert not claims.complete(session, claim, owner="w")
+    with database.read() as session:
+        row = session.scalars(select(OutboxEntry)).one()
+    # What was applied is applied; what waits is measured from the claim (never later).
+    assert row.first_changed_at.replace(tzinfo=UTC) == claimed_at
+    assert row.lease_owner is None
