@@ -73,3 +73,11 @@ def create_app(
         )
     app.wsgi_app = CanonicalScimPaths(app.wsgi_app)  # type: ignore[method-assign]
     return app
+
+
+def create_metrics_app(settings: Settings, metrics: Metrics) -> Flask:
+    """Build the Flask application of `scim-bridge worker`'s own /metrics (nothing else)."""
+    app = Flask("scim_bridge.worker_metrics")
+    register_error_handlers(app)
+    app.register_blueprint(make_metrics_blueprint(metrics, token=settings.metrics_token))
+    return app

@@ -37,6 +37,7 @@ from scim_bridge.directory.db import Database, normalise_url
 from scim_bridge.errors import ConfigError
 from scim_bridge.http.runtime import Runtime
 from scim_bridge.mapping.rules import MappingRules, load_rules, rules_path
+from scim_bridge.monitor.gauges import StoreGauges
 from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.settings import EMULATOR, Settings, alert_environment
 from scim_bridge.sync.runtime_files import SingletonLock
@@ -211,6 +212,15 @@ def embed_translator(settings: Settings, runtime: Runtime) -> BackgroundWorker |
     # Same process: the commit wakes the translator directly.
     runtime.on_outbox_commit.append(background.worker.wakeup.set)
     return background
+
+
+def worker_metrics(settings: Settings, db: Database) -> Metrics | None:
+    """Return the metrics of a worker run on its own, when it is to show them (else None)."""
+    if not settings.metrics_enabled or not settings.worker_metrics_port:
+        return None
+    metrics = Metrics()
+    metrics.add_collector(StoreGauges(db, clock=utc_now))
+    return metrics
 
 
 def check_can_serve(settings: Settings, *, with_translator: bool) -> None:

@@ -129,6 +129,9 @@ class Settings:
     # Where `serve` keeps prometheus-client's per-process files; emptied at start. Empty: a
     # private temporary directory made at start and removed at exit.
     metrics_dir: str = ""
+    # `scim-bridge worker` (run apart from `serve`) shows its own /metrics (sync lag, DingTalk
+    # calls, token refreshes) on this port of `host`, with metrics_token if set; 0: not shown.
+    worker_metrics_port: int = 0
     # /readyz: the translator's heartbeat must be younger than this (it beats every 20 s);
     # 0 means no worker is expected (e.g. DingTalk not configured yet).
     ready_heartbeat_seconds: float = 90.0

@@ -116,19 +116,36 @@ def quickstart(ctx: click.Context, host: str | None, port: int | None) -> None:
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """Run the translator on its own (pair it with `serve --no-worker`)."""
-    from scim_bridge.bootstrap import BackgroundWorker, build_worker, dingtalk_target
+    from scim_bridge.app import create_metrics_app
+    from scim_bridge.bootstrap import (
+        BackgroundWorker,
+        build_worker,
+        dingtalk_target,
+        worker_metrics,
+    )
+    from scim_bridge.cli.webserver import serve_metrics
 
     target = dingtalk_target(settings_of(ctx))
     settings = target.settings
     click.echo(f"using {target.note}", err=True)
     with opened(settings) as database:
-        background = BackgroundWorker(settings, build_worker(settings, database))
+        metrics = worker_metrics(settings, database)
+        server = None
+        if metrics is not None:
+            app = create_metrics_app(settings, metrics)
+            port = settings.worker_metrics_port
+            server = serve_metrics(app, host=settings.host, port=port)
+            click.echo(f"metrics at http://{settings.host}:{port}/metrics", err=True)
+        worker = build_worker(settings, database, metrics=metrics)
+        background = BackgroundWorker(settings, worker)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         click.echo(f"translator {background.worker.owner} running; Ctrl-C stops it", err=True)
         stop.wait()
         background.stop()
+        if server is not None:
+            server.shutdown()
 
 
 @click.command()

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import errno
 import socket
+import threading
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from scim_bridge.errors import ConfigError
 from scim_bridge.settings import Settings
@@ -92,3 +95,24 @@ def check_port_free(host: str, port: int) -> None:
             f"cannot listen on {host}:{port}: {why}; stop what listens there or choose another "
             "address (--host, --port; SCIM_BRIDGE_HOST, SCIM_BRIDGE_PORT)"
         ) from None
+
+
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    """One thread per scrape; daemon threads, so a stuck scraper never holds up exit."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access line per scrape (Prometheus scrapes every few seconds)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Log nothing."""
+
+
+def serve_metrics(app: Any, *, host: str, port: int) -> WSGIServer:
+    """Serve the worker's /metrics app on a daemon thread; call shutdown() to stop it."""
+    check_port_free(host, port)
+    server = make_server(host, port, app, _MetricsServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from e2e_harness import free_port, wait_until
+from e2e_harness import cluster, free_port, wait_until
 from prometheus_client.mmap_dict import MmapedDict
 from test_e2e_operator import cli, operator_env, running
 
@@ -79,3 +79,54 @@ def test_http_counters_add_up_exactly_across_two_gunicorn_processes(tmp_path: Pa
     assert total(again, requests_total, endpoint="/metrics") == 1
     assert total(parsed, "scim_bridge_outbox_depth") == 0
     assert total(parsed, "scim_bridge_database_up") == 1
+
+
+def test_a_worker_run_apart_shows_its_sync_metrics_and_makes_the_api_ready(
+    tmp_path: Path,
+) -> None:
+    metrics_port = free_port()
+    token = "worker-scrape-token"
+    with cluster(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'bridge.db'}",
+        SCIM_BRIDGE_WORKER_METRICS_PORT=str(metrics_port),
+        SCIM_BRIDGE_METRICS_TOKEN=token,
+    ) as c:
+        c.start_emulator()
+        c.prepare()
+        base = c.start_api("api", "--workers", "1", "--no-worker")
+        api = base.removesuffix("/scim/v2")
+        assert requests.get(f"{api}/readyz", timeout=5).status_code == 503  # no worker yet
+        c.start("worker", "worker")
+        wait_until(lambda: requests.get(f"{api}/readyz", timeout=5).ok, timeout=60, what="ready")
+        user = {
+            "userName": "ada@example.com",
+            "externalId": "ada",
+            "name": {"givenName": "Ada", "familyName": "L"},
+            "phoneNumbers": [{"value": "13800000001", "type": "mobile"}],
+        }
+        answer = requests.post(
+            f"{base}/Users", json=user, headers={"Authorization": f"Bearer {c.token}"}, timeout=10
+        )
+        assert answer.status_code == 201
+        scrape_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        assert requests.get(scrape_url, timeout=5).status_code == 401
+        auth = {"Authorization": f"Bearer {token}"}
+
+        def lag_observed() -> bool:
+            parsed = parse(requests.get(scrape_url, headers=auth, timeout=5).content)
+            return total(parsed, "scim_bridge_sync_lag_seconds_count") == 1
+
+        wait_until(lag_observed, timeout=60, what="the sync lag of ada")
+        parsed = parse(requests.get(scrape_url, headers=auth, timeout=5).content)
+        ready = requests.get(f"{api}/readyz", timeout=5).json()
+    calls = "scim_bridge_dingtalk_calls_total"
+    assert total(parsed, calls, api="/topapi/v2/user/create", outcome="ok") == 1
+    assert total(parsed, "scim_bridge_dingtalk_token_refreshes_total", outcome="ok") >= 1
+    assert total(parsed, "scim_bridge_outbox_depth") == 0
+    assert {name: check["status"] for name, check in ready["checks"].items()} == {
+        "database": "ok",
+        "migrations": "ok",
+        "worker": "ok",
+        "dingtalk_token": "ok",
+    }
