@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
+from monitor_support import Clock, emulator_client
 
 from scim_bridge.bootstrap import build_worker
-from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from scim_bridge.directory.db import Database
 from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.settings import Settings
 from scim_bridge.sync.worker import Worker, WorkerConfig
-
-T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -46,21 +33,6 @@ def emulator() -> Iterator[RunningEmulator]:
 def metrics() -> Metrics:
     """Single-process metrics (the worker's and the client's)."""
     return Metrics()
-
-
-def emulator_client(emulator: RunningEmulator, metrics: Metrics, **kw: object) -> DingTalkClient:
-    """A client for the emulator that reports to ``metrics``."""
-    cfg = emulator.emulator.config
-    options: dict[str, object] = {
-        "app_key": cfg.app_key,
-        "app_secret": cfg.app_secret,
-        "oapi_url": emulator.url,
-        "api_url": emulator.url,
-        "qps": 1000,
-        "observer": metrics,
-        **kw,
-    }
-    return DingTalkClient(**options)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from monitor_support import T0, Clock
 from sqlalchemy import select
 
 from scim_bridge.app import create_app
@@ -17,27 +18,11 @@ from scim_bridge.directory.prepared import Cursor
 from scim_bridge.monitor.metrics import parse, total
 from scim_bridge.settings import MASK, Settings
 
-T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 USER_ROUTE = "/scim/v2/<any(Users, Groups):endpoint>/<resource_id>"
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def user(name: str) -> dict[str, Any]:
     return {"userName": f"{name}@example.com", "name": {"givenName": name, "familyName": "X"}}
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

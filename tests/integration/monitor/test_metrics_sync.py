@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import T0, Clock, emulator_client
+from monitor_support import T0, Clock, emulator_client
 
 from scim_bridge.app import create_app
 from scim_bridge.dingtalk.emulator import RunningEmulator

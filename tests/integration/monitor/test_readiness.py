@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from conftest import T0, Clock, emulator_client
+from monitor_support import T0, Clock, emulator_client
 
 from scim_bridge.app import create_app
 from scim_bridge.bootstrap import build_worker
