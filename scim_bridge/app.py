@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -13,9 +14,12 @@ from scim_bridge.directory.db import Database
 from scim_bridge.http.acceptance import user_acceptance
 from scim_bridge.http.errors import register_error_handlers
 from scim_bridge.http.health import make_health_blueprint
+from scim_bridge.http.metrics import install_request_metrics, make_metrics_blueprint
 from scim_bridge.http.openapi import make_openapi_blueprint
 from scim_bridge.http.runtime import Runtime, utc_now
 from scim_bridge.http.scim_api import canonical_path, make_scim_blueprint
+from scim_bridge.monitor.gauges import StoreGauges
+from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.settings import Settings
 from scim_bridge.sync.wakeup import notify_local, socket_path
 
@@ -37,8 +41,12 @@ def create_app(
     *,
     db: Database | None = None,
     clock: Callable[[], datetime] = utc_now,
+    metrics_dir: Path | None = None,
 ) -> Flask:
-    """Build the Flask application for one process."""
+    """Build the Flask application for one process.
+
+    ``metrics_dir``: prometheus-client's multiprocess directory, when `serve` runs several
+    processes (the caller has put it in PROMETHEUS_MULTIPROC_DIR before any metric exists)."""
     logging.getLogger("scim_bridge").setLevel(settings.log_level.upper())
     app = Flask("scim_bridge")
     # Werkzeug refuses larger bodies with 413 before we read them (RFC 7644 §3.7.4 for Bulk).
@@ -56,5 +64,20 @@ def create_app(
     app.register_blueprint(make_scim_blueprint(runtime))
     app.register_blueprint(make_health_blueprint(runtime))
     app.register_blueprint(make_openapi_blueprint())
+    if settings.metrics_enabled:
+        runtime.metrics = Metrics(multiprocess_dir=metrics_dir)
+        runtime.metrics.add_collector(StoreGauges(runtime.db, clock=clock))
+        install_request_metrics(app, runtime.metrics)
+        app.register_blueprint(
+            make_metrics_blueprint(runtime.metrics, token=settings.metrics_token)
+        )
     app.wsgi_app = CanonicalScimPaths(app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def create_metrics_app(settings: Settings, metrics: Metrics) -> Flask:
+    """Build the Flask application of `scim-bridge worker`'s own /metrics (nothing else)."""
+    app = Flask("scim_bridge.worker_metrics")
+    register_error_handlers(app)
+    app.register_blueprint(make_metrics_blueprint(metrics, token=settings.metrics_token))
     return app

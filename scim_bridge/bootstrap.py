@@ -11,8 +11,11 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import shutil
+import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +37,8 @@ from scim_bridge.directory.db import Database, normalise_url
 from scim_bridge.errors import ConfigError
 from scim_bridge.http.runtime import Runtime
 from scim_bridge.mapping.rules import MappingRules, load_rules, rules_path
+from scim_bridge.monitor.gauges import StoreGauges
+from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.settings import EMULATOR, Settings, alert_environment
 from scim_bridge.sync.runtime_files import SingletonLock
 from scim_bridge.sync.service import command_alert, try_singleton_lock
@@ -121,13 +126,15 @@ def build_worker(
     client: DingTalkClient | None = None,
     config: WorkerConfig | None = None,
     environ: Mapping[str, str] | None = None,
+    metrics: Metrics | None = None,
 ) -> Worker:
     """Build a worker: the DingTalk client, the mapping rules and the translator.
 
     ``environ`` is the process environment the alert command's allow-list is taken from
-    (settings.alert_environment reads os.environ when it is None)."""
+    (settings.alert_environment reads os.environ when it is None); ``metrics`` records the
+    sync lag, guard pauses and (for a client built here) every DingTalk call."""
     rules = load_mapping(settings)  # a bad file stops start-up, naming line and fix
-    client = client or dingtalk_client(settings)
+    client = client or dingtalk_client(settings, observer=metrics)
     translator = Translator(db=db, client=client, rules=rules, clock=clock)
     config = config or WorkerConfig(
         threads=settings.sync_threads,
@@ -141,6 +148,7 @@ def build_worker(
         clock=clock,
         config=config,
         rules_loader=lambda: load_rules(path),
+        metrics=metrics,
     )
     if settings.alert_command:
         env = alert_environment(environ)
@@ -196,7 +204,8 @@ def embed_translator(settings: Settings, runtime: Runtime) -> BackgroundWorker |
         lock = try_singleton_lock(settings)
         if lock is None:
             return None  # a sibling worker process already translates; our commits wake it
-        background = BackgroundWorker(settings, build_worker(settings, runtime.db), lock=lock)
+        worker = build_worker(settings, runtime.db, metrics=runtime.metrics)
+        background = BackgroundWorker(settings, worker, lock=lock)
     except ConfigError as exc:  # e.g. an unsafe runtime directory: say so, keep serving SCIM
         log.error("the translator did not start: %s", exc)
         return None
@@ -205,12 +214,65 @@ def embed_translator(settings: Settings, runtime: Runtime) -> BackgroundWorker |
     return background
 
 
+def worker_metrics(settings: Settings, db: Database) -> Metrics | None:
+    """Return the metrics of a worker run on its own, when it is to show them (else None)."""
+    if not settings.metrics_enabled or not settings.worker_metrics_port:
+        return None
+    metrics = Metrics()
+    metrics.add_collector(StoreGauges(db, clock=utc_now))
+    return metrics
+
+
 def check_can_serve(settings: Settings, *, with_translator: bool) -> None:
     """Fail now, in one line, where a forked API process would otherwise die in a traceback:
     a bad mapping file, a malformed database URL, a missing SQLite directory."""
     if with_translator:
         load_mapping(settings)
     open_database(settings).dispose()
+
+
+# --- metrics across gunicorn's processes ------------------------------------------------------
+
+#: Where prometheus-client's multiprocess mode keeps its per-process files (its own variable).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextmanager
+def metrics_directory(
+    settings: Settings, environ: MutableMapping[str, str]
+) -> Iterator[Path | None]:
+    """Give the API processes one private, empty directory for their metric files (issue 12).
+
+    Set in ``environ`` before gunicorn forks, so every process writes there and a scrape sums
+    them; emptied at start (files of a previous run would be counted again) and, when it is
+    our own temporary directory, removed at exit by the process that made it."""
+    if not settings.metrics_enabled:
+        yield None
+        return
+    owner = os.getpid()
+    if settings.metrics_dir:
+        path = Path(settings.metrics_dir)
+        try:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for stale in path.glob("*.db"):
+                stale.unlink()
+        except OSError as exc:
+            raise ConfigError(
+                f"setting metrics_dir: cannot use {path} ({exc.strerror}); fix "
+                "SCIM_BRIDGE_METRICS_DIR or leave it empty for a temporary directory"
+            ) from None
+        made = False
+    else:
+        path, made = Path(tempfile.mkdtemp(prefix="scim-bridge-metrics-")), True
+    environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        # gunicorn's forked workers unwind through here too: only the parent cleans up.
+        if os.getpid() == owner:
+            environ.pop(MULTIPROC_ENV, None)
+            if made:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 # --- the built-in emulator ----------------------------------------------------------------------

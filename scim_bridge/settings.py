@@ -124,6 +124,23 @@ class Settings:
     sync_max_attempts: int = 8
     sync_backoff_base: float = 30.0
 
+    # Observability (issue 12). /metrics in Prometheus text format; off: no bookkeeping at all.
+    metrics_enabled: bool = True
+    # When set, /metrics wants `Authorization: Bearer <metrics_token>` (Prometheus's
+    # `authorization` scrape option); empty: open, as /healthz is.
+    metrics_token: str = _secret()
+    # Where `serve` keeps prometheus-client's per-process files; emptied at start. Empty: a
+    # private temporary directory made at start and removed at exit.
+    metrics_dir: str = ""
+    # `scim-bridge worker` (run apart from `serve`) shows its own /metrics (sync lag, DingTalk
+    # calls, token refreshes) on this port of `host`, with metrics_token if set; 0: not shown.
+    worker_metrics_port: int = 0
+    # /readyz: the translator's heartbeat must be younger than this (it beats every 20 s);
+    # 0 means no worker is expected (e.g. DingTalk not configured yet).
+    ready_heartbeat_seconds: float = 90.0
+    # /readyz: the worker's last token refresh (every minute) must be younger than this.
+    ready_token_seconds: float = 300.0
+
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
         out: dict[str, Any] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -50,14 +51,17 @@ def serve(
     no_worker: bool,
 ) -> None:
     """Serve the SCIM API with gunicorn."""
-    from scim_bridge.bootstrap import check_can_serve
+    from scim_bridge.bootstrap import check_can_serve, metrics_directory
 
     settings = settings_of(ctx)
     host, port = host or settings.host, port or settings.port
     check_port_free(host, port)
     wanted = settings.dingtalk_base_url == EMULATOR
     check_can_serve(settings, with_translator=not no_worker)
-    with builtin_emulator(settings, wanted=wanted) as settings:
+    with (
+        metrics_directory(settings, os.environ) as metrics_dir,
+        builtin_emulator(settings, wanted=wanted) as settings,
+    ):
         if wanted:
             click.echo(f"DingTalk emulator at {settings.dingtalk_base_url}", err=True)
         run_gunicorn(
@@ -67,6 +71,7 @@ def serve(
             workers=workers or settings.workers,
             threads=threads or settings.threads,
             embed_worker=not no_worker,
+            metrics_dir=metrics_dir,
         )
 
 
@@ -76,7 +81,7 @@ def serve(
 @click.pass_context
 def quickstart(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Migrate, create a token, print the SCIM URL and token, serve (what `make run` does)."""
-    from scim_bridge.bootstrap import check_can_serve
+    from scim_bridge.bootstrap import check_can_serve, metrics_directory
     from scim_bridge.directory.db import upgrade
     from scim_bridge.directory.tokens import create_token
 
@@ -96,28 +101,51 @@ def quickstart(ctx: click.Context, host: str | None, port: int | None) -> None:
         click.echo(f"  DingTalk      : {settings.dingtalk_base_url}")
         click.echo("")
         sys.stdout.flush()
-        run_gunicorn(
-            settings, host=host, port=port, workers=settings.workers, threads=settings.threads
-        )
+        with metrics_directory(settings, os.environ) as metrics_dir:
+            run_gunicorn(
+                settings,
+                host=host,
+                port=port,
+                workers=settings.workers,
+                threads=settings.threads,
+                metrics_dir=metrics_dir,
+            )
 
 
 @click.command()
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """Run the translator on its own (pair it with `serve --no-worker`)."""
-    from scim_bridge.bootstrap import BackgroundWorker, build_worker, dingtalk_target
+    from scim_bridge.app import create_metrics_app
+    from scim_bridge.bootstrap import (
+        BackgroundWorker,
+        build_worker,
+        dingtalk_target,
+        worker_metrics,
+    )
+    from scim_bridge.cli.webserver import serve_metrics
 
     target = dingtalk_target(settings_of(ctx))
     settings = target.settings
     click.echo(f"using {target.note}", err=True)
     with opened(settings) as database:
-        background = BackgroundWorker(settings, build_worker(settings, database))
+        metrics = worker_metrics(settings, database)
+        server = None
+        if metrics is not None:
+            app = create_metrics_app(settings, metrics)
+            port = settings.worker_metrics_port
+            server = serve_metrics(app, host=settings.host, port=port)
+            click.echo(f"metrics at http://{settings.host}:{port}/metrics", err=True)
+        worker = build_worker(settings, database, metrics=metrics)
+        background = BackgroundWorker(settings, worker)
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         click.echo(f"translator {background.worker.owner} running; Ctrl-C stops it", err=True)
         stop.wait()
         background.stop()
+        if server is not None:
+            server.shutdown()
 
 
 @click.command()

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import errno
 import socket
+import threading
+from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from scim_bridge.errors import ConfigError
 from scim_bridge.settings import Settings
@@ -49,8 +53,11 @@ def run_gunicorn(
     workers: int,
     threads: int,
     embed_worker: bool = True,
+    metrics_dir: Path | None = None,
 ) -> None:
-    """Serve the API with gunicorn (never Flask's development server) until stopped."""
+    """Serve the API with gunicorn (never Flask's development server) until stopped.
+
+    ``metrics_dir``: the multiprocess directory of bootstrap.metrics_directory, or None."""
     from gunicorn.app.base import BaseApplication
 
     from scim_bridge.app import create_app
@@ -67,7 +74,7 @@ def run_gunicorn(
 
         def load(self) -> Any:
             # Called in each worker after fork: every worker gets its own engine and pool.
-            app = create_app(settings)
+            app = create_app(settings, metrics_dir=metrics_dir)
             if embed_worker:
                 held.append(embed_translator(settings, app.extensions["scim_bridge"]))
             return app
@@ -88,3 +95,24 @@ def check_port_free(host: str, port: int) -> None:
             f"cannot listen on {host}:{port}: {why}; stop what listens there or choose another "
             "address (--host, --port; SCIM_BRIDGE_HOST, SCIM_BRIDGE_PORT)"
         ) from None
+
+
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    """One thread per scrape; daemon threads, so a stuck scraper never holds up exit."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access line per scrape (Prometheus scrapes every few seconds)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Log nothing."""
+
+
+def serve_metrics(app: Any, *, host: str, port: int) -> WSGIServer:
+    """Serve the worker's /metrics app on a daemon thread; call shutdown() to stop it."""
+    check_port_free(host, port)
+    server = make_server(host, port, app, _MetricsServer, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -136,6 +136,29 @@ class ClientStats:
     limiter_wait_s: float = 0.0  # seconds spent waiting for the client-side limiter
 
 
+#: How a call ended, for the observer: a small fixed set, so a metric label stays bounded.
+OUTCOMES = {
+    Retry.NEVER: "failed",
+    Retry.AUTH: "auth",
+    Retry.THROTTLE: "throttled",
+    Retry.TRANSIENT: "transient",
+    Retry.BANNED: "banned",
+}
+
+
+class CallObserver(Protocol):
+    """Told about every HTTP request and token fetch (the metrics of monitor/ implement it).
+
+    dingtalk/ imports neither the metrics nor the store, so the composition root passes one in.
+    """
+
+    def call_finished(self, api: str, outcome: str, seconds: float) -> None:
+        """One HTTP request to ``api`` ended with ``outcome`` ("ok" or a value of OUTCOMES)."""
+
+    def token_fetched(self, ok: bool) -> None:
+        """One token fetch ended (``ok`` False: it raised)."""
+
+
 class DepartmentNameTaken(DingTalkConflict):
     """A sibling with this name exists under the parent; ``dept_id`` is it when listsub found it."""
 
@@ -168,6 +191,7 @@ class DingTalkClient:
         transient_retries: int = 3,
         token_margin: float = 300.0,
         rng: random.Random | None = None,
+        observer: CallObserver | None = None,
     ) -> None:
         self.app_key = app_key
         self._secret = app_secret
@@ -194,6 +218,7 @@ class DingTalkClient:
         self._use_gettoken = False
         self._stats_lock = threading.Lock()
         self._stats = ClientStats()
+        self._observer = observer
         _install_urllib3_redaction()
 
     @classmethod
@@ -587,8 +612,20 @@ class DingTalkClient:
         return self._call("oapi", "POST", path, body=body, write=write)
 
     def _fetch_token(self) -> tuple[str, float]:
-        """Fetch a token: POST /v1.0/oauth2/accessToken, else GET /gettoken (§2.1, §2.2)."""
+        """Fetch a token and tell the observer whether it worked."""
         self._count(token_fetches=1)
+        try:
+            fetched = self._fetch_token_once()
+        except DingTalkError:
+            if self._observer is not None:
+                self._observer.token_fetched(False)
+            raise
+        if self._observer is not None:
+            self._observer.token_fetched(True)
+        return fetched
+
+    def _fetch_token_once(self) -> tuple[str, float]:
+        """Fetch a token: POST /v1.0/oauth2/accessToken, else GET /gettoken (§2.1, §2.2)."""
         if not self._use_gettoken:
             try:
                 body = {"appKey": self.app_key, "appSecret": self._secret}
@@ -633,7 +670,11 @@ class DingTalkClient:
             token = self._tokens.get() if auth else ""
             waited = self._limiter.acquire(path)
             self._count(requests=1, limiter_wait_s=waited)
+            started = self._clock()
             failure = self._send(family, method, path, token=token, body=body, query=query)
+            if self._observer is not None:
+                outcome = "ok" if isinstance(failure, dict) else OUTCOMES[failure.rule.retry]
+                self._observer.call_finished(path, outcome, self._clock() - started)
             if isinstance(failure, dict):
                 return failure
             rule, reason = failure.rule, failure.reason

@@ -164,6 +164,8 @@ class OutboxEntry(Base):
     One row per resource, not per event: the translator is level-triggered, so a new change
     bumps ``seq`` and ``changed_at``; the worker deletes the row only if ``seq`` is still the
     one it processed. Lease columns let several workers share the table safely.
+    ``first_changed_at`` is the first change not yet applied: a bump keeps it, so the sync lag
+    (SCIM commit -> DingTalk acknowledged) is measured from the change that waited longest.
     """
 
     __tablename__ = "outbox"
@@ -173,6 +175,8 @@ class OutboxEntry(Base):
     resource_id: Mapped[str] = mapped_column(String(36))
     seq: Mapped[int] = mapped_column(Integer, default=1)
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Indexed: /metrics reads the oldest one at every scrape (min over an index, not a scan).
+    first_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     actor: Mapped[str | None] = mapped_column(String(128))
     available_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -19,11 +19,21 @@ NOTIFY_CHANNEL = "scim_bridge_outbox"
 
 
 def _upsert(dialect: str) -> Any:
-    columns = ("resource_type", "resource_id", "seq", "changed_at", "actor", "available_at")
+    columns = (
+        "resource_type",
+        "resource_id",
+        "seq",
+        "changed_at",
+        "first_changed_at",
+        "actor",
+        "available_at",
+    )
     stmt: Any = pg_insert(OutboxEntry) if dialect == "postgresql" else sqlite_insert(OutboxEntry)
     stmt = stmt.values({**{name: bindparam(name) for name in columns}, "attempts": 0})
     # A new change makes the resource due now and forgets earlier failed attempts: the data
     # may have been fixed, and the translator is level-triggered (it reads current state).
+    # first_changed_at is not in the update: the first unapplied change is still unapplied,
+    # and the sync lag is measured from it (issue 12).
     return stmt.on_conflict_do_update(
         index_elements=[OutboxEntry.resource_type, OutboxEntry.resource_id],
         set_={
@@ -73,6 +83,7 @@ def mark_changed_on(
             "resource_id": rid,
             "seq": 1,
             "changed_at": now,
+            "first_changed_at": now,
             "actor": actor,
             "available_at": now,
         }

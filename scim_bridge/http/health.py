@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, json
-from sqlalchemy import text
 
 from scim_bridge.http.runtime import Runtime
+from scim_bridge.monitor.readiness import ReadinessPolicy, check_readiness
+
+
+def readiness_policy(runtime: Runtime) -> ReadinessPolicy:
+    """Return what /readyz expects of the worker; none when DingTalk is not configured yet."""
+    settings = runtime.settings
+    expect_worker = bool(settings.dingtalk_app_key) and settings.ready_heartbeat_seconds > 0
+    return ReadinessPolicy(
+        heartbeat_seconds=settings.ready_heartbeat_seconds if expect_worker else 0.0,
+        token_seconds=settings.ready_token_seconds,
+    )
 
 
 def make_health_blueprint(runtime: Runtime) -> Blueprint:
-    """Build /healthz (the process answers) and /readyz (the database answers)."""
+    """Build /healthz (the process answers) and /readyz (the database, migrations, worker,
+    DingTalk token: each check named, 503 when one fails)."""
     bp = Blueprint("health", __name__)
+    policy = readiness_policy(runtime)
 
     @bp.get("/healthz")
     def healthz() -> Response:
@@ -18,12 +30,12 @@ def make_health_blueprint(runtime: Runtime) -> Blueprint:
 
     @bp.get("/readyz")
     def readyz() -> Response:
-        try:
-            with runtime.db.read() as session:
-                session.execute(text("SELECT 1"))
-        except Exception as exc:  # readiness reports any failure, it must not raise
-            body = {"status": "unavailable", "database": type(exc).__name__}
-            return Response(json.dumps(body), status=503, mimetype="application/json")
-        return Response(json.dumps({"status": "ready"}), mimetype="application/json")
+        checks = check_readiness(runtime.db, policy, clock=runtime.clock)
+        ready = all(check.ok for check in checks)
+        body = {
+            "status": "ready" if ready else "unavailable",
+            "checks": {check.name: check.as_json() for check in checks},
+        }
+        return Response(json.dumps(body), status=200 if ready else 503, mimetype="application/json")
 
     return bp

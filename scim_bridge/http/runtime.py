@@ -9,6 +9,7 @@ from typing import Any
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.paging import PageHints
+from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.settings import Settings
 
 
@@ -29,6 +30,8 @@ class Runtime:
     on_outbox_commit: list[Callable[[], None]] = field(default_factory=list)
     #: Refuses a User DingTalk could never accept (SCIM_BRIDGE_REJECT_UNPROJECTABLE), or None.
     check_user: Callable[[Mapping[str, Any]], None] | None = None
+    #: This process's Prometheus metrics (None: SCIM_BRIDGE_METRICS_ENABLED is off).
+    metrics: Metrics | None = None
 
     def outbox_committed(self) -> None:
         """Tell every listener that new outbox rows are committed."""

@@ -23,6 +23,9 @@ class Claim:
     seq: int
     attempts: int
     actor: str | None
+    #: The first change not applied yet (the sync lag runs from it) and when we claimed the row.
+    first_changed_at: datetime | None = None
+    claimed_at: datetime | None = None
 
 
 def claim_batch(
@@ -37,6 +40,7 @@ def claim_batch(
             OutboxEntry.seq,
             OutboxEntry.attempts,
             OutboxEntry.actor,
+            OutboxEntry.first_changed_at,
         )
         .where(
             OutboxEntry.available_at <= now,
@@ -49,7 +53,7 @@ def claim_batch(
     if session.get_bind().dialect.name == "postgresql":
         # Several workers: each skips rows another is claiming right now (design.md).
         stmt = stmt.with_for_update(skip_locked=True)
-    claims = [Claim(*row) for row in session.execute(stmt)]
+    claims = [Claim(*row, claimed_at=now) for row in session.execute(stmt)]
     if claims:
         session.execute(
             update(OutboxEntry)
@@ -78,6 +82,14 @@ def complete(session: Session, claim: Claim, *, owner: str) -> bool:
     )
     deleted = cast(CursorResult[Any], result).rowcount
     if not deleted:
+        if claim.claimed_at is not None:
+            # What we applied is applied; the changes still waiting came after we claimed the
+            # row (counting from the claim errs on the long side: lag is never under-reported).
+            session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == claim.id)
+                .values(first_changed_at=claim.claimed_at)
+            )
         release(session, claim, owner=owner)
     return bool(deleted)
 

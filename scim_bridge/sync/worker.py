@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import delete, select
@@ -33,6 +33,8 @@ from scim_bridge.errors import (
     Transient,
 )
 from scim_bridge.mapping.rules import MappingRules
+from scim_bridge.monitor import readiness
+from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.sync import claims as outbox
 from scim_bridge.sync import dlq
 from scim_bridge.sync.claims import Claim
@@ -71,6 +73,8 @@ class Worker:
     rng: random.Random = field(default_factory=random.Random)
     #: Reloads the mapping rules; when their fingerprint changes, the affected are re-projected.
     rules_loader: Callable[[], MappingRules] | None = None
+    #: This process's Prometheus metrics (sync lag, guard pauses), or None.
+    metrics: Metrics | None = None
     owner: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     )
@@ -186,6 +190,8 @@ class Worker:
             if not self._paused_alerted:
                 self._paused_alerted = True
                 log.error("ALERT %s", exc)
+                if self.metrics is not None:
+                    self.metrics.guard_paused()
             with self.db.write() as session:
                 outbox.postpone(session, claim, owner=self.owner, until=until, count_attempt=False)
         except LinkConflict as exc:
@@ -204,6 +210,14 @@ class Worker:
             with self.db.write() as session:
                 outbox.complete(session, claim, owner=self.owner)
                 dlq.settle(session, claim.resource_type, claim.resource_id)
+            self._observe_lag(claim)
+
+    def _observe_lag(self, claim: Claim) -> None:
+        # Issue 12: SCIM commit of the first unapplied change -> DingTalk acknowledged.
+        if self.metrics is not None and claim.first_changed_at is not None:
+            first = claim.first_changed_at
+            first = first if first.tzinfo is not None else first.replace(tzinfo=UTC)
+            self.metrics.observe_lag((self.clock() - first).total_seconds())
 
     def _retry_or_bury(self, claim: Claim, exc: Exception) -> None:
         attempt = claim.attempts + 1
@@ -272,11 +286,16 @@ class Worker:
     def _scheduler(self) -> BackgroundScheduler:
         scheduler = BackgroundScheduler(daemon=True)
         third = max(1.0, self.config.lease.total_seconds() / 3)
-        scheduler.add_job(self._heartbeat, "interval", seconds=third, id="lease-heartbeat")
+        at_once = datetime.now(UTC)  # the heartbeat and the token: /readyz wants them now
+        scheduler.add_job(
+            self._heartbeat, "interval", seconds=third, id="lease-heartbeat", next_run_time=at_once
+        )
         # Rows that became due (retries, expired leases of a dead worker) wake the loop.
         scheduler.add_job(self.wakeup.set, "interval", seconds=5, id="due-retries")
         scheduler.add_job(self._prune_events, "interval", hours=6, id="prune-sync-events")
-        scheduler.add_job(self._refresh_token, "interval", seconds=60, id="token-refresh")
+        scheduler.add_job(
+            self._refresh_token, "interval", seconds=60, id="token-refresh", next_run_time=at_once
+        )
         # Whenever the mapping file changes: re-project who is affected (and on start, above).
         if self.rules_loader is not None:
             scheduler.add_job(self.reload_rules, "interval", seconds=10, id="watch-mapping")
@@ -312,18 +331,24 @@ class Worker:
     def _heartbeat(self) -> None:
         with self._guard:
             ids = list(self._inflight)
-        if ids:
-            with self.db.write() as session:
+        with self.db.write() as session:
+            if ids:
                 outbox.extend_leases(
                     session, ids, owner=self.owner, now=self.clock(), lease=self.config.lease
                 )
+            readiness.record_heartbeat(session, owner=self.owner, now=self.clock())
 
     def _refresh_token(self) -> None:
+        ok, reason = True, "token fetched"
         try:
             self.translator.client.refresh_token()
         except DingTalkError as exc:
             # The next call retries the fetch itself; say why it failed now.
             log.warning("DingTalk token refresh failed: %s", exc)
+            ok, reason = False, explain(exc).text
+        # /readyz reads this row: a web request never calls DingTalk itself (design.md).
+        with self.db.write() as session:
+            readiness.record_token(session, ok=ok, reason=reason, now=self.clock())
 
     def _prune_events(self) -> None:
         cutoff = self.clock() - self.config.event_retention

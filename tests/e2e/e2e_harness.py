@@ -127,7 +127,7 @@ class Cluster:
         port = free_port()
         self.start(name, "serve", "--port", str(port), *args)
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: requests.get(f"{url}/readyz", timeout=2).ok, timeout=60, what=name)
+        wait_until(lambda: requests.get(f"{url}/healthz", timeout=2).ok, timeout=60, what=name)
         self.api_urls.append(f"{url}/scim/v2")
         return f"{url}/scim/v2"
 
