@@ -21,6 +21,8 @@ from scim_bridge.mapping.model import DepartmentSpec, RoleSpec
 MANAGER = "manager_userid"
 DEPT_LIST = "dept_id_list"
 ROLES = "roles"
+#: Why a person whose SCIM user is gone altogether is removed.
+DELETED_IN_IDP = "deleted in the IdP"
 
 
 class Kind(StrEnum):
@@ -241,6 +243,8 @@ class PersonChoice:
     userid: str
     reason: str
     holder: str | None = None
+    #: The link key that found the person (mobile, email, job_number), when one did.
+    key: str | None = None
 
 
 def choose_person(
@@ -271,9 +275,9 @@ def choose_person(
         key = next(k for k, u in matches if u == userid)
         holder = holders.get(userid, scim_id)
         if holder == scim_id:
-            return PersonChoice(Kind.LINK, userid, f"matched by {key}")
+            return PersonChoice(Kind.LINK, userid, f"matched by {key}", key=key)
         if on_conflict != "create":
-            return PersonChoice(Kind.CONFLICT, userid, f"found by {key}", holder)
+            return PersonChoice(Kind.CONFLICT, userid, f"found by {key}", holder, key)
     held: list[tuple[str, str]] = []
     for userid in userid_choices(derived, scim_id):
         holder = holders.get(userid, scim_id)

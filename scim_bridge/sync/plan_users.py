@@ -85,7 +85,7 @@ def plan_users(
     for scim_id, userid in sorted(current.user_links.items()):
         if scim_id not in desired.users and userid in current.users:
             name = str(current.users[userid].get("name", ""))
-            deletes.append(decide.remove_user(scim_id, userid, name, reason="deleted from SCIM"))
+            deletes.append(decide.remove_user(scim_id, userid, name, reason=decide.DELETED_IN_IDP))
     return links + creates + deferred + updates + moves + roles + deletes
 
 

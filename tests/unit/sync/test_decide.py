@@ -205,7 +205,7 @@ def test_a_userid_dingtalk_already_has_is_adopted_not_created_twice() -> None:
 
 def test_a_person_found_by_a_link_key_is_adopted() -> None:
     assert choose(matches=[("mobile", "zhang")], exists={"zhang"}) == PersonChoice(
-        Kind.LINK, "zhang", "matched by mobile"
+        Kind.LINK, "zhang", "matched by mobile", key="mobile"
     )
 
 
@@ -219,7 +219,7 @@ def test_keys_matching_different_people_are_a_conflict_under_skip() -> None:
 
 def test_keys_matching_different_people_take_the_first_under_first() -> None:
     choice = choose(matches=[("mobile", "x"), ("email", "y")], on_conflict="first")
-    assert choice == PersonChoice(Kind.LINK, "x", "matched by mobile")
+    assert choice == PersonChoice(Kind.LINK, "x", "matched by mobile", key="mobile")
 
 
 def test_keys_matching_different_people_create_a_new_one_under_create() -> None:
@@ -229,7 +229,7 @@ def test_keys_matching_different_people_create_a_new_one_under_create() -> None:
 
 def test_a_matched_person_another_scim_user_holds_is_refused() -> None:
     choice = choose(matches=[("email", "x")], holders={"x": "u2"})
-    assert choice == PersonChoice(Kind.CONFLICT, "x", "found by email", "u2")
+    assert choice == PersonChoice(Kind.CONFLICT, "x", "found by email", "u2", "email")
 
 
 def test_a_derived_userid_another_user_holds_gives_this_user_its_own() -> None:

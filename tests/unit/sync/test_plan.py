@@ -160,7 +160,7 @@ def test_leavers_and_scim_deletions_are_deleted_users_then_departments_bottom_up
         ("delete", "department", "8"),
         ("delete", "department", "7"),
     ]
-    assert result.steps[1].reason == "deleted from SCIM"
+    assert result.steps[1].reason == "deleted in the IdP"
 
 
 def test_people_already_in_dingtalk_are_linked_not_duplicated() -> None:
