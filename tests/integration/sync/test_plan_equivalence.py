@@ -166,6 +166,10 @@ def test_plan_lists_exactly_the_operations_the_translator_executes(
         ("create", newcomer),
     }
     assert comparable(executed, touched) == expected
+    # The e-mail removed in the IdP is sent as "" (the empty-value rule). NB: the emulator
+    # treats "" as "not sent", so whether DingTalk clears it is for reconcile to verify.
+    (cleared,) = [op for op in executed if op.key == c]
+    assert [(ch.field, ch.new) for ch in cleared.changes] == [("email", "")]
     # Nor did it decide, for anyone else it re-read, anything the plan does not list.
     others = set(ids.values()) - touched
     assert not comparable(executed, others) - comparable(list(planned.steps), others)
