@@ -19,15 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from scim_bridge.mapping import (
-    CurrentState,
     load_rules,
-    plan,
     project_directory,
     quality_report,
-    render_plan,
 )
 from scim_bridge.mapping.attributes import normalise_phone
 from scim_bridge.mapping.rules import default_rules_path
+from scim_bridge.sync.plan import CurrentState, plan
+from scim_bridge.sync.plan_render import render_plan
 
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"

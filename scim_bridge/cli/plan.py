@@ -83,9 +83,9 @@ def current_state(ctx: click.Context, settings: Settings, database: Database, so
 def plan(ctx: click.Context, fmt: str, source: str) -> None:
     """List every DingTalk call needed to converge (a dry run: nothing is written)."""
     from scim_bridge.bootstrap import load_mapping
-    from scim_bridge.mapping.plan import plan as make_plan
-    from scim_bridge.mapping.plan import render_plan
     from scim_bridge.mapping.project import project_directory
+    from scim_bridge.sync.plan import plan as make_plan
+    from scim_bridge.sync.plan_render import render_plan
 
     settings = settings_of(ctx)
     rules = load_mapping(settings)

@@ -63,6 +63,7 @@ __all__ = [
     "DepartmentNameTaken",
     "DingTalkClient",
     "Role",
+    "endpoint_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,27 @@ USER_LIST_MAX_CURSOR = 100_000  # dingtalk-api.md §3.5 cursor 0..100000
 ROLE_LIST_MAX_SIZE = 200  # dingtalk-api.md §5 role/list size ≤ 200
 LEAVE_MAX_RESULTS = 50  # dingtalk-api.md §6 maxResults ≤ 50
 DEFAULT_BAN_S = 300.0  # dingtalk-api.md §8: the IP is banned for 5 minutes
+#: The endpoint each kind of write (target, kind) calls, for dry runs (`scim-bridge plan`).
+_WRITE_ENDPOINTS = {
+    ("department", "create"): "/topapi/v2/department/create",
+    ("department", "update"): "/topapi/v2/department/update",
+    ("department", "move"): "/topapi/v2/department/update",
+    ("department", "delete"): "/topapi/v2/department/delete",
+    ("user", "create"): "/topapi/v2/user/create",
+    ("user", "update"): "/topapi/v2/user/update",
+    ("user", "move"): "/topapi/v2/user/update",
+    ("user", "delete"): "/topapi/v2/user/delete",
+    ("role", "create"): "/role/add_role",
+    ("role", "update"): "/role/update_role",
+    ("role", "delete"): "/topapi/role/deleterole",
+    ("user", "roles"): "/topapi/role/addrolesforemps",
+}
+
+
+def endpoint_of(target: str, kind: str) -> str:
+    """Return the DingTalk endpoint a write of ``kind`` on ``target`` calls ('' for none)."""
+    return _WRITE_ENDPOINTS.get((target, kind), "")
+
 
 # dingtalk-api.md §1, §3.1, §4.1/4.2: list parameters travel as comma-separated id strings.
 _COMMA_LISTS = frozenset(

@@ -1,10 +1,11 @@
 """The mapping engine: rules + directory state -> desired DingTalk users and departments (pure).
 
+The decisions that converge DingTalk on this desired state are sync/decide.py's.
+
 Public API (the sync engine and the CLI code against these names)::
 
     load_rules, parse_rules, check_rules_file, default_rules_path, rules_path   # rules.py
     project_user, project_directory, changed_resources                          # project.py
-    plan, render_plan, CurrentState, Plan                                       # plan.py
     quality_report, render_quality, QualityReport                               # quality.py
     evaluate_guard, confirm, Removal, Confirmation, GuardDecision               # guard.py
 """
@@ -26,7 +27,6 @@ from scim_bridge.mapping.model import (
     RoleSpec,
     UserProjection,
 )
-from scim_bridge.mapping.plan import CurrentState, FieldChange, Plan, PlanStep, plan, render_plan
 from scim_bridge.mapping.project import (
     ProjectionChanges,
     changed_resources,
@@ -47,17 +47,13 @@ __all__ = [
     "ROOT_DEPT_ID",
     "ROOT_KEY",
     "Confirmation",
-    "CurrentState",
     "DepartmentSpec",
     "DirectoryView",
-    "FieldChange",
     "Finding",
     "GuardDecision",
     "GuardError",
     "InMemoryDirectory",
     "MappingRules",
-    "Plan",
-    "PlanStep",
     "Projection",
     "ProjectionChanges",
     "QualityReport",
@@ -71,11 +67,9 @@ __all__ = [
     "evaluate_guard",
     "load_rules",
     "parse_rules",
-    "plan",
     "project_directory",
     "project_user",
     "quality_report",
-    "render_plan",
     "render_quality",
     "rules_path",
 ]

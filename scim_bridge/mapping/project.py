@@ -349,20 +349,11 @@ def assemble_detailed(
             if key not in role_specs and (spec := role_spec(key, rules, directory)) is not None:
                 role_specs[key] = spec
     departments: dict[str, DepartmentSpec] = dict(resolver.specs)
-    managed = frozenset(rules.fields) | (
-        {"extension"}
-        if rules.extension
-        or rules.extension_from
-        or (rules.subsidiaries.enabled and rules.subsidiaries.label == "field")
-        else frozenset()
-    )
-    if rules.partners.enabled and rules.partners.hide_mobile:
-        managed |= {"hide_mobile"}
     projection = Projection(
         departments=departments,
         users=users,
         roles=role_specs,
-        managed_fields=frozenset(f for f in managed if f in USER_FIELDS or f == "extension"),
+        managed_fields=managed_fields(rules),
         link_conflict=rules.link.on_conflict,
         rules_fingerprint=rules.fingerprint,
     )
@@ -397,3 +388,17 @@ def changed_resources(old: Projection, new: Projection) -> ProjectionChanges:
         departments=diff(old.departments, new.departments),
         roles=diff(old.roles, new.roles),
     )
+
+
+def managed_fields(rules: MappingRules) -> frozenset[str]:
+    """Return the DingTalk user fields the rules manage: one absent from a user is cleared."""
+    managed = frozenset(rules.fields) | (
+        {"extension"}
+        if rules.extension
+        or rules.extension_from
+        or (rules.subsidiaries.enabled and rules.subsidiaries.label == "field")
+        else frozenset()
+    )
+    if rules.partners.enabled and rules.partners.hide_mobile:
+        managed |= {"hide_mobile"}
+    return frozenset(f for f in managed if f in USER_FIELDS or f == "extension")

@@ -13,7 +13,7 @@ from scim_bridge.directory.models import Group, GroupMember, Link, User
 from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.representation import render_group, render_user
 from scim_bridge.directory.users import groups_of
-from scim_bridge.mapping.plan import CurrentState
+from scim_bridge.sync.plan import CurrentState
 
 Progress = Callable[[int, int], None]
 
@@ -85,7 +85,12 @@ def current_from_dingtalk(
         departments=departments,
         dept_links={k: int(str(v.dingtalk_id)) for k, v in _links(db, "department").items()},
         user_links={k: str(v.dingtalk_id) for k, v in _links(db, "user").items()},
+        role_links=_role_links(db),
     )
+
+
+def _role_links(db: Database) -> dict[str, int]:
+    return {k: int(str(v.dingtalk_id)) for k, v in _links(db, "role").items()}
 
 
 def current_from_links(db: Database) -> CurrentState:
@@ -107,4 +112,10 @@ def current_from_links(db: Database) -> CurrentState:
         },
         dept_links={k: int(str(v.dingtalk_id)) for k, v in dept_links.items()},
         user_links={k: str(v.dingtalk_id) for k, v in user_links.items()},
+        role_links=_role_links(db),
+        # The role ids of ours each person was given, as the translator records them.
+        user_roles={
+            k: tuple(str(r) for r in (v.snapshot or {}).get("_roles") or [])
+            for k, v in user_links.items()
+        },
     )

@@ -1,9 +1,10 @@
 """The translator: current directory state -> desired DingTalk state -> the minimal calls.
 
 Level-triggered (design.md): for a dirty resource it reads what the directory says *now*, asks
-the mapping engine what DingTalk should hold, diffs that against the snapshot it last applied
-(kept on the link), and makes only the calls that close the gap. A replay changes nothing;
-ten quick edits become one call. Network calls happen outside database transactions.
+the mapping engine what DingTalk should hold, and lets decide.py diff that against the snapshot
+it last applied (kept on the link): read -> decide -> apply (apply.py) -> record (record.py).
+A replay changes nothing; ten quick edits become one call. Network calls happen outside
+database transactions.
 """
 
 from __future__ import annotations
@@ -14,19 +15,17 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from scim_bridge.dingtalk.client import DepartmentNameTaken, DingTalkClient
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.models import Group, Link, SyncEvent, User
+from scim_bridge.directory.models import Group, Link, User
 from scim_bridge.directory.outbox import mark_changed
 from scim_bridge.errors import (
     AmbiguousWrite,
@@ -36,7 +35,6 @@ from scim_bridge.errors import (
     LinkConflict,
     ProjectionPaused,
 )
-from scim_bridge.mapping.attributes import userid_choices
 from scim_bridge.mapping.departments import DepartmentResolver, group_key
 from scim_bridge.mapping.model import (
     REMOVE,
@@ -47,19 +45,28 @@ from scim_bridge.mapping.model import (
     RoleSpec,
     UserProjection,
 )
-from scim_bridge.mapping.project import project_user, role_spec
+from scim_bridge.mapping.project import managed_fields, project_user, role_spec
 from scim_bridge.mapping.rules import MappingRules
-from scim_bridge.sync import guard, person_links
-from scim_bridge.sync.failures import failure_words
+from scim_bridge.sync import apply, decide, guard, person_links
+from scim_bridge.sync.decide import DEPT_LIST, MANAGER, Kind, Operation, Target
+from scim_bridge.sync.record import (
+    DEPARTMENT,
+    FAILED,
+    REMOVED,
+    RETRYING,
+    ROLE,
+    ROLE_GROUP,
+    SYNCED,
+    USER,
+    Recorder,
+    link_of,
+)
 from scim_bridge.sync.view import DatabaseDirectory
+
+__all__ = ["FAILED", "RETRYING", "Translator", "describe", "projection_hash"]
 
 log = logging.getLogger("scim_bridge.sync")
 
-USER, DEPARTMENT, ROLE, ROLE_GROUP = "user", "department", "role", "role_group"
-SYNCED, REMOVED, FAILED, RETRYING = "synced", "removed", "failed", "retrying"
-#: DingTalk user fields cleared by sending an empty string when the mapping drops them.
-MANAGER = "manager_userid"
-DEPT_LIST = "dept_id_list"
 #: Snapshot keys that are ours, not DingTalk user fields: the mapping output's digest, and the
 #: DingTalk role ids this bridge gave the person.
 PROJECTION = "_projection"
@@ -68,21 +75,42 @@ ROLES = "_roles"
 INDEX_TTL = 600.0
 
 
+@dataclass(frozen=True)
+class _UserRead:
+    """What the translator reads before deciding one person."""
+
+    projection: UserProjection | None
+    specs: dict[str, DepartmentSpec]
+    roles: list[RoleSpec]
+    link: Link | None
+    manager_userid: str | None
+
+
 @dataclass
 class Translator:
-    """Projects one resource at a time onto DingTalk through the client."""
+    """Projects one resource at a time onto DingTalk: read -> decide -> apply -> record.
+
+    The decisions are decide.py's (the same ``scim-bridge plan`` lists), the calls apply.py's,
+    the bookkeeping record.py's; this class reads the inputs and holds them together.
+    """
 
     db: Database
     client: DingTalkClient
     rules: MappingRules
     clock: Callable[[], datetime]
+    #: Sees every user operation decided, before it is applied (tests compare them with plan's).
+    observe: Callable[[Operation], None] | None = None
+    record: Recorder = field(init=False)
     _dept_locks: dict[str, threading.Lock] = field(default_factory=dict)
     _locks_guard: threading.Lock = field(default_factory=threading.Lock)
-    _local: threading.local = field(default_factory=threading.local)
     _indexes: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
     _user_locks: tuple[threading.Lock, ...] = field(
         default_factory=lambda: tuple(threading.Lock() for _ in range(256))
     )
+
+    def __post_init__(self) -> None:
+        self.record = Recorder(self.db, self.clock)
+        self._managed = managed_fields(self.rules)
 
     # --- entry points ------------------------------------------------------------------------
 
@@ -100,10 +128,45 @@ class Translator:
         # One translation of a person at a time: a department removal re-projects its members
         # inline, possibly while a pool thread holds the same person's outbox row.
         stripe = self._user_locks[zlib.crc32(user_id.encode()) % len(self._user_locks)]
-        with stripe, self._translation():
+        with stripe, self.record.translation():
             self._sync_user(user_id, actor=actor)
 
     def _sync_user(self, user_id: str, *, actor: str | None) -> None:
+        read = self._read_user(user_id)
+        projection, link = read.projection, read.link
+        if projection is None or projection.action == REMOVE:
+            reason = decide.DELETED_IN_IDP if projection is None else projection.reason
+            self._remove_user(user_id, link, reason=reason, actor=actor)
+            return
+        if projection.action == SKIP:
+            return
+        dept_ids = sorted(
+            {
+                self._ensure_department(read.specs, key, actor=actor)
+                for key in projection.department_keys
+            }
+        ) or [ROOT_DEPT_ID]
+        desired: dict[str, Any] = dict(projection.fields)
+        desired[DEPT_LIST] = dept_ids
+        desired[MANAGER] = read.manager_userid
+        # Remembered with the snapshot, so a new mapping re-projects only who changes.
+        desired[PROJECTION] = projection_hash(projection)
+        if link is None or link.state == REMOVED or not link.dingtalk_id or link.snapshot is None:
+            # No person under this link yet: new, removed, or only a userid reserved.
+            desired[ROLES] = []  # a new (or re-created) person starts with no role of ours
+            self._link_person(user_id, link, projection, desired, actor=actor)
+            self._wake_reports(user_id)
+        else:
+            desired[ROLES] = list((link.snapshot or {}).get(ROLES) or [])
+            self._update_user(user_id, link, desired, actor=actor)
+        if read.roles or desired[ROLES]:
+            self._apply_roles(user_id, read.roles, desired, actor=actor)
+        # A manager not yet in DingTalk is set once they are (scim-idp-notes §3.3).
+        if waiting := decide.pending_manager(projection.manager_scim_id, read.manager_userid):
+            log.info("user %s: %s", user_id, waiting)
+
+    def _read_user(self, user_id: str) -> _UserRead:
+        """Read what deciding one person needs: projection, departments, roles, links."""
         with self.db.read() as session:
             view = DatabaseDirectory(session)
             user = view.user(user_id)
@@ -119,44 +182,17 @@ class Translator:
                 for key in (projection.role_keys if projection is not None else ())
                 if (spec := role_spec(key, self.rules, view)) is not None
             ]
-            link = _link(session, USER, user_id)
             manager_userid = None
             if projection is not None and projection.manager_scim_id:
-                manager = _link(session, USER, projection.manager_scim_id)
+                manager = link_of(session, USER, projection.manager_scim_id)
                 if manager is not None and manager.state == SYNCED:
                     manager_userid = manager.dingtalk_id
-        if projection is None or projection.action == REMOVE:
-            reason = "deleted in the IdP" if projection is None else projection.reason
-            self._remove_user(user_id, link, reason=reason, actor=actor)
-            return
-        if projection.action == SKIP:
-            return
-        dept_ids = sorted(
-            {self._ensure_department(specs, key, actor=actor) for key in projection.department_keys}
-        ) or [ROOT_DEPT_ID]
-        desired: dict[str, Any] = dict(projection.fields)
-        desired[DEPT_LIST] = dept_ids
-        desired[MANAGER] = manager_userid
-        # Remembered with the snapshot, so a new mapping re-projects only who changes.
-        desired[PROJECTION] = projection_hash(projection)
-        # A manager not yet in DingTalk is set once they are (scim-idp-notes §3.3).
-        pending_manager = projection.manager_scim_id if manager_userid is None else None
-        if link is None or link.state == REMOVED or not link.dingtalk_id or link.snapshot is None:
-            # No person under this link yet: new, removed, or only a userid reserved.
-            desired[ROLES] = []  # a new (or re-created) person starts with no role of ours
-            self._link_person(user_id, link, projection, desired, actor=actor)
-            self._wake_reports(user_id)
-        else:
-            desired[ROLES] = list((link.snapshot or {}).get(ROLES) or [])
-            self._update_user(user_id, link, desired, actor=actor)
-        if roles or desired[ROLES]:
-            self._apply_roles(user_id, roles, desired, actor=actor)
-        if pending_manager:
-            log.info("user %s waits for manager %s to reach DingTalk", user_id, pending_manager)
+            link = link_of(session, USER, user_id)
+        return _UserRead(projection, specs, roles, link, manager_userid)
 
     def sync_group(self, group_id: str, *, actor: str | None = None) -> None:
         """Rename, move, create or delete the department a group stands for."""
-        with self._translation():
+        with self.record.translation():
             self._sync_group(group_id, actor=actor)
 
     def _sync_group(self, group_id: str, *, actor: str | None) -> None:
@@ -164,8 +200,8 @@ class Translator:
         with self.db.read() as session:
             view = DatabaseDirectory(session)
             group = view.group(group_id)
-            link = _link(session, DEPARTMENT, key)
-            role = _link(session, ROLE, key)
+            link = link_of(session, DEPARTMENT, key)
+            role = link_of(session, ROLE, key)
             as_role = role_spec(key, self.rules, view) if role is not None else None
             spec_map: dict[str, DepartmentSpec] = {}
             if group is not None and self.rules.departments.strategy == "groups":
@@ -266,54 +302,74 @@ class Translator:
     ) -> None:
         """Create this SCIM user's DingTalk person, or adopt one that no other link holds.
 
-        Each userid is reserved on the link before the DingTalk call (person_links.py), so a
-        person another SCIM user holds is never overwritten, whatever the IdPs send.
+        decide.choose_person picks the userid; each is reserved on the link before the
+        DingTalk call (person_links.py), and a reservation another user wins is fed back as
+        that userid's holder, so a person another SCIM user holds is never overwritten.
         """
         known = link.dingtalk_id if link is not None else None
-        if known and self._reserve(user_id, known) is None:
-            # The userid this user had: a leaver coming back, or a create to finish.
-            with self._reserved(user_id, known, before=link):
-                self._create_user(user_id, known, desired, actor=actor)
+        holders: dict[str, str] = {}
+        matches: list[tuple[str, str]] | None = None
+        while True:
+            if matches is None and not (known and known not in holders):
+                matches = self._matches(projection.link_by)
+            choice = decide.choose_person(
+                user_id,
+                derived=projection.userid,
+                known=known,
+                matches=matches or (),
+                exists=(),
+                holders=holders,
+                on_conflict=self.rules.link.on_conflict,
+            )
+            if choice.kind == Kind.CONFLICT:
+                raise self._refusal(user_id, choice, projection, matches or [])
+            existing = None
+            if choice.key is not None:  # found by a link key: adopt that person as they are
+                existing = self.client.find_user(choice.userid)
+                if existing is None:
+                    matches = []  # gone since it was found: as if nobody matched
+                    continue
+            holder = self._reserve(user_id, choice.userid)
+            if holder is not None:
+                holders[choice.userid] = holder
+                continue
+            with self._reserved(user_id, choice.userid, before=link):
+                if existing is not None:
+                    self._adopt_user(user_id, str(choice.key), existing, desired, actor=actor)
+                else:
+                    self._create_user(user_id, choice.userid, desired, actor=actor)
             return
-        match = self._existing_person(projection.link_by)
-        if match is not None:
-            key, existing = match
-            userid = str(existing["userid"])
-            holder = self._reserve(user_id, userid)
-            if holder is None:
-                with self._reserved(user_id, userid, before=link):
-                    self._adopt_user(user_id, key, existing, desired, actor=actor)
-                return
-            if self.rules.link.on_conflict != "create":
-                value = dict(projection.link_by)[key]
-                how = f"found by {_FIELD_WORDS.get(key, key)} {value}"
-                raise self._conflict(user_id, userid, holder, how=how)
-            # on_conflict "create": a person of its own, as the policy asks (docs/mapping.md).
-        # The derived userid, or, when another link holds it, this user's own (mapping/attributes).
-        held: list[tuple[str, str]] = []
-        for userid in userid_choices(projection.userid, user_id):
-            holder = self._reserve(user_id, userid)
-            if holder is None:
-                with self._reserved(user_id, userid, before=link):
-                    self._create_user(user_id, userid, desired, actor=actor)
-                return
-            held.append((userid, holder))
-        raise self._conflict(user_id, *held[-1], how="the userid derived for it")
 
-    def _existing_person(
-        self, link_by: tuple[tuple[str, str], ...]
-    ) -> tuple[str, dict[str, Any]] | None:
-        """Find the DingTalk person this one should be linked to, and the key that found them.
+    def _refusal(
+        self,
+        user_id: str,
+        choice: decide.PersonChoice,
+        projection: UserProjection,
+        matches: list[tuple[str, str]],
+    ) -> LinkConflict:
+        """Say in words why no person was linked (docs/mapping.md, policies.link)."""
+        values = dict(projection.link_by)
+        if choice.holder is None:
+            return LinkConflict(
+                "the link keys point at different DingTalk people: "
+                + ", ".join(f"{k} {values[k]} -> {u}" for k, u in matches)
+                + "; fix the data in the IdP or set policies.link.on_conflict"
+            )
+        how = choice.reason
+        if choice.key is not None:
+            how = f"found by {_FIELD_WORDS.get(choice.key, choice.key)} {values[choice.key]}"
+        return self._conflict(user_id, choice.userid, choice.holder, how=how)
 
-        Keys are tried in the order of ``policies.link.by`` (docs/mapping.md): mobile through
-        DingTalk's lookup (dingtalk-api.md §3.6); e-mail and job number, which DingTalk cannot
-        look up, through an index of the whole DingTalk directory, walked at most every ten
-        minutes. Whether another SCIM user holds that person is the reservation's to say.
+    def _matches(self, link_by: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+        """Find the DingTalk people this one's link keys name: (key, userid) in policy order.
+
+        Mobile through DingTalk's lookup (dingtalk-api.md §3.6); e-mail and job number, which
+        DingTalk cannot look up, through an index of the whole DingTalk directory, walked at
+        most every ten minutes.
         """
-        policy = self.rules.link
         values = dict(link_by)
-        found: list[tuple[str, str]] = []  # (key, userid) in policy order
-        for key in policy.by:
+        found: list[tuple[str, str]] = []
+        for key in self.rules.link.by:
             value = values.get(key)
             if not value:
                 continue
@@ -323,24 +379,7 @@ class Translator:
                 userid = self._dingtalk_index(key).get(value.strip().lower())
             if userid is not None:
                 found.append((key, userid))
-        people = list(dict.fromkeys(u for _, u in found))
-        if len(people) > 1:
-            # The keys point at different people (docs/mapping.md, policies.link.on_conflict).
-            if policy.on_conflict == "create":
-                return None
-            if policy.on_conflict == "skip":
-                raise LinkConflict(
-                    "the link keys point at different DingTalk people: "
-                    + ", ".join(f"{k} {values[k]} -> {u}" for k, u in found)
-                    + "; fix the data in the IdP or set policies.link.on_conflict"
-                )
-            people = people[:1]  # "first": the person the first key found
-        if not people:
-            return None
-        existing = self.client.find_user(people[0])
-        if existing is None:
-            return None
-        return next(k for k, u in found if u == people[0]), existing
+        return found
 
     def _dingtalk_index(self, key: str) -> dict[str, str]:
         """Map lower-cased e-mail or job number to userid over the whole DingTalk directory."""
@@ -371,22 +410,34 @@ class Translator:
     ) -> None:
         """Link to a person already in DingTalk and bring their fields in line."""
         userid = str(existing["userid"])
-        self._event("User", user_id, "link", userid, "ok", detail=f"matched by {key}", actor=actor)
+        name = str(_fields(desired).get("name") or "")
+        link = Operation(Kind.LINK, Target.USER, user_id, userid, name, reason=f"matched by {key}")
+        self._observed([link])
+        self.record.event(
+            "User", user_id, "link", userid, "ok", detail=f"matched by {key}", actor=actor
+        )
         self._update_remote(user_id, userid, _as_snapshot(existing), desired, actor=actor)
-        self._save_link(USER, user_id, userid, desired)
+        self.record.save_link(USER, user_id, userid, desired)
 
     def _create_user(
         self, user_id: str, userid: str, desired: dict[str, Any], *, actor: str | None
     ) -> None:
-        fields = {
-            k: v
-            for k, v in desired.items()
-            if v not in (None, "", [], {}) and not k.startswith("_")
-        }
-        fields["userid"] = userid
+        (op,) = self._observed(
+            [
+                decide.create_user(
+                    user_id,
+                    userid,
+                    _fields(desired),
+                    dept_ids=desired[DEPT_LIST],
+                    manager_userid=desired.get(MANAGER),
+                )
+            ]
+        )
         try:
-            self.client.create_user(fields)
-            self._event("User", user_id, "create", userid, "ok", fields=fields, actor=actor)
+            sent = apply.create_person(self.client, userid, op, desired)
+            self.record.event(
+                "User", user_id, "create", userid, "ok", fields=sent.fields, actor=actor
+            )
         except (AmbiguousWrite, DingTalkConflict) as exc:
             if isinstance(exc, DingTalkConflict) and exc.field not in (None, "userid"):
                 raise
@@ -400,9 +451,11 @@ class Translator:
                 holder = person_links.holder_of(session, userid, other_than=user_id)
             if holder is not None:
                 raise self._conflict(user_id, userid, holder, how=f"DingTalk {exc.reason}") from exc
-            self._event("User", user_id, "adopt", userid, "ok", detail=exc.reason, actor=actor)
+            self.record.event(
+                "User", user_id, "adopt", userid, "ok", detail=exc.reason, actor=actor
+            )
             self._update_remote(user_id, userid, _as_snapshot(existing), desired, actor=actor)
-        self._save_link(USER, user_id, userid, desired)
+        self.record.save_link(USER, user_id, userid, desired)
 
     def _update_user(
         self, user_id: str, link: Link, desired: dict[str, Any], *, actor: str | None
@@ -414,7 +467,7 @@ class Translator:
             # Someone removed the person in DingTalk: put them back (reconciliation).
             self._create_user(user_id, userid, desired, actor=actor)
             return
-        self._save_link(USER, user_id, userid, desired)
+        self.record.save_link(USER, user_id, userid, desired)
 
     def _update_remote(
         self,
@@ -425,39 +478,44 @@ class Translator:
         *,
         actor: str | None,
     ) -> None:
-        changes: dict[str, Any] = {}
-        for name, value in desired.items():
-            old = current.get(name)
-            if name == MANAGER or name.startswith("_") or value == old:
-                continue
-            if value in (None, "", [], {}):
-                if old not in (None, "", [], {}):
-                    changes[name] = "" if not isinstance(old, list | dict) else value
-                continue
-            changes[name] = value
-        clear_manager = False
-        if desired.get(MANAGER) != current.get(MANAGER):
-            if desired.get(MANAGER):
-                changes[MANAGER] = desired[MANAGER]
-            elif current.get(MANAGER):
-                clear_manager = True
-        if not changes and not clear_manager:
-            return
-        self.client.update_user(userid, changes, clear_manager=clear_manager)
-        self._event("User", user_id, "update", userid, "ok", fields=changes, actor=actor)
+        """Decide and send the update (fields, manager) and move one person needs."""
+        ops = self._observed(
+            decide.update_user(
+                user_id,
+                userid,
+                current,
+                _fields(desired),
+                dept_ids=desired[DEPT_LIST],
+                manager_userid=desired.get(MANAGER),
+                managed=self._managed,
+            )
+        )
+        sent = apply.update_person(self.client, userid, ops, desired)
+        if sent is not None:
+            self.record.event(
+                "User", user_id, "update", userid, "ok", fields=sent.fields, actor=actor
+            )
 
     def _remove_user(
         self, user_id: str, link: Link | None, *, reason: str, actor: str | None
     ) -> None:
         if link is None or link.state == REMOVED or not link.dingtalk_id:
             return
+        userid = link.dingtalk_id
         with self.db.read() as session:
-            holder = person_links.holder_of(session, link.dingtalk_id, other_than=user_id)
-            why = holder and person_links.unlink_words(session, user_id, link.dingtalk_id, holder)
-        if why:
+            holder = person_links.holder_of(session, userid, other_than=user_id)
+            why = holder and person_links.unlink_words(session, user_id, userid, holder)
+        name = str((link.snapshot or {}).get("name") or "")
+        (op,) = self._observed(
+            [decide.remove_user(user_id, userid, name, reason=reason, holder_words=why or None)]
+        )
+        if op.kind == Kind.UNLINK:
             # Another live link holds this person (a store from before migration 0005): their
             # account stays; only this link goes.
-            self._unlink(user_id, link.dingtalk_id, why, actor=actor)
+            self.record.event(
+                "User", user_id, "unlink", userid, "ok", detail=op.reason, actor=actor
+            )
+            self.record.removed(USER, user_id, forget_id=True, why=op.reason)
             return
         with self.db.write() as session:
             decision = guard.propose_removal(
@@ -473,30 +531,18 @@ class Translator:
                 f"mass-change guard: {decision.reason}; confirm with "
                 f"`scim-bridge guard confirm {decision.token}`"
             )
-        existed = self.client.delete_user(link.dingtalk_id)
-        self._event(
+        existed = self.client.delete_user(userid)
+        self.record.event(
             "User",
             user_id,
             "delete",
-            link.dingtalk_id,
+            userid,
             "ok",
             detail=reason if existed else f"{reason}; already gone from DingTalk",
             actor=actor,
         )
-        with self.db.write() as session:
-            row = _link(session, USER, user_id)
-            if row is not None:
-                # Keep the userid: a reactivated person comes back with the same one.
-                row.state, row.snapshot, row.last_error = REMOVED, None, None
-                row.last_synced_at = row.updated_at = self.clock()
-
-    def _unlink(self, user_id: str, userid: str, why: str, *, actor: str | None) -> None:
-        self._event("User", user_id, "unlink", userid, "ok", detail=why, actor=actor)
-        with self.db.write() as session:
-            row = _link(session, USER, user_id)
-            if row is not None:
-                row.state, row.snapshot, row.dingtalk_id, row.last_error = REMOVED, None, None, why
-                row.updated_at = self.clock()
+        # Keep the userid: a reactivated person comes back with the same one.
+        self.record.removed(USER, user_id, forget_id=False)
 
     # --- one DingTalk person, one SCIM user (person_links.py) -----------------------------
 
@@ -540,43 +586,35 @@ class Translator:
         wanted = sorted({self._ensure_role(spec, actor=actor) for spec in roles})
         held = sorted(int(r) for r in desired.get(ROLES) or [])
         with self.db.read() as session:
-            link = _link(session, USER, user_id)
+            link = link_of(session, USER, user_id)
         if link is None or not link.dingtalk_id:
             return
         userid = link.dingtalk_id
-        added = [r for r in wanted if r not in held]
-        removed = [r for r in held if r not in wanted]
-        if added:
-            self.client.add_roles_for_users(added, [userid])
-            self._event(
-                "User", user_id, "add_roles", userid, "ok", fields={"role_ids": added}, actor=actor
-            )
-        if removed:
-            self.client.remove_roles_for_users(removed, [userid])
-            self._event(
-                "User",
-                user_id,
-                "remove_roles",
-                userid,
-                "ok",
-                fields={"role_ids": removed},
-                actor=actor,
-            )
-        if added or removed or held != wanted:
+        op = decide.set_roles(user_id, userid, "", held=held, wanted=wanted)
+        if op is not None:
+            self._observed([op])
+            added, removed = apply.set_roles(self.client, userid, op)
+            for action, ids in (("add_roles", added), ("remove_roles", removed)):
+                if ids:
+                    fields = {"role_ids": ids}
+                    self.record.event(
+                        "User", user_id, action, userid, "ok", fields=fields, actor=actor
+                    )
+        if op is not None or held != wanted:
             desired[ROLES] = wanted
-            self._save_link(USER, user_id, userid, desired)
+            self.record.save_link(USER, user_id, userid, desired)
 
     def _ensure_role(self, spec: RoleSpec, *, actor: str | None) -> int:
         """Return the role id for a role key, creating its role group and role if needed."""
         with self._lock(f"role:{spec.key}"):
             with self.db.read() as session:
-                link = _link(session, ROLE, spec.key)
+                link = link_of(session, ROLE, spec.key)
             if link is not None and link.state == SYNCED and link.dingtalk_id:
                 role_id = int(link.dingtalk_id)
                 if (link.snapshot or {}).get("name") != spec.name:
                     # The group was renamed in the IdP: so is its role.
                     self.client.update_role(role_id, spec.name)
-                    self._event(
+                    self.record.event(
                         "Role",
                         spec.key,
                         "update",
@@ -585,28 +623,28 @@ class Translator:
                         fields={"name": spec.name},
                         actor=actor,
                     )
-                    self._save_link(ROLE, spec.key, str(role_id), spec.snapshot())
+                    self.record.save_link(ROLE, spec.key, str(role_id), spec.snapshot())
                 return role_id
             group_id = self._ensure_role_group(spec.group_name, actor=actor)
             role_id = self.client.add_role(spec.name, group_id)
-            self._event(
+            self.record.event(
                 "Role", spec.key, "create", str(role_id), "ok", fields=spec.snapshot(), actor=actor
             )
-            self._save_link(ROLE, spec.key, str(role_id), spec.snapshot())
+            self.record.save_link(ROLE, spec.key, str(role_id), spec.snapshot())
             return role_id
 
     def _ensure_role_group(self, name: str, *, actor: str | None) -> int:
         key = f"role-group:{name}"
         with self._lock(key):
             with self.db.read() as session:
-                link = _link(session, ROLE_GROUP, key)
+                link = link_of(session, ROLE_GROUP, key)
             if link is not None and link.state == SYNCED and link.dingtalk_id:
                 return int(link.dingtalk_id)
             group_id = self.client.add_role_group(name)
-            self._event(
+            self.record.event(
                 "Role", key, "create", str(group_id), "ok", fields={"name": name}, actor=actor
             )
-            self._save_link(ROLE_GROUP, key, str(group_id), {"name": name})
+            self.record.save_link(ROLE_GROUP, key, str(group_id), {"name": name})
             return group_id
 
     # --- departments -------------------------------------------------------------------------
@@ -636,7 +674,7 @@ class Translator:
         }
         with self._lock(key):
             with self.db.read() as session:
-                link = _link(session, DEPARTMENT, key)
+                link = link_of(session, DEPARTMENT, key)
             if link is not None and link.state == SYNCED and link.dingtalk_id:
                 dept_id = int(link.dingtalk_id)
                 old = link.snapshot or {}
@@ -651,7 +689,7 @@ class Translator:
                     except DingTalkNotFound:
                         dept_id = self._create_department(key, want, actor=actor)
                     else:
-                        self._event(
+                        self.record.event(
                             "Department",
                             key,
                             "update",
@@ -661,10 +699,10 @@ class Translator:
                             actor=actor,
                         )
                 if changes or old.get(PROJECTION) != want[PROJECTION]:
-                    self._save_link(DEPARTMENT, key, str(dept_id), want)
+                    self.record.save_link(DEPARTMENT, key, str(dept_id), want)
                 return dept_id
             dept_id = self._create_department(key, want, actor=actor)
-            self._save_link(DEPARTMENT, key, str(dept_id), want)
+            self.record.save_link(DEPARTMENT, key, str(dept_id), want)
             return dept_id
 
     def _create_department(self, key: str, want: Mapping[str, Any], *, actor: str | None) -> int:
@@ -675,7 +713,7 @@ class Translator:
                 order=want["order"],
                 source_identifier=want["source_identifier"],
             )
-            self._event(
+            self.record.event(
                 "Department", key, "create", str(dept_id), "ok", fields=dict(want), actor=actor
             )
             return dept_id
@@ -683,7 +721,7 @@ class Translator:
             if exc.dept_id is None:
                 raise
             # dingtalk-api.md §10: (parent, name) is the natural key; adopt the sibling.
-            self._event(
+            self.record.event(
                 "Department", key, "adopt", str(exc.dept_id), "ok", detail=exc.reason, actor=actor
             )
             return int(exc.dept_id)
@@ -694,7 +732,7 @@ class Translator:
             if found is None:
                 raise
             dept_id = int(found["dept_id"])
-            self._event(
+            self.record.event(
                 "Department",
                 key,
                 "adopt",
@@ -719,7 +757,7 @@ class Translator:
         for user_id in placed:
             self.sync_user(user_id, actor=actor)
         existed = self.client.delete_department(dept_id)
-        self._event(
+        self.record.event(
             "Department",
             key,
             "delete",
@@ -729,133 +767,27 @@ class Translator:
             actor=actor,
         )
         with self.db.write() as session:
-            row = _link(session, DEPARTMENT, key)
+            row = link_of(session, DEPARTMENT, key)
             if row is not None:
                 row.state, row.snapshot = REMOVED, None
                 row.dingtalk_id = None
                 row.updated_at = self.clock()
 
-    # --- bookkeeping -------------------------------------------------------------------------
-
-    def _save_link(
-        self, kind: str, key: str, dingtalk_id: str, snapshot: Mapping[str, Any]
-    ) -> None:
-        now = self.clock()
-        events: list[SyncEvent] = getattr(self._local, "events", None) or []
-        try:
-            with self.db.write() as session:
-                session.add_all(events)
-                row = _link(session, kind, key)
-                if row is None:
-                    row = Link(kind=kind, key=key, attempts=0, updated_at=now)
-                    session.add(row)
-                row.dingtalk_id = dingtalk_id
-                row.snapshot = dict(snapshot)
-                row.state = SYNCED
-                row.last_error = None
-                row.attempts = 0
-                row.last_synced_at = row.updated_at = now
-        except IntegrityError:
-            # One live link per DingTalk person (migration 0005): never retried in a loop.
-            with self.db.read() as session:
-                holder = person_links.holder_of(session, dingtalk_id, other_than=key)
-            if kind != USER or holder is None:
-                raise
-            raise self._conflict(key, dingtalk_id, holder, how="recording the link") from None
-        events.clear()  # written with the link; kept for the end of the translation if not
+    # --- bookkeeping (record.py) -----------------------------------------------------------
 
     def record_failure(
         self, resource_type: str, resource_id: str, exc: Exception, *, state: str, attempt: int
     ) -> None:
         """Note a failed attempt on the link and in the audit trail."""
-        kind = USER if resource_type == "User" else DEPARTMENT
-        key = resource_id if kind == USER else group_key(resource_id)
-        reason = failure_words(exc)  # what SCIM clients see as sync.lastError: words only
-        now = self.clock()
-        with self.db.write() as session:
-            row = _link(session, kind, key)
-            if row is None:
-                row = Link(kind=kind, key=key, state=state, attempts=0, updated_at=now)
-                session.add(row)
-            if row.state != REMOVED:
-                # A removed link stays removed: its userid may be another user's by now.
-                row.state = state if row.state != SYNCED or state == FAILED else row.state
-            row.last_error = reason
-            row.attempts = attempt
-            row.updated_at = now
-        code = exc.reason if isinstance(exc, DingTalkError) else type(exc).__name__
-        outcome = {FAILED: "failed", "throttled": "throttled", "paused": "paused"}.get(
-            state, "retry"
-        )
-        self._event(
-            resource_type,
-            resource_id,
-            "sync",
-            None,
-            outcome,
-            code=code,
-            detail=reason,
-            attempt=attempt,
-        )
+        self.record.failure(resource_type, resource_id, exc, state=state, attempt=attempt)
 
-    def _event(
-        self,
-        resource_type: str,
-        resource_id: str,
-        action: str,
-        dingtalk_id: str | None,
-        outcome: str,
-        *,
-        fields: Mapping[str, Any] | None = None,
-        detail: str | None = None,
-        code: str | None = None,
-        actor: str | None = None,
-        attempt: int = 0,
-    ) -> None:
-        log.info(
-            "%s %s %s -> %s %s %s",
-            action,
-            resource_type,
-            resource_id,
-            dingtalk_id,
-            outcome,
-            detail or "",
-        )
-        event = SyncEvent(
-            at=self.clock(),
-            resource_type=resource_type,
-            resource_id=resource_id,
-            action=action,
-            dingtalk_id=dingtalk_id,
-            outcome=outcome,
-            code=code,
-            detail=detail,
-            fields=dict(fields) if fields else None,
-            actor=actor,
-            attempt=attempt,
-        )
-        pending = getattr(self._local, "events", None)
-        if pending is not None:
-            # Inside a translation: written with the link it concerns, one transaction.
-            pending.append(event)
-            return
-        with self.db.write() as session:
-            session.add(event)
-
-    @contextmanager
-    def _translation(self) -> Iterator[None]:
-        """Collect the audit events of one translation; whatever is left is written at the end."""
-        outer = getattr(self._local, "events", None) is not None
-        if not outer:
-            self._local.events = []
-        try:
-            yield
-        finally:
-            if not outer:
-                events, self._local.events = self._local.events, None
-                if events:
-                    with self.db.write() as session:
-                        session.add_all(events)
+    def _observed(self, ops: Iterable[Operation]) -> list[Operation]:
+        """Show each decided operation to the observer (the plan-equivalence test), in order."""
+        out = list(ops)
+        if self.observe is not None:
+            for op in out:
+                self.observe(op)
+        return out
 
 
 def _hash(snapshot: Mapping[str, Any]) -> str:
@@ -867,8 +799,11 @@ def projection_hash(projection: UserProjection) -> str:
     return _hash(projection.snapshot())
 
 
-def _link(session: Session, kind: str, key: str) -> Link | None:
-    return session.scalar(select(Link).where(Link.kind == kind, Link.key == key))
+def _fields(desired: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the DingTalk user fields of a desired snapshot (not departments, manager, ours)."""
+    return {
+        k: v for k, v in desired.items() if k not in (DEPT_LIST, MANAGER) and not k.startswith("_")
+    }
 
 
 def _as_snapshot(remote: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,16 +13,15 @@ from typing import Any
 import pytest
 
 from scim_bridge.mapping import (
-    CurrentState,
     load_rules,
     parse_rules,
-    plan,
     project_directory,
     quality_report,
-    render_plan,
     render_quality,
 )
 from scim_bridge.mapping.rules import default_rules_path
+from scim_bridge.sync.plan import CurrentState, plan
+from scim_bridge.sync.plan_render import render_plan
 
 DATA = Path(__file__).parents[2] / "data" / "sample_directory.json"
 ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from scim_bridge.mapping import CurrentState, parse_rules, plan, project_directory, render_plan
+from scim_bridge.mapping import parse_rules, project_directory
 from scim_bridge.mapping.model import DepartmentSpec, Projection, UserProjection
+from scim_bridge.sync.plan import CurrentState, plan
+from scim_bridge.sync.plan_render import operation_dict, render_plan
 
 RULES = parse_rules(
     """\
@@ -101,7 +103,7 @@ def test_existing_user_gets_a_field_by_field_update_and_a_move() -> None:
         user_links={"u1": "u1"},
     )
     result = plan(project_directory(users, groups, RULES), current)
-    assert [s.to_dict() for s in result.steps] == [
+    assert [operation_dict(s) for s in result.steps] == [
         {
             "kind": "update",
             "target": "user",
@@ -110,7 +112,8 @@ def test_existing_user_gets_a_field_by_field_update_and_a_move() -> None:
             "name": "U1",
             "api": "/topapi/v2/user/update",
             "changes": [
-                {"field": "email", "old": "old@acme.cn", "new": None},
+                # Cleared as the translator clears it: "" (DingTalk ignores an omitted key).
+                {"field": "email", "old": "old@acme.cn", "new": ""},
                 {"field": "title", "old": "Engineer", "new": "CTO"},
             ],
         },
@@ -157,7 +160,7 @@ def test_leavers_and_scim_deletions_are_deleted_users_then_departments_bottom_up
         ("delete", "department", "8"),
         ("delete", "department", "7"),
     ]
-    assert result.steps[1].note == "deleted from SCIM"
+    assert result.steps[1].reason == "deleted in the IdP"
 
 
 def test_people_already_in_dingtalk_are_linked_not_duplicated() -> None:
@@ -166,7 +169,7 @@ def test_people_already_in_dingtalk_are_linked_not_duplicated() -> None:
         users={"manager_zhang": {"name": "U1", "mobile": "13900000001", "dept_id_list": [1]}}
     )
     result = plan(project_directory(users, [], RULES), current)
-    assert [(s.kind, s.ident, s.note) for s in result.steps] == [
+    assert [(s.kind, s.ident, s.reason) for s in result.steps] == [
         ("link", "manager_zhang", "matched by mobile")
     ]
 
@@ -181,7 +184,7 @@ def test_link_conflicts_follow_the_policy() -> None:
     )
     skipped = plan(project_directory(users, [], RULES), current)
     assert [(s.kind, s.target) for s in skipped.steps] == [("conflict", "user")]
-    assert "matches several DingTalk people (mobile -> x; email -> y)" in skipped.steps[0].note
+    assert "matches several DingTalk people (mobile -> x; email -> y)" in skipped.steps[0].reason
     first = parse_rules(RULES_TEXT_FIRST)
     linked = plan(project_directory(users, [], first), current)
     assert (linked.steps[0].kind, linked.steps[0].ident) == ("link", "x")
