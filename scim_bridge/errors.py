@@ -223,6 +223,16 @@ class DingTalkInvalid(DingTalkError):
     """DingTalk rejected a field value; ``field`` names it when the code says which."""
 
 
+class DepartmentNotEmpty(DingTalkInvalid):
+    """The department still has members or sub-departments (60005, 60006).
+
+    The translator moves members out and removes children first, but a member's move may
+    still be in flight on another thread or worker: the removal is retried with backoff, and
+    only a department that stays occupied reaches the dead-letter list."""
+
+    retryable = True
+
+
 class PermissionDenied(DingTalkError):
     """The app lacks the permission, the scope or the IP whitelist entry for this call."""
 

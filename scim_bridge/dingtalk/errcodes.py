@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from scim_bridge.errors import (
     AuthFailed,
+    DepartmentNotEmpty,
     DingTalkConflict,
     DingTalkError,
     DingTalkInvalid,
@@ -161,8 +162,8 @@ RULES: dict[str, Rule] = {
     "40093": _n(DingTalkInvalid, "org_dept_owner"),
     "60109": _n(DingTalkInvalid, "user_permits"),
     "600109": _n(DingTalkInvalid, "user_permits"),
-    "60005": _n(DingTalkInvalid, "dept_id"),  # the department still has members
-    "60006": _n(DingTalkInvalid, "dept_id"),  # the department has sub-departments
+    "60005": _n(DepartmentNotEmpty, "dept_id"),  # the department still has members
+    "60006": _n(DepartmentNotEmpty, "dept_id"),  # the department has sub-departments
     "60007": _n(DingTalkInvalid, "dept_id"),  # the root can't be deleted
     "60018": _n(DingTalkInvalid, "dept_id"),  # the root can't be updated
     "40068": _n(DingTalkInvalid, "offset"),

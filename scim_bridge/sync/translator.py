@@ -749,8 +749,10 @@ class Translator:
         with self.db.read() as session:
             placed = [
                 lk.key
+                # Every live link, not only synced ones: a person whose last update failed
+                # (retrying) is still placed where their snapshot says.
                 for lk in session.scalars(
-                    select(Link).where(Link.kind == USER, Link.state == SYNCED)
+                    select(Link).where(Link.kind == USER, Link.state != REMOVED)
                 )
                 if dept_id in ((lk.snapshot or {}).get(DEPT_LIST) or [])
             ]

@@ -23,6 +23,7 @@ from scim_bridge.dingtalk.client import DepartmentNameTaken, DingTalkClient
 from scim_bridge.dingtalk.emulator import EmulatorConfig, start_emulator
 from scim_bridge.errors import (
     AmbiguousWrite,
+    DepartmentNotEmpty,
     DingTalkConflict,
     DingTalkInvalid,
     DingTalkNotFound,
@@ -200,8 +201,10 @@ def test_department_update_and_delete_are_idempotent():
         client.update_department(eng, {}, clear_managers=True)
         assert not client.get_department(eng).get("dept_manager_userid_list")
 
-        with pytest.raises(DingTalkInvalid):  # 60005: still has members (§4.3)
+        with pytest.raises(DepartmentNotEmpty) as occupied:  # 60005: still has members (§4.3)
             client.delete_department(eng)
+        # A member's move out may still be in flight: the worker retries, it does not bury it.
+        assert isinstance(occupied.value, DingTalkInvalid) and occupied.value.retryable
         client.delete_user("scim-00001")
         assert client.delete_department(eng) is True
         assert client.delete_department(eng) is False  # 60003: already gone (§10)

@@ -210,3 +210,35 @@ def test_linking_by_email_and_the_conflict_policy(
     with database.read() as session:
         letters = {d.resource_id: d.reason for d in list_dead_letters(session)}
     assert hal_id in letters and "different DingTalk people" in letters[hal_id]
+
+
+def test_removing_a_department_first_moves_out_members_whose_last_update_failed(
+    scim: Any, worker: Worker, emulator: RunningEmulator, database: Database
+) -> None:
+    # Seen in the chaos e2e: a member whose last attempt failed (link "retrying") was not
+    # moved out, so DingTalk refused the department's removal (60005) and it was dead-lettered.
+    from sqlalchemy import update
+
+    from scim_bridge.directory.models import Link
+
+    sales = scim.post("/Groups", {"displayName": "Sales", "members": []}).json
+    alice = scim.post("/Users", user("alice")).json
+    scim.patch(
+        f"/Groups/{sales['id']}",
+        {
+            "schemas": [PATCH],
+            "Operations": [{"op": "add", "path": "members", "value": [{"value": alice["id"]}]}],
+        },
+    )
+    worker.run_until_idle()
+    depts = {d["name"]: dept_id for dept_id, d in emulator.emulator.departments().items()}
+    assert by_userid(emulator)["alice"]["dept_id_list"] == [depts["Sales"]]
+    with database.write() as session:
+        session.execute(update(Link).where(Link.key == alice["id"]).values(state="retrying"))
+    assert scim.delete(f"/Groups/{sales['id']}").status == "204 NO CONTENT"
+
+    worker.translator.sync_group(sales["id"])  # before alice's own change is processed
+
+    names = {d["name"] for d in emulator.emulator.departments().values()}
+    assert "Sales" not in names
+    assert by_userid(emulator)["alice"]["dept_id_list"] == [1]  # moved to the root first
