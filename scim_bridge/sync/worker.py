@@ -34,6 +34,7 @@ from scim_bridge.errors import (
 )
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.monitor import readiness
+from scim_bridge.monitor.audit_chain import chain_pending
 from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.sync import claims as outbox
 from scim_bridge.sync import dlq
@@ -293,6 +294,9 @@ class Worker:
         # Rows that became due (retries, expired leases of a dead worker) wake the loop.
         scheduler.add_job(self.wakeup.set, "interval", seconds=5, id="due-retries")
         scheduler.add_job(self._prune_events, "interval", hours=6, id="prune-sync-events")
+        # The audit trail's writers only insert; its sequencer chains what they committed
+        # (docs/audit.md), so the chain keeps up without serialising SCIM writes.
+        scheduler.add_job(self.chain_audit, "interval", seconds=5, id="audit-chain")
         scheduler.add_job(
             self._refresh_token, "interval", seconds=60, id="token-refresh", next_run_time=at_once
         )
@@ -349,6 +353,14 @@ class Worker:
         # /readyz reads this row: a web request never calls DingTalk itself (design.md).
         with self.db.write() as session:
             readiness.record_token(session, ok=ok, reason=reason, now=self.clock())
+
+    def chain_audit(self) -> int:
+        """Chain the audit records committed since the last run; return how many."""
+        try:
+            return chain_pending(self.db, now=self.clock())
+        except Exception:  # a failed run leaves records unchained, never lost: the next one chains
+            log.exception("chaining the audit trail failed; the next run tries again")
+            return 0
 
     def _prune_events(self) -> None:
         cutoff = self.clock() - self.config.event_retention
