@@ -107,7 +107,8 @@ def _redacted_text(detail: Mapping[str, Any]) -> str:
     return text
 
 
-_COLUMNS = (
+#: What a writer fills in; the sequencer adds seq, prev_hash and hash (monitor/audit_chain.py).
+RECORD_COLUMNS = (
     "at",
     "actor",
     "idp",
@@ -120,7 +121,7 @@ _COLUMNS = (
     "detail",
 )
 #: Runs in every write request, so prepared (see prepared.py), as the outbox upsert is.
-_INSERT = Prepared(insert(AuditRecord).values({c: bindparam(c) for c in _COLUMNS}))
+_INSERT = Prepared(insert(AuditRecord).values({c: bindparam(c) for c in RECORD_COLUMNS}))
 
 
 def record_on(

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from sqlalchemy import ScalarResult, select
 from sqlalchemy.orm import Session
 
+from scim_bridge.directory.audit import RECORD_COLUMNS
 from scim_bridge.directory.models import AuditCheckpoint, AuditRecord
 from scim_bridge.monitor.audit_chain import GENESIS, link_hash, stamp
 
@@ -101,22 +102,7 @@ def verify(session: Session) -> Verdict:
 
 
 #: The columns an export carries, in order (``detail`` is the redacted JSON payload).
-EXPORT_COLUMNS = (
-    "id",
-    "seq",
-    "at",
-    "actor",
-    "idp",
-    "request_id",
-    "client",
-    "resource_type",
-    "resource_id",
-    "operation",
-    "status",
-    "detail",
-    "prev_hash",
-    "hash",
-)
+EXPORT_COLUMNS = ("id", "seq", *RECORD_COLUMNS, "prev_hash", "hash")
 
 
 def _row(record: AuditRecord) -> dict[str, Any]:
