@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -115,6 +116,11 @@ def make_idps(app: Any, database: Database) -> Idps:
         shared=Client(app, token(database, "migration", shared=True)),
         a_read_only=Client(app, token(database, "audit-a", idp="idp-a", read_only=True)),
     )
+
+
+def q(flt: str) -> str:
+    """Quote a filter for a query string."""
+    return urllib.parse.quote(flt)
 
 
 def user(name: str, **extra: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ IdPs, and the 409 tells nothing of the holder. externalId is not unique (RFC 764
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 import pytest
@@ -18,23 +17,14 @@ from isolation_support import (
     created,
     group,
     idp_of,
-    make_idps,
     patch,
+    q,
     snapshot,
     unknown_id,
     user,
 )
 
 from scim_bridge.directory.db import Database
-
-
-@pytest.fixture
-def idps(app: Any, database: Database) -> Idps:
-    return make_idps(app, database)
-
-
-def q(flt: str) -> str:
-    return urllib.parse.quote(flt)
 
 
 def seed(idps: Idps) -> dict[str, str]:

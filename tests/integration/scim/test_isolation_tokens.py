@@ -7,7 +7,6 @@ Only a shared token can link resources of two IdPs, and a scoped change leaves s
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any
 
 import pytest
@@ -18,8 +17,8 @@ from isolation_support import (
     created,
     group,
     idp_of,
-    make_idps,
     patch,
+    q,
     snapshot,
     token,
     unknown_id,
@@ -27,15 +26,6 @@ from isolation_support import (
 )
 
 from scim_bridge.directory.db import Database
-
-
-@pytest.fixture
-def idps(app: Any, database: Database) -> Idps:
-    return make_idps(app, database)
-
-
-def q(flt: str) -> str:
-    return urllib.parse.quote(flt)
 
 
 def members(client: Client, gid: str) -> set[str]:
