@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scim_client import ScimClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -114,43 +115,6 @@ def make_token(database: Database, name: str = "test-idp", profile: str = "auto"
 def token(database: Database) -> str:
     """A valid bearer token."""
     return make_token(database)
-
-
-class ScimClient:
-    """The Flask test client with the bearer token and SCIM content type set."""
-
-    def __init__(self, client: Any, token: str, user_agent: str = "pytest") -> None:
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {token}", "User-Agent": user_agent}
-
-    def request(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
-        """Send a request to /scim/v2<path>."""
-        h = {**self.headers, **headers}
-        kwargs: dict[str, Any] = {"headers": h}
-        if body is not None:
-            kwargs["json"] = body
-            h.setdefault("Content-Type", "application/scim+json")
-        return self.client.open(f"/scim/v2{path}", method=method, **kwargs)
-
-    def get(self, path: str, **headers: str) -> Any:
-        """GET."""
-        return self.request("GET", path, **headers)
-
-    def post(self, path: str, body: Any, **headers: str) -> Any:
-        """POST a JSON body."""
-        return self.request("POST", path, body, **headers)
-
-    def put(self, path: str, body: Any, **headers: str) -> Any:
-        """PUT a JSON body."""
-        return self.request("PUT", path, body, **headers)
-
-    def patch(self, path: str, body: Any, **headers: str) -> Any:
-        """PATCH a JSON body."""
-        return self.request("PATCH", path, body, **headers)
-
-    def delete(self, path: str, **headers: str) -> Any:
-        """DELETE."""
-        return self.request("DELETE", path, **headers)
 
 
 @pytest.fixture

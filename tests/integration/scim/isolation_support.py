@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from scim_client import ScimClient
 from sqlalchemy import text
 
 from scim_bridge.directory.db import Database
@@ -16,63 +17,13 @@ from scim_bridge.directory.tokens import create_token
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_URN = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-SEARCH_URN = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 BULK_URN = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
-class Client:
+def client_for(app: Any, token: str, user_agent: str = "pytest") -> ScimClient:
     """One token's view of the server through the Flask test client."""
-
-    def __init__(self, app: Any, token: str, user_agent: str = "pytest") -> None:
-        self.client = app.test_client()
-        self.headers = {"Authorization": f"Bearer {token}", "User-Agent": user_agent}
-
-    def send(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
-        """Send ``method /scim/v2<path>`` with a JSON body if given."""
-        h = {**self.headers, **headers}
-        kwargs: dict[str, Any] = {"headers": h}
-        if body is not None:
-            kwargs["json"] = body
-            h.setdefault("Content-Type", "application/scim+json")
-        return self.client.open(f"/scim/v2{path}", method=method, **kwargs)
-
-    def get(self, path: str, **headers: str) -> Any:
-        """GET."""
-        return self.send("GET", path, **headers)
-
-    def post(self, path: str, body: Any, **headers: str) -> Any:
-        """POST a JSON body."""
-        return self.send("POST", path, body, **headers)
-
-    def put(self, path: str, body: Any, **headers: str) -> Any:
-        """PUT a JSON body."""
-        return self.send("PUT", path, body, **headers)
-
-    def patch(self, path: str, body: Any, **headers: str) -> Any:
-        """PATCH a JSON body."""
-        return self.send("PATCH", path, body, **headers)
-
-    def delete(self, path: str, **headers: str) -> Any:
-        """DELETE."""
-        return self.send("DELETE", path, **headers)
-
-    def search(self, path: str, flt: str | None = None, **params: Any) -> Any:
-        """POST a SearchRequest to ``path`` (``/Users/.search``, ``/.search``)."""
-        body: dict[str, Any] = {"schemas": [SEARCH_URN], **params}
-        if flt is not None:
-            body["filter"] = flt
-        return self.post(path, body)
-
-    def ids(self, path: str) -> set[str]:
-        """The ids a GET or a ``.search`` path lists (count large enough for a test)."""
-        if path.endswith(".search"):
-            response = self.search(path, count=1000)
-        else:
-            sep = "&" if "?" in path else "?"
-            response = self.get(f"{path}{sep}count=1000")
-        assert response.status_code == 200, response.get_json()
-        return {r["id"] for r in response.get_json()["Resources"]}
+    return ScimClient(app.test_client(), token, user_agent)
 
 
 def token(
@@ -102,19 +53,19 @@ def token(
 class Idps:
     """IdP A's and IdP B's clients, a shared token (label "migration") and a read-only A."""
 
-    a: Client
-    b: Client
-    shared: Client
-    a_read_only: Client
+    a: ScimClient
+    b: ScimClient
+    shared: ScimClient
+    a_read_only: ScimClient
 
 
 def make_idps(app: Any, database: Database) -> Idps:
     """Create the four tokens of the isolation tests."""
     return Idps(
-        a=Client(app, token(database, "okta-a", idp="idp-a")),
-        b=Client(app, token(database, "entra-b", idp="idp-b")),
-        shared=Client(app, token(database, "migration", shared=True)),
-        a_read_only=Client(app, token(database, "audit-a", idp="idp-a", read_only=True)),
+        a=client_for(app, token(database, "okta-a", idp="idp-a")),
+        b=client_for(app, token(database, "entra-b", idp="idp-b")),
+        shared=client_for(app, token(database, "migration", shared=True)),
+        a_read_only=client_for(app, token(database, "audit-a", idp="idp-a", read_only=True)),
     )
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from isolation_support import (
     BULK_URN,
-    Client,
     Idps,
+    client_for,
     created,
     group,
     idp_of,
@@ -24,17 +24,18 @@ from isolation_support import (
     unknown_id,
     user,
 )
+from scim_client import ScimClient
 
 from scim_bridge.directory.db import Database
 
 
-def members(client: Client, gid: str) -> set[str]:
+def members(client: ScimClient, gid: str) -> set[str]:
     response = client.get(f"/Groups/{gid}")
     assert response.status_code == 200, response.get_json()
     return {m["value"] for m in response.get_json().get("members") or []}
 
 
-def groups_of(client: Client, uid: str) -> set[str]:
+def groups_of(client: ScimClient, uid: str) -> set[str]:
     response = client.get(f"/Users/{uid}")
     assert response.status_code == 200, response.get_json()
     return {g["value"] for g in response.get_json().get("groups") or []}
@@ -57,9 +58,9 @@ def answer(response: Any, *ids: str) -> tuple[int, str | None, str | None]:
 def test_another_idps_member_id_is_answered_as_an_unknown_id(
     app: Any, database: Database, profile: str
 ) -> None:
-    a = Client(app, token(database, "a", idp="idp-a", profile=profile))
-    b = Client(app, token(database, "b", idp="idp-b", profile=profile))
-    everyone = Client(app, token(database, "everyone", shared=True))
+    a = client_for(app, token(database, "a", idp="idp-a", profile=profile))
+    b = client_for(app, token(database, "b", idp="idp-b", profile=profile))
+    everyone = client_for(app, token(database, "everyone", shared=True))
     theirs = created(a.post("/Users", user("alice@a.example")))
     their_group = created(a.post("/Groups", group("A's")))
     mine = created(b.post("/Groups", group("B's")))
@@ -237,7 +238,7 @@ def test_a_read_only_token_is_refused_every_write_with_403(idps: Idps, database:
 def test_a_shared_read_only_token_sees_every_idp_and_writes_nothing(
     app: Any, idps: Idps, database: Database
 ) -> None:
-    auditor = Client(app, token(database, "auditor", shared=True, read_only=True))
+    auditor = client_for(app, token(database, "auditor", shared=True, read_only=True))
     ua = created(idps.a.post("/Users", user("alice@a.example")))
     ub = created(idps.b.post("/Users", user("bob@b.example")))
     assert auditor.ids("/Users") == {ua, ub}
