@@ -10,7 +10,9 @@ they are right whichever process answers and however many there are.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import glob
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
@@ -120,7 +122,7 @@ class Metrics:
         """Return every metric in the Prometheus text format."""
         registry = CollectorRegistry(auto_describe=False)
         if self.multiprocess_dir is not None:
-            MultiProcessCollector(registry, path=str(self.multiprocess_dir))
+            _SettledFilesCollector(registry, path=str(self.multiprocess_dir))
         else:
             assert self._own is not None
             registry.register(_Forward(self._own))
@@ -162,3 +164,24 @@ def total(parsed: Parsed, name: str, **labels: str) -> float:
         for sample, have, value in parsed
         if sample == name and all(have.get(k) == v for k, v in labels.items())
     )
+
+
+class _SettledFilesCollector(MultiProcessCollector):
+    """prometheus-client's multiprocess scrape, minus the files a process is creating right now.
+
+    A process creates its file empty and only then sizes it (mmap_dict.MmapedDict opens with
+    "a+b", then truncates); a scrape by a sibling in between would fail to read the empty file
+    and answer 500. An empty file holds no value yet, so skipping it loses nothing."""
+
+    def collect(self) -> Iterable[Metric]:
+        """Merge every process's file that has been sized (a non-empty one)."""
+        files = [f for f in glob.glob(os.path.join(self._path, "*.db")) if _sized(f)]
+        return self.merge(files, accumulate=True)
+
+
+def _sized(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:  # gone since the glob: a process that exited and was cleaned up
+        return False
+
