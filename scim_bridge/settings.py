@@ -67,22 +67,33 @@ def _command() -> Any:
 class Settings:
     """Every tunable of scim-bridge, with the default an operator gets without configuring it."""
 
+    # Where the directory lives: a SQLite file (the default, one host) or PostgreSQL
+    # (postgresql+psycopg://user:password@host/db, for several processes and hosts).
     database_url: str = _url("sqlite:///scim-bridge.db")
+    # Address and port the API (and `worker`'s own /metrics) listen on; 0.0.0.0 in a container.
     host: str = "127.0.0.1"
+    # The API's TCP port.
     port: int = 8000
     # gunicorn processes x threads. Several processes with few threads each, not one process
     # with many: a thread whose turn it is to write waits for the GIL behind its siblings,
     # which holds up every other writer (bench/scim_load.py: 2 x 8 writes ~20% slower than
     # 4 x 2 on two cores). 2 x CPUs, as gunicorn's documentation advises.
     workers: int = field(default_factory=lambda: 2 * (os.cpu_count() or 1))
+    # Threads per gunicorn process (gthread worker class).
     threads: int = 2
+    # DEBUG, INFO, WARNING or ERROR; DEBUG also logs the traceback of an unexpected CLI error.
     log_level: str = "INFO"
 
     # SCIM protocol limits (RFC 7644 §3.4.2.4, §3.7; advertised in /ServiceProviderConfig).
+    # The largest request body outside /Bulk, in bytes; larger ones get 413.
     max_body_bytes: int = 1024 * 1024
+    # The most resources one list or search page returns (filter.maxResults).
     max_results: int = 1000
+    # The page size when a client sends no `count`.
     default_count: int = 100
+    # The most operations one /Bulk request may carry (bulk.maxOperations).
     bulk_max_operations: int = 1000
+    # The largest /Bulk body, in bytes (bulk.maxPayloadSize).
     bulk_max_payload_bytes: int = 1024 * 1024
     # The longest filter accepted, in characters (query string or SearchRequest); longer ones
     # get 400 invalidFilter. Not advertised: RFC 7643 §5 has no field for it. 8 KiB.
@@ -95,15 +106,23 @@ class Settings:
     # `token rotate`: how long the replaced value keeps working (docs/security.md).
     token_rotation_overlap_hours: float = 24.0
 
-    # DingTalk (dingtalk-api.md). An empty app key means "use the emulator" for `make run`.
+    # DingTalk (dingtalk-api.md). The old-style API host (oapi); `emulator` runs the built-in
+    # DingTalk emulator (what `make run` does when no app key is set).
     dingtalk_base_url: str = _url(DINGTALK_OAPI_URL)
+    # The new-style API host (api.dingtalk.com); empty: derived from dingtalk_base_url.
     dingtalk_api_url: str = _url("")
+    # The DingTalk app's AppKey (developer console, "Credentials and basic information").
     dingtalk_app_key: str = ""
+    # The DingTalk app's AppSecret: a secret, keep it in the environment or a private file.
     dingtalk_app_secret: str = _secret()
+    # Calls per second the DingTalk app may make (its quota); the client paces itself to it.
     dingtalk_qps: float = 20.0
+    # Seconds to wait for DingTalk to accept a connection, and for an answer.
     dingtalk_connect_timeout: float = 3.05
+    # Seconds to wait for DingTalk's answer once connected.
     dingtalk_read_timeout: float = 10.0
 
+    # The mapping rules file (docs/mapping.md); empty: the default rules shipped in schemas/.
     mapping_file: str = ""
     # Run on every dead letter with the letter as JSON on stdin (e.g. a paging script). It gets
     # PATH, HOME, LANG, LC_*, TZ and SCIM_BRIDGE_ALERT_* only: none of our secrets.
@@ -120,8 +139,9 @@ class Settings:
     audit_enabled: bool = True
     # Translator threads per worker: enough in-flight calls to keep DingTalk's quota full.
     sync_threads: int = 8
-    # Transient failures: attempts before the dead-letter list, and the first backoff (doubling).
+    # Transient failures: attempts before the dead-letter list.
     sync_max_attempts: int = 8
+    # Transient failures: the first backoff in seconds, doubling with each attempt (jittered).
     sync_backoff_base: float = 30.0
 
     # Observability (issue 12). /metrics in Prometheus text format; off: no bookkeeping at all.
