@@ -21,25 +21,13 @@ from sqlalchemy.engine import make_url
 
 from scim_bridge.app import create_app
 from scim_bridge.directory.db import Database, normalise_url, upgrade
+from scim_bridge.directory.models import Base
 from scim_bridge.directory.tokens import create_token
 from scim_bridge.settings import Settings
 
 PG_ENV = "SCIM_BRIDGE_TEST_POSTGRES_URL"
-TABLES = (
-    "group_members",
-    "user_values",
-    "outbox",
-    "groups",
-    "users",
-    "tokens",
-    "links",
-    "dead_letters",
-    "sync_events",
-    "bridge_state",
-    "guard_removals",
-    "audit_records",
-    "audit_checkpoints",
-)
+#: Every table the models define: emptied between PostgreSQL tests (TRUNCATE ... CASCADE).
+TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
 
 
 @pytest.fixture(scope="session")
