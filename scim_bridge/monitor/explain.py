@@ -94,6 +94,7 @@ class DingTalkSection:
     unknown: tuple[str, ...]
     live: LiveStatus
     holds: Mapping[str, Any] | None = None
+    #: Why the read failed (FAILED) or was not made (SKIPPED), in plain words.
     live_error: str | None = None
     #: "DingTalk" (the live read) or "last applied" (the link's snapshot), or "" (nothing).
     compared_with: str = ""
@@ -370,9 +371,11 @@ def _guard(session: Session, scim_id: str) -> GuardSection:
 def _read_live(
     reader: Reader | None, userid: str | None
 ) -> tuple[LiveStatus, Mapping[str, Any] | None, str | None]:
-    """Read the person in DingTalk; a failure is reported in words, never raised."""
-    if reader is None or not userid:
-        return LiveStatus.SKIPPED, None, None
+    """Read the person in DingTalk: (status, fields, why not); a failure is never raised."""
+    if reader is None:
+        return LiveStatus.SKIPPED, None, "not read (--no-live): compared with the last applied"
+    if not userid:
+        return LiveStatus.SKIPPED, None, "the bridge has not placed this person: nothing to read"
     try:
         found = reader(userid)
     except DingTalkError as exc:
