@@ -115,7 +115,7 @@ def _mapping(m: Mapping[str, Any]) -> list[str]:
     lines = [f"  projected as DingTalk userid {m['userid']} ({m['action']})"]
     if m["reason"]:
         lines.append(f"  note: {m['reason']}")
-    keys = ", ".join(m["department_keys"]) or "root"
+    keys = ", ".join(m["departments"]) or "root"
     lines.append(f"  departments: {keys}; manager: {_value(m['manager_scim_id'])}")
     lines.extend(f"  warning: {w}" for w in m["warnings"])
     if m["missing"]:

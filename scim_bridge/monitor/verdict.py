@@ -157,12 +157,22 @@ def _present(facts: Facts) -> Verdict:
     return Verdict(VerdictKind.UP_TO_DATE, "in DingTalk and up to date")
 
 
+def _missing_matters(facts: Facts) -> bool:
+    """Say whether a required field the IdP lacks is what keeps the person from DingTalk."""
+    return (
+        not facts.linked
+        or facts.dead_letter is not None
+        or bool(set(facts.missing) & set(facts.differences))
+    )
+
+
 def choose_verdict(facts: Facts) -> Verdict:
     """Return the one verdict the facts support, most actionable first."""
     if facts.waiting is not None and facts.waiting.why is WaitReason.GUARD:
         return _waiting(facts.waiting, facts.guard_token)
-    if facts.action == "upsert" and facts.missing and not facts.linked:
-        # DingTalk refuses a new member without these: no retry helps until the IdP has them.
+    if facts.action == "upsert" and facts.missing and _missing_matters(facts):
+        # DingTalk refuses a new member without these, and keeps (or refuses to clear) an
+        # existing member's: no retry or reconcile helps until the IdP has them again.
         what = " and ".join(REQUIRED_WORDS.get(m, f"no {m}") for m in facts.missing)
         return Verdict(VerdictKind.BLOCKED, f"blocked: {what} — fix it in the IdP")
     if facts.waiting is not None:

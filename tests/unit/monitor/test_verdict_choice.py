@@ -157,3 +157,25 @@ def test_a_failed_live_read_leaves_the_verdict_unverified_with_the_reason() -> N
 def test_only_up_to_date_removed_and_out_of_scope_are_settled() -> None:
     settled = {kind for kind in VerdictKind if kind.settled}
     assert settled == {VerdictKind.UP_TO_DATE, VerdictKind.REMOVED, VerdictKind.NOT_IN_SCOPE}
+
+
+def test_a_person_in_dingtalk_whose_missing_mobile_was_refused_is_blocked() -> None:
+    facts = Facts(
+        linked=True,
+        missing=("mobile",),
+        dead_letter=("DingTalk does not accept the mobile number", "give a valid one"),
+    )
+    assert said(facts) == (VerdictKind.BLOCKED, "blocked: no mobile number — fix it in the IdP")
+
+
+def test_a_mobile_dropped_in_the_idp_that_dingtalk_keeps_is_blocked_not_drift() -> None:
+    facts = Facts(
+        linked=True,
+        live=LiveStatus.READ,
+        missing=("mobile",),
+        differences=("mobile",),
+        against_live=True,
+    )
+    assert said(facts)[0] is VerdictKind.BLOCKED
+    other = Facts(linked=True, live=LiveStatus.READ, missing=("mobile",), differences=("title",))
+    assert said(other)[0] is VerdictKind.DRIFT
