@@ -137,10 +137,14 @@ class Explanation:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the explanation as JSON-able data (times in ISO 8601, enums as values)."""
-        return _jsonable(dataclasses.asdict(self))
+        return _jsonable(self)
 
 
 def _jsonable(value: Any) -> Any:
+    # Not dataclasses.asdict: it deep-copies, and the mapping's read-only maps (the
+    # extension field, mapping/model.py) cannot be copied that way.
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
