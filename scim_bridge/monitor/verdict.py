@@ -105,6 +105,8 @@ def _seconds(value: float) -> str:
 
 
 def _waiting(w: Waiting, guard_token: str | None) -> Verdict:
+    if w.why is WaitReason.DELAYED and w.seconds < 1:
+        w = Waiting(WaitReason.QUEUED)  # due within the second: as good as queued
     if w.why is WaitReason.GUARD:
         token = guard_token or "TOKEN"
         return Verdict(
@@ -170,6 +172,9 @@ def choose_verdict(facts: Facts) -> Verdict:
     """Return the one verdict the facts support, most actionable first."""
     if facts.waiting is not None and facts.waiting.why is WaitReason.GUARD:
         return _waiting(facts.waiting, facts.guard_token)
+    if facts.action == "skip":
+        # Whatever is queued or failed before, the translator leaves this person alone.
+        return Verdict(VerdictKind.NOT_IN_SCOPE, f"not in scope of the mapping: {facts.reason}")
     if facts.action == "upsert" and facts.missing and _missing_matters(facts):
         # DingTalk refuses a new member without these, and keeps (or refuses to clear) an
         # existing member's: no retry or reconcile helps until the IdP has them again.
@@ -183,8 +188,6 @@ def choose_verdict(facts: Facts) -> Verdict:
         reason, fix = facts.dead_letter
         sentence = f"failed: {reason} — {fix}" if fix else f"failed: {reason}"
         return Verdict(VerdictKind.FAILED, sentence)
-    if facts.action == "skip":
-        return Verdict(VerdictKind.NOT_IN_SCOPE, f"not in scope of the mapping: {facts.reason}")
     if facts.action in ("remove", "") or not facts.in_store:
         return _leaver(facts)
     return _present(facts)

@@ -6,6 +6,7 @@ console) would get, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,9 @@ from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.dingtalk.emulator import RunningEmulator
 from scim_bridge.directory.db import Database
 from scim_bridge.errors import AmbiguousPerson, UnknownPerson
+from scim_bridge.mapping.rules import default_rules_path, load_rules
 from scim_bridge.monitor import guard_state
+from scim_bridge.monitor.explain import explain
 from scim_bridge.monitor.verdict import LiveStatus, VerdictKind, WaitReason
 from scim_bridge.sync.worker import Worker
 
@@ -198,3 +201,24 @@ def test_a_name_of_two_people_is_refused_listing_both_with_their_idp(
     assert message.count("IdP test-idp") == 2
     with pytest.raises(UnknownPerson, match="no user is known as 'nobody'"):
         explained("nobody")
+
+
+def test_a_person_outside_the_scope_filter_is_not_in_scope_with_the_filter_named(
+    scim: Any, database: Database, settings: Any, tmp_path: Path, clock: Any
+) -> None:
+    text = default_rules_path().read_text(encoding="utf-8")
+    scoped = text.replace(
+        "    filter: null                # everyone is projected",
+        ('    filter: title eq "Engineer"'),
+    )
+    assert scoped != text
+    path = tmp_path / "mapping.yaml"
+    path.write_text(scoped, encoding="utf-8")
+    rules = load_rules(path)
+    scim.post("/Users", person("olga", title="Sales"))
+    got = explain(database, None, settings, rules, "olga@example.com", now=clock())
+    assert got.verdict.kind is VerdictKind.NOT_IN_SCOPE
+    assert got.verdict.sentence == (
+        'not in scope of the mapping: outside the scope filter (title eq "Engineer")'
+    )
+    assert not got.mapping.in_scope and got.dingtalk.should == {}

@@ -46,7 +46,11 @@ def test_without_the_live_read_up_to_date_says_it_is_as_last_applied() -> None:
         ),
         (Waiting(WaitReason.LEASED), "waiting: a worker is sending the change to DingTalk now"),
         (Waiting(WaitReason.QUEUED), "waiting: queued, the next free worker sends it"),
-        (Waiting(WaitReason.DELAYED, seconds=-3), "waiting: queued, next attempt in 0 s"),
+        (Waiting(WaitReason.DELAYED, seconds=12), "waiting: queued, next attempt in 12 s"),
+        (
+            Waiting(WaitReason.DELAYED, seconds=0.4),
+            "waiting: queued, the next free worker sends it",
+        ),
     ],
 )
 def test_a_queued_change_says_why_it_waits_and_for_how_long(
@@ -98,8 +102,13 @@ def test_a_dead_letter_fails_with_reason_and_fix_unless_a_newer_change_waits() -
     assert said(retried)[0] is VerdictKind.WAITING
 
 
-def test_the_mapping_leaving_a_person_out_is_not_in_scope() -> None:
-    facts = Facts(action="skip", reason="outside the scope filter (title pr)")
+def test_the_mapping_leaving_a_person_out_is_not_in_scope_whatever_is_queued() -> None:
+    facts = Facts(
+        action="skip",
+        reason="outside the scope filter (title pr)",
+        waiting=Waiting(WaitReason.QUEUED),
+        dead_letter=("x", "y"),
+    )
     assert said(facts) == (
         VerdictKind.NOT_IN_SCOPE,
         "not in scope of the mapping: outside the scope filter (title pr)",
