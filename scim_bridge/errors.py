@@ -260,3 +260,14 @@ class ProjectionPaused(BridgeError):
     """Projection is held back (the mass-change guard) until an operator confirms."""
 
     retry_after: float = 30.0
+
+
+# --- explain (issue 11): naming a person on the command line -----------------------------------
+
+
+class UnknownPerson(BridgeError):
+    """No user (nor link) answers to the SCIM id, userName or DingTalk userid given."""
+
+
+class AmbiguousPerson(BridgeError):
+    """Several users answer to the name given; the message lists them with their IdP."""

@@ -369,3 +369,20 @@ def advice_for(code: str, *, field: str | None = None, auth: bool = False) -> Ad
         "look the code up in DingTalk's error-code list (the detail shows DingTalk's own "
         f"words), fix the data or the settings, {RETRY}",
     )
+
+
+def advice_in(words: str, *, code: str | None = None) -> Advice | None:
+    """Return the Advice a stored reason was written from (a dead letter's), or None.
+
+    Dead letters keep ``str(advice)`` and the code; explain and the console show the reason
+    and the fix apart, so they find the advice again rather than splitting the text.
+    """
+    if code:
+        for field in (None, *_REQUIRED):
+            advice = advice_for(code, field=field)
+            if str(advice) == words:
+                return advice
+    for advice in (*ADVICE.values(), *_REQUIRED.values()):
+        if str(advice) == words:
+            return advice
+    return None

@@ -17,19 +17,18 @@ from scim_bridge.directory.outbox import mark_changed
 from scim_bridge.mapping.guard import Confirmation, GuardDecision, Removal, confirm, evaluate_guard
 from scim_bridge.mapping.rules import GuardRules
 
-CONFIRMATION = "guard.confirmation"
+# The reads (the pause, the keys) live below sync, for explain and the console to share.
+from scim_bridge.monitor.guard_state import CONFIRMATION, PAUSED, paused
+from scim_bridge.monitor.guard_state import stored_state as _state
+
+__all__ = ["CONFIRMATION", "PAUSED", "confirm_burst", "decide", "paused", "propose_removal"]
+
 #: pg_advisory_xact_lock key of the guard's critical section ("scimguard" in ASCII, truncated).
 GUARD_LOCK_KEY = 0x7363696D6775
-PAUSED = "guard.paused"
 
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _state(session: Session, key: str) -> dict[str, Any] | None:
-    row = session.get(BridgeState, key)
-    return None if row is None else dict(row.value)
 
 
 def _put_state(session: Session, key: str, value: dict[str, Any] | None, now: datetime) -> None:
@@ -150,11 +149,6 @@ def propose_removal(
             now,
         )
     return decision
-
-
-def paused(session: Session) -> dict[str, Any] | None:
-    """Return the current pause (token, numbers, reason), or None."""
-    return _state(session, PAUSED)
 
 
 def confirm_burst(
