@@ -56,7 +56,8 @@ def scim_on(url: str) -> tuple[Database, ScimClient]:
     """The API on ``url`` with a fresh shared token (it sees every IdP's resources)."""
     database = Database(url)
     with database.write() as session:
-        _row, plaintext = create_token(session, f"t-{uuid.uuid4().hex[:6]}", shared=True, now=_now())
+        name = f"t-{uuid.uuid4().hex[:6]}"
+        _row, plaintext = create_token(session, name, shared=True, now=_now())
     app = create_app(Settings(database_url=url), db=database)
     return database, ScimClient(app.test_client(), plaintext)
 
