@@ -260,3 +260,14 @@ class ProjectionPaused(BridgeError):
     """Projection is held back (the mass-change guard) until an operator confirms."""
 
     retry_after: float = 30.0
+
+
+# Reconcile (issue 10): our own refusals to start, each naming why and what to do.
+
+
+class ReconcileBusy(BridgeError):
+    """Another reconcile holds the lock (one at a time across processes, design.md)."""
+
+
+class ReconcileOverBudget(BridgeError):
+    """The calls a reconcile needs exceed what is left of its monthly DingTalk call budget."""
