@@ -5,7 +5,9 @@ within 110% of (calls needed / QPS), and its call estimate should be within 5% o
 made. This seeds the directory through the directory services (SQLite in a temporary
 directory), syncs it to the emulator unthrottled through the real worker, then throttles the
 emulator to --qps per (app, API) (dingtalk-api.md §8) and reconciles with a client limited to
-the same quota. Prints numbers; asserts nothing about timings.
+the same quota. The emulator is `scim-bridge emulator` in a process of its own, as DingTalk is
+remote: in this process it would compete with reconcile for the interpreter. Prints numbers;
+asserts nothing about timings.
 
     .venv/bin/python bench/reconcile_bench.py                       # 10,000 users (minutes)
     .venv/bin/python bench/reconcile_bench.py --users 200 --departments 10   # a quick run
@@ -15,17 +17,23 @@ from __future__ import annotations
 
 import argparse
 import resource
+import socket
+import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from scim_bridge.bootstrap import build_worker
 from scim_bridge.dingtalk.client import DingTalkClient
-from scim_bridge.dingtalk.emulator import EmulatorConfig, start_emulator
+from scim_bridge.dingtalk.emulator.app import CONTROL_PREFIX
 from scim_bridge.directory import groups, users
 from scim_bridge.directory.db import Database, upgrade
 from scim_bridge.directory.prepared import Cursor
@@ -38,6 +46,37 @@ from scim_bridge.sync.worker import WorkerConfig
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 APP_KEY, APP_SECRET = "bench-app-key", "bench-app-secret"
+CLI = str(Path(sys.executable).with_name("scim-bridge"))
+
+
+@contextmanager
+def emulator_process() -> Iterator[str]:
+    """Run `scim-bridge emulator` unthrottled in its own process; yield its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    argv = [CLI, "emulator", "--port", str(port), "--qps", "0"]
+    argv += ["--app-key", APP_KEY, "--app-secret", APP_SECRET]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):  # up to 10 s for it to listen
+            try:
+                requests.get(f"{url}{CONTROL_PREFIX}config", timeout=1).raise_for_status()
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the emulator did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def throttle(url: str, qps: float) -> None:
+    """Set the emulator's per-API quota through its control endpoint."""
+    requests.post(f"{url}{CONTROL_PREFIX}config", json={"qps": qps}, timeout=5).raise_for_status()
 
 
 def person(i: int, manager: str | None) -> dict[str, Any]:
@@ -81,21 +120,20 @@ def client(url: str, qps: float) -> DingTalkClient:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Seed, sync, throttle, reconcile; return the figures."""
-    config = EmulatorConfig(app_key=APP_KEY, app_secret=APP_SECRET, qps=0)
-    with tempfile.TemporaryDirectory() as tmp, start_emulator(config) as running:
+    with tempfile.TemporaryDirectory() as tmp, emulator_process() as emulator_url:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         upgrade(url)
         settings = Settings(database_url=url)
         db = Database(url)
         seed(db, people=args.users, departments=args.departments, manager_every=args.manager_every)
-        syncing = client(running.url, 1000)
+        syncing = client(emulator_url, 1000)
         worker = build_worker(settings, db, client=syncing, config=WorkerConfig(threads=8))
         started = time.monotonic()
         worker.run_until_idle(timeout=3600)
         synced_s = time.monotonic() - started
         syncing.close()
-        running.emulator.configure(qps=args.qps)
-        reading = client(running.url, args.qps)
+        throttle(emulator_url, args.qps)
+        reading = client(emulator_url, args.qps)
         r = Reconciler(db, reading, settings, load_rules(rules_path(settings)))
         estimates: list[int] = []
         r.on_estimate = lambda e: estimates.append(e.total)

@@ -55,14 +55,13 @@ def pages(members: int) -> int:
     return max(1, -(-members // USER_LIST_MAX_SIZE))
 
 
-def estimate_full(links: Links, *, departments: int, details: int) -> Estimate:
-    """Estimate a walk of the whole directory of ``departments`` departments."""
+def estimate_full(links: Links, *, details: int) -> Estimate:
+    """Estimate a walk of the whole directory: the departments and people the links hold."""
     counts = members_by_department(links)
     known = set(links.dept_links.values()) - {ROOT_DEPT_ID}
-    unknown = max(0, departments - len(known))  # wanted but not linked yet: empty, one page
-    member_pages = pages(counts[ROOT_DEPT_ID]) + sum(pages(counts[d]) for d in known) + unknown
+    member_pages = pages(counts[ROOT_DEPT_ID]) + sum(pages(counts[d]) for d in known)
     return Estimate(
-        tree=departments + 1, departments=departments, pages=member_pages, details=details
+        tree=len(known) + 1, departments=len(known), pages=member_pages, details=details
     )
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import select, union
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import DeadLetter, Link, OutboxEntry
-from scim_bridge.mapping.model import Projection
 from scim_bridge.sync.decide import DEPT_LIST, MANAGER
 from scim_bridge.sync.live_read import DEPT_FIELDS, LiveDirectory
 from scim_bridge.sync.plan import CurrentState
@@ -85,14 +84,15 @@ def known(links: Links, pending: frozenset[tuple[str, str]]) -> Known:
     )
 
 
-def wants_detail(links: Links, desired: Projection) -> set[str]:
-    """Return the userids whose manager matters: wanted by the mapping or last applied."""
-    out = set()
-    for key, userid in links.user_links.items():
-        user = desired.users.get(key)
-        if links.user_snapshots[key].get(MANAGER) or (user is not None and user.manager_scim_id):
-            out.add(userid)
-    return out
+def wants_detail(links: Links) -> set[str]:
+    """Return the userids whose manager the bridge set: read with ``user/get`` to check it.
+
+    From the snapshots alone, so the estimate is known before the directory is projected. A
+    manager the IdP asked for but the bridge has not set yet is reported as pending anyway.
+    """
+    return {
+        userid for key, userid in links.user_links.items() if links.user_snapshots[key].get(MANAGER)
+    }
 
 
 def observed_person(

@@ -33,6 +33,8 @@ class Slice:
     dept_ids: tuple[int, ...]
     cursor: int | None
     estimate: Estimate
+    #: People placed in these departments whose manager is checked with user/get.
+    details: frozenset[str] = frozenset()
 
     def scope(self, live: LiveDirectory, links: Links, desired: Projection) -> Scope:
         """Return who and what this run can judge: what lives, or should live, in its slice."""
@@ -92,5 +94,6 @@ def plan_slice(r: Reconciler, links: Links, detail: set[str]) -> Slice:
     ids = tuple(sorted(touched | set(taken)))
     chosen = set(ids)
     found = {links.user_links[k] for k, s in links.user_snapshots.items() if chosen & _depts(s)}
-    estimate = estimate_slice(links, ids, details=len(detail & found))
-    return Slice(ids, taken[-1] if taken else after, estimate)
+    details = frozenset(detail & found)
+    estimate = estimate_slice(links, ids, details=len(details))
+    return Slice(ids, taken[-1] if taken else after, estimate, details)
