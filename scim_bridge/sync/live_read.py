@@ -4,8 +4,9 @@ dingtalk-api.md §3.5 and §12.6: there is no "all users" call, so the whole dir
 the department tree one level at a time (``listsub``), each department's details
 (``department/get``: ``listsub`` omits ``source_identifier`` and ``order``), then each
 department's direct members paged with ``v2/user/list`` (100 a page), de-duplicated by userid.
-``v2/user/list`` does not carry ``manager_userid``, so people whose manager matters are read once
-more with ``user/get`` (the "detail calls" of the estimate).
+``v2/user/list`` does not carry ``manager_userid``, so people whose manager the bridge set are
+read once more with ``user/get`` (the "detail calls" of the estimate). A few calls are in flight
+at a time (``Reader``) and the quota being per API, different APIs are read side by side.
 """
 
 from __future__ import annotations

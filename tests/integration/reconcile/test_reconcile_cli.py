@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from click.testing import CliRunner
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 from scim_bridge.cli import main
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.dingtalk.emulator import RunningEmulator
+from scim_bridge.sync import reconcile_runs
 
 
 def run(db_url: str, emulator: RunningEmulator, *args: str, **env: str) -> Any:
@@ -66,3 +68,16 @@ def test_a_bad_setting_is_one_line_naming_it(db_url: str, emulator: RunningEmula
 def test_history_with_no_runs_says_so(db_url: str, emulator: RunningEmulator) -> None:
     result = run(db_url, emulator, "--history")
     assert (result.exit_code, result.stdout.strip()) == (0, "no reconcile has run yet")
+
+
+def test_a_reconcile_already_running_is_one_line_and_nothing_is_read(
+    db_url: str, emulator: RunningEmulator, database: Any
+) -> None:
+    how = reconcile_runs.RunStart("full", "schedule", True, "worker-host:42")
+    reconcile_runs.start(database, how, now=datetime.now(UTC))
+    before = len(emulator.emulator.calls())
+    result = run(db_url, emulator)
+    assert result.exit_code == 1 and result.stdout == ""
+    line = result.stderr.strip().splitlines()[-1]
+    assert "already running" in line and "worker-host:42" in line
+    assert len(emulator.emulator.calls()) == before
