@@ -21,6 +21,7 @@ from scim_bridge.directory.db import Database
 from scim_bridge.errors import ConfigError, ReconcileBusy, ReconcileOverBudget
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.settings import Settings
+from scim_bridge.sync import reconcile_runs
 from scim_bridge.sync.reconcile import Reconciler, ReconcileResult, reconcile_full, utc_now
 
 log = logging.getLogger("scim_bridge.sync")
@@ -57,6 +58,7 @@ class ReconcileJob:
         """Reconcile and repair; None when another process is reconciling or it failed."""
         client = self.client()
         try:
+            reconcile_runs.prune_targeted(self.db, now=self.clock())
             return self._reconcile(client)
         except ReconcileBusy as exc:
             log.info("scheduled reconcile skipped: %s", exc)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.db import Database
@@ -27,6 +27,9 @@ RUNNING, DONE, FAILED, ABANDONED = "running", "done", "failed", "abandoned"
 _LOCK_KEY = int.from_bytes(b"scimreco", "big") & 0x7FFF_FFFF_FFFF_FFFF
 #: How long a run holds the lock without renewing it (renewed as it reads, see Reconcile).
 LEASE = timedelta(minutes=10)
+#: Targeted runs (one per DingTalk change event) are kept two months: the monthly call budget
+#: sums this month's; nothing reads older ones, and events would otherwise grow the table.
+TARGETED_RETENTION = timedelta(days=62)
 
 
 @dataclass(frozen=True)
@@ -145,3 +148,16 @@ def last_survey(db: Database) -> ReconcileRun | None:
         if row is not None:
             session.expunge(row)
         return row
+
+
+def prune_targeted(db: Database, *, now: datetime) -> int:
+    """Delete finished targeted runs older than TARGETED_RETENTION; return how many."""
+    with db.write() as session:
+        gone = session.execute(
+            delete(ReconcileRun).where(
+                ReconcileRun.mode == "targeted",
+                ReconcileRun.finished_at.is_not(None),
+                ReconcileRun.started_at < now - TARGETED_RETENTION,
+            )
+        )
+        return int(getattr(gone, "rowcount", 0) or 0)

@@ -102,3 +102,18 @@ def test_a_reconcile_over_the_monthly_budget_is_refused_before_any_call(
     with pytest.raises(ReconcileOverBudget, match="only 3 of this month's budget of 12"):
         reconcile_full(reconciler)
     assert len(emulator.emulator.calls()) == before
+
+
+def test_old_targeted_runs_are_pruned_and_surveys_kept(database: Database) -> None:
+    old = T0 - reconcile_runs.TARGETED_RETENTION - timedelta(days=1)
+    result = reconcile_runs.RunResult(1, 100.0, {}, 1, 1)
+    for mode, start in (("targeted", old), ("targeted", T0), ("full", old)):
+        how = RunStart(mode, "event" if mode == "targeted" else "cli", True, "h")
+        run_id = reconcile_runs.start(database, how, now=start, exclusive=False)
+        reconcile_runs.finish(database, run_id, result, now=start)
+    assert reconcile_runs.prune_targeted(database, now=T0) == 1
+    with database.read() as session:
+        assert sorted((r.mode, r.started_at) for r in history(session)) == [
+            ("full", old),
+            ("targeted", T0),
+        ]
