@@ -56,7 +56,11 @@ class ReconcileJob:
 
     def run(self) -> ReconcileResult | None:
         """Reconcile and repair; None when another process is reconciling or it failed."""
-        client = self.client()
+        try:
+            client = self.client()
+        except ConfigError as exc:  # DingTalk not configured (yet): nothing to compare with
+            log.warning("scheduled reconcile skipped: %s", exc)
+            return None
         try:
             reconcile_runs.prune_targeted(self.db, now=self.clock())
             return self._reconcile(client)

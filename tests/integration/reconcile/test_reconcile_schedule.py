@@ -8,9 +8,12 @@ from scim_bridge.bootstrap import build_worker
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.dingtalk.emulator import RunningEmulator
 from scim_bridge.directory.db import Database
+from scim_bridge.errors import ConfigError
+from scim_bridge.mapping.rules import load_rules, rules_path
 from scim_bridge.monitor.metrics import parse, total
+from scim_bridge.monitor.reconcile_state import history
 from scim_bridge.settings import Settings
-from scim_bridge.sync.reconcile_job import cron_trigger
+from scim_bridge.sync.reconcile_job import ReconcileJob, cron_trigger
 from scim_bridge.sync.worker import Worker, WorkerConfig
 
 
@@ -53,3 +56,15 @@ def test_a_scheduled_run_repairs_and_the_next_finds_dingtalk_exact(
     metrics = parse(app.test_client().get("/metrics").data)
     assert total(metrics, "scim_bridge_reconcile_accuracy_percent") == 100.0
     assert total(metrics, "scim_bridge_reconcile_drift", kind="user_field") == 0
+
+
+def test_a_scheduled_run_without_dingtalk_configured_is_skipped(
+    settings: Settings, database: Database
+) -> None:
+    def not_configured() -> DingTalkClient:
+        raise ConfigError("DingTalk is not configured: set SCIM_BRIDGE_DINGTALK_APP_KEY")
+
+    job = ReconcileJob(database, settings, not_configured, lambda: load_rules(rules_path(settings)))
+    assert job.run() is None
+    with database.read() as session:
+        assert history(session) == []
