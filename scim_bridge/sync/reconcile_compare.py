@@ -96,6 +96,8 @@ class Known:
     dept_snapshots: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: ("User"|"Group", SCIM id) with an outbox row or a dead letter
     pending: frozenset[tuple[str, str]] = frozenset()
+    #: userids a live link holds though not synced (pending, retrying, failed): not orphans
+    held: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def compare(
     for item in stale:
         items[(item.kind, item.target, item.key)] = item
     adopted_users, adopted_depts = _from_plan(desired, current, scope, stale, items)
-    for item in _orphans(current, scope, adopted_users, adopted_depts):
+    for item in _orphans(current, scope, adopted_users | known.held, adopted_depts):
         items[(item.kind, item.target, item.dingtalk_id or "")] = item
     drift = tuple(
         _with_cause(item, desired, current, known) for item in sorted(items.values(), key=_order)

@@ -22,7 +22,7 @@ from scim_bridge.sync.live_read import DEPT_FIELDS, LiveDirectory
 from scim_bridge.sync.plan import CurrentState
 from scim_bridge.sync.reconcile_compare import Known
 
-SYNCED = "synced"
+SYNCED, REMOVED = "synced", "removed"
 #: The translator's snapshot key for the role ids of ours a person holds (translator.ROLES).
 ROLES_KEY = "_roles"
 #: Managed user fields ``v2/user/list`` does not return (dingtalk-api.md §3.5): not observable
@@ -40,6 +40,8 @@ class Links:
     dept_snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     role_links: dict[str, int] = field(default_factory=dict)
     touched: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    #: userids held by user links that are live but not synced (pending, retrying, failed)
+    held: set[str] = field(default_factory=set)
 
     @property
     def by_userid(self) -> dict[str, str]:
@@ -48,11 +50,15 @@ class Links:
 
 
 def read_links(db: Database) -> Links:
-    """Read every synced link (users, departments, roles) with its snapshot."""
+    """Read every synced link (users, departments, roles) with its snapshot, and who is held."""
     out = Links()
     with db.read() as session:
-        for link in session.scalars(select(Link).where(Link.state == SYNCED)):
+        for link in session.scalars(select(Link).where(Link.state != REMOVED)):
             if not link.dingtalk_id:
+                continue
+            if link.state != SYNCED:
+                if link.kind == "user":
+                    out.held.add(link.dingtalk_id)  # its person is ours, mid-sync
                 continue
             at = link.updated_at
             out.touched[(link.kind, link.key)] = at if at.tzinfo else at.replace(tzinfo=UTC)
@@ -80,7 +86,10 @@ def read_pending(db: Database) -> frozenset[tuple[str, str]]:
 def known(links: Links, pending: frozenset[tuple[str, str]]) -> Known:
     """Return what the comparison attributes drift with."""
     return Known(
-        user_snapshots=links.user_snapshots, dept_snapshots=links.dept_snapshots, pending=pending
+        user_snapshots=links.user_snapshots,
+        dept_snapshots=links.dept_snapshots,
+        pending=pending,
+        held=frozenset(links.held),
     )
 
 

@@ -96,3 +96,10 @@ def test_a_scope_limits_what_is_judged() -> None:
         ("user_orphan", "bob"),
     }
     assert everything.accuracy_percent == 0.0
+
+
+def test_a_person_whose_link_is_mid_sync_is_not_an_orphan() -> None:
+    state = current()
+    state.users["bob"] = {"userid": "bob", "name": "Bob", "dept_id_list": [1]}  # type: ignore[index]
+    assert compare(DESIRED, state, Known(held=frozenset({"bob"}))).drift == ()
+    assert [d.kind for d in compare(DESIRED, state, Known()).drift] == ["user_orphan"]
