@@ -271,3 +271,14 @@ class UnknownPerson(BridgeError):
 
 class AmbiguousPerson(BridgeError):
     """Several users answer to the name given; the message lists them with their IdP."""
+
+
+# Reconcile (issue 10): our own refusals to start, each naming why and what to do.
+
+
+class ReconcileBusy(BridgeError):
+    """Another reconcile holds the lock (one at a time across processes, design.md)."""
+
+
+class ReconcileOverBudget(BridgeError):
+    """The calls a reconcile needs exceed what is left of its monthly DingTalk call budget."""

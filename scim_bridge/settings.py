@@ -11,7 +11,7 @@ import dataclasses
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -160,6 +160,19 @@ class Settings:
     ready_heartbeat_seconds: float = 90.0
     # /readyz: the worker's last token refresh (every minute) must be younger than this.
     ready_token_seconds: float = 300.0
+
+    # Reconcile (issue 10). When the worker compares DingTalk with the directory and repairs
+    # the difference: a cron expression (minute hour day month weekday, UTC); empty: never.
+    reconcile_cron: str = field(default="0 2 * * *", metadata={"mask": "plain"})
+    # The share of the per-second DingTalk quota a reconcile may use (the translator keeps
+    # the rest), from more than 0 to 1.
+    reconcile_qps_share: float = 0.5
+    # DingTalk calls reconcile may make per calendar month; 0: no budget (dingtalk-api.md §8
+    # lists the contacts APIs as exempt from the metered quota, but an org may still cap them).
+    reconcile_monthly_call_budget: int = 0
+    # How many departments an incremental run reads besides those touched since the last run
+    # (a rotating slice, so every department is read in turn).
+    reconcile_incremental_slice: int = 20
 
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
@@ -345,4 +358,18 @@ def _validated(settings: Settings) -> Settings:
         raise bad("token_rotation_overlap_hours", "must be between 0 and 8760 (one year)")
     if not 0 < settings.port < 65536:
         raise bad("port", "must be between 1 and 65535")
+    _validate_reconcile(settings, bad)
     return settings
+
+
+def _validate_reconcile(settings: Settings, bad: Callable[[str, str], ConfigError]) -> None:
+    """Check the reconcile settings (issue 10): a cron line, a share, two counts."""
+    # A crontab line: minute hour day month weekday (sync/reconcile_job.py builds the trigger).
+    if settings.reconcile_cron.strip() and len(settings.reconcile_cron.split()) != 5:
+        raise bad("reconcile_cron", "must be a cron expression of 5 fields, e.g. '0 2 * * *'")
+    if not 0 < settings.reconcile_qps_share <= 1:
+        raise bad("reconcile_qps_share", "must be greater than 0 and at most 1")
+    if settings.reconcile_monthly_call_budget < 0:
+        raise bad("reconcile_monthly_call_budget", "must be 0 (no budget) or more")
+    if settings.reconcile_incremental_slice < 0:
+        raise bad("reconcile_incremental_slice", "must be 0 or more (departments)")

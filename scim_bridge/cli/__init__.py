@@ -13,16 +13,29 @@ from scim_bridge.cli import (
     config,
     database,
     dlq,
-    explain,  # issue 11
+    explain,
     guard,
     mapping,
     plan,
+    reconcile,
     serve,
     tokens,
 )
 from scim_bridge.cli.root import main
 
-for _module in (serve, database, tokens, config, plan, dlq, guard, mapping, audit, explain):
+for _module in (
+    audit,
+    config,
+    database,
+    dlq,
+    explain,
+    guard,
+    mapping,
+    plan,
+    reconcile,
+    serve,
+    tokens,
+):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

@@ -184,4 +184,3 @@ def _sized(path: str) -> bool:
         return os.path.getsize(path) > 0
     except OSError:  # gone since the glob: a process that exited and was cleaned up
         return False
-

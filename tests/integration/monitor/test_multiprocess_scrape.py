@@ -26,7 +26,7 @@ print(total(parse(exposition), "scim_bridge_http_requests_total"))
 
 
 def test_scrape_skips_a_file_a_sibling_is_still_creating(tmp_path: Path) -> None:
-    done = subprocess.run(  # noqa: S603 - our interpreter, our script
+    done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
