@@ -35,6 +35,7 @@ from scim_bridge.dingtalk.emulator.record import (
 )
 from scim_bridge.directory.db import Database, normalise_url
 from scim_bridge.errors import ConfigError
+from scim_bridge.http.dingtalk_events import callback_cipher
 from scim_bridge.http.runtime import Runtime
 from scim_bridge.mapping.rules import MappingRules, load_rules, rules_path
 from scim_bridge.monitor.gauges import StoreGauges
@@ -228,6 +229,7 @@ def check_can_serve(settings: Settings, *, with_translator: bool) -> None:
     a bad mapping file, a malformed database URL, a missing SQLite directory."""
     if with_translator:
         load_mapping(settings)
+    callback_cipher(settings)  # DingTalk event callbacks: both secrets, a well-formed AES key
     open_database(settings).dispose()
 
 

@@ -141,6 +141,16 @@ class Settings:
     # /readyz: the worker's last token refresh (every minute) must be younger than this.
     ready_token_seconds: float = 300.0
 
+    # DingTalk contact-change events (issue 10): the HTTP push's token and 43-character
+    # EncodingAESKey from the app's event subscription page (dingtalk-api.md §9). Both empty:
+    # no callback endpoint. The receiver id sealed into every push is the corp id, or an
+    # internal app's app key; empty: dingtalk_app_key.
+    dingtalk_callback_token: str = _secret()
+    dingtalk_callback_aes_key: str = _secret()
+    dingtalk_callback_receiver_id: str = ""
+    # Refuse a push whose timestamp is further than this from our clock (a replay), seconds.
+    dingtalk_callback_max_age: float = 300.0
+
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
         out: dict[str, Any] = {}
@@ -325,4 +335,6 @@ def _validated(settings: Settings) -> Settings:
         raise bad("token_rotation_overlap_hours", "must be between 0 and 8760 (one year)")
     if not 0 < settings.port < 65536:
         raise bad("port", "must be between 1 and 65535")
+    if settings.dingtalk_callback_max_age <= 0:
+        raise bad("dingtalk_callback_max_age", "must be greater than 0 (seconds)")
     return settings

@@ -1,0 +1,100 @@
+"""The event job: DingTalk contact-change pushes in the inbox -> targeted reconcile (issue 10).
+
+The callback endpoint (``http/dingtalk_events.py``) only stores what DingTalk pushed. This
+job, run by the worker every couple of seconds, takes what was stored, and asks the targeted
+reconcile to read just the users and departments those events name and to repair any drift
+through the outbox (never by a side door). Events carry ids only (dingtalk-api.md §9).
+
+Echoes of our own writes are expected — DingTalk pushes an event for every change, ours
+included — and cost one read each, nothing more: the targeted reconcile finds DingTalk equal
+to what we last applied, so nothing is queued and no repair loop starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from scim_bridge.directory.db import Database
+from scim_bridge.directory.dingtalk_inbox import InboxEvent, claim_events, settle_events
+
+log = logging.getLogger("scim_bridge.sync.events")
+
+REPAIRED = "repaired"
+FAILED = "failed"
+BATCH = 100
+
+
+class TargetedRepair(Protocol):
+    """Reads these DingTalk records live and queues the repair of any drift (reconcile)."""
+
+    def __call__(
+        self, *, user_ids: Sequence[str] = (), department_ids: Sequence[int] = ()
+    ) -> object:
+        """Repair what the ids name; raise if DingTalk could not be read."""
+
+
+@dataclass
+class EventJob:
+    """The worker's periodic job over the inbox of DingTalk pushes."""
+
+    db: Database
+    repair: TargetedRepair
+    clock: Callable[[], datetime]
+    #: Called after repairs were queued (wakes the translator at once instead of at its poll).
+    on_queued: Callable[[], None] | None = None
+    batch: int = BATCH
+
+    def __call__(self) -> int:
+        """Drain what is stored now; return how many events were handled."""
+        try:
+            return self.drain()
+        except Exception:  # the next run tries again; the job must not die with the scheduler
+            log.exception("draining DingTalk events failed; the next run tries again")
+            return 0
+
+    def drain(self) -> int:
+        """Handle the stored events, a batch at a time, until none is left."""
+        handled = 0
+        while True:
+            with self.db.write() as session:
+                events = claim_events(session, now=self.clock(), limit=self.batch)
+            if not events:
+                return handled
+            self._repair(events)
+            handled += len(events)
+
+    def _repair(self, events: list[InboxEvent]) -> None:
+        # Level-triggered, like the translator: ten edits of one person need one read.
+        if self._try(events):
+            return
+        if len(events) > 1:
+            # Isolate failures per item: one unreadable record must not fail the others.
+            for event in events:
+                self._try([event])
+
+    def _try(self, events: list[InboxEvent]) -> bool:
+        users = sorted({u for e in events for u in e.user_ids})
+        depts = sorted({d for e in events for d in e.dept_ids})
+        ids = [e.id for e in events]
+        try:
+            self.repair(user_ids=users, department_ids=depts)
+        except Exception as exc:
+            log.warning(
+                "targeted reconcile of %d user(s), %d department(s) failed: %s",
+                len(users),
+                len(depts),
+                type(exc).__name__,
+            )
+            with self.db.write() as session:
+                detail = f"{type(exc).__name__}: {exc}"[:1000]
+                settle_events(session, ids, outcome=FAILED, detail=detail, now=self.clock())
+            return False
+        with self.db.write() as session:
+            settle_events(session, ids, outcome=REPAIRED, detail=None, now=self.clock())
+        if self.on_queued is not None:
+            self.on_queued()
+        return True
