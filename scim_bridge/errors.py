@@ -284,3 +284,14 @@ class CallbackUndecryptable(CallbackRejected):
 
 class CallbackReplayed(CallbackRejected):
     """The timestamp is too far from our clock, or this nonce and timestamp were seen before."""
+
+
+# Reconcile (issue 10): our own refusals to start, each naming why and what to do.
+
+
+class ReconcileBusy(BridgeError):
+    """Another reconcile holds the lock (one at a time across processes, design.md)."""
+
+
+class ReconcileOverBudget(BridgeError):
+    """The calls a reconcile needs exceed what is left of its monthly DingTalk call budget."""

@@ -11,7 +11,7 @@ import dataclasses
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,16 @@ class Settings:
     dingtalk_callback_receiver_id: str = ""
     # Refuse a push whose timestamp is further than this from our clock (a replay), seconds.
     dingtalk_callback_max_age: float = 300.0
+
+    # Reconcile (issue 10): when the worker runs it (a cron expression, UTC; empty: never), the
+    # share of the per-second DingTalk quota it may use (the translator keeps the rest), the
+    # DingTalk calls it may make per calendar month (0: no budget; dingtalk-api.md §8 lists the
+    # contacts APIs as exempt from the metered quota, but an org may still cap them), and how many
+    # departments an incremental run reads besides those touched since the last run.
+    reconcile_cron: str = field(default="0 2 * * *", metadata={"mask": "plain"})
+    reconcile_qps_share: float = 0.5
+    reconcile_monthly_call_budget: int = 0
+    reconcile_incremental_slice: int = 20
 
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
@@ -337,4 +347,18 @@ def _validated(settings: Settings) -> Settings:
         raise bad("port", "must be between 1 and 65535")
     if settings.dingtalk_callback_max_age <= 0:
         raise bad("dingtalk_callback_max_age", "must be greater than 0 (seconds)")
+    _validate_reconcile(settings, bad)
     return settings
+
+
+def _validate_reconcile(settings: Settings, bad: Callable[[str, str], ConfigError]) -> None:
+    """Check the reconcile settings (issue 10): a cron line, a share, two counts."""
+    # A crontab line: minute hour day month weekday (sync/reconcile_job.py builds the trigger).
+    if settings.reconcile_cron.strip() and len(settings.reconcile_cron.split()) != 5:
+        raise bad("reconcile_cron", "must be a cron expression of 5 fields, e.g. '0 2 * * *'")
+    if not 0 < settings.reconcile_qps_share <= 1:
+        raise bad("reconcile_qps_share", "must be greater than 0 and at most 1")
+    if settings.reconcile_monthly_call_budget < 0:
+        raise bad("reconcile_monthly_call_budget", "must be 0 (no budget) or more")
+    if settings.reconcile_incremental_slice < 0:
+        raise bad("reconcile_incremental_slice", "must be 0 or more (departments)")

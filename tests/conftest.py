@@ -38,6 +38,7 @@ TABLES = (
     "guard_removals",
     "audit_records",
     "audit_checkpoints",
+    "reconcile_runs",
 )
 
 

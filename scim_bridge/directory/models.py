@@ -16,6 +16,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -347,3 +348,31 @@ class DingTalkEvent(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("nonce", "signed_at"),)
+
+
+class ReconcileRun(Base):
+    """One reconcile (issue 10): what it compared, its drift by kind, the contact accuracy.
+
+    A run with no ``finished_at`` whose lease has not expired holds the reconcile lock: a second
+    reconcile, in any process, does not start (sync/reconcile_lock.py).
+    """
+
+    __tablename__ = "reconcile_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    holder: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # running | done | failed
+    mode: Mapped[str] = mapped_column(String(16))  # full | incremental | targeted
+    trigger: Mapped[str] = mapped_column(String(16))  # cli | schedule | event
+    applied: Mapped[bool] = mapped_column(Boolean)
+    compared: Mapped[int] = mapped_column(Integer)
+    accuracy_percent: Mapped[float | None] = mapped_column(Float)
+    drift: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)  # {kind: count}
+    calls_estimated: Mapped[int] = mapped_column(Integer)
+    calls_made: Mapped[int] = mapped_column(Integer)
+    # Incremental mode: the last department id of the rotating slice this run read.
+    slice_cursor: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)

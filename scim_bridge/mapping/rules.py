@@ -122,6 +122,14 @@ class GuardRules:
 
 
 @dataclass(frozen=True)
+class ReconcilePolicy:
+    """What reconcile does with people in DingTalk no SCIM user holds (issue 10)."""
+
+    orphans: str = "report"  # report | adopt | remove (remove: through the mass-change guard)
+    match: str = "mobile"  # adopt by: mobile | email | job_number
+
+
+@dataclass(frozen=True)
 class MappingRules:
     """A validated, compiled mapping file."""
 
@@ -142,6 +150,7 @@ class MappingRules:
     subsidiaries: SubsidiaryPolicy = field(default_factory=SubsidiaryPolicy)
     link: LinkPolicy = field(default_factory=LinkPolicy)
     guard: GuardRules = field(default_factory=GuardRules)
+    reconcile: ReconcilePolicy = field(default_factory=ReconcilePolicy)
 
 
 # --- public API -----------------------------------------------------------------------------
@@ -567,6 +576,10 @@ def _build(data: dict[str, Any], source: str, problems: _Problems) -> MappingRul
         window_minutes=int(guard_raw.get("window_minutes", 60)),
         min_removals=int(guard_raw.get("min_removals", 10)),
     )
+    reconcile_raw = data.get("reconcile") or {}
+    reconcile = ReconcilePolicy(
+        orphans=reconcile_raw.get("orphans", "report"), match=reconcile_raw.get("match", "mobile")
+    )
     fingerprint = hashlib.sha256(
         json.dumps(data, sort_keys=True, default=str).encode("utf-8")
     ).hexdigest()[:16]
@@ -588,6 +601,7 @@ def _build(data: dict[str, Any], source: str, problems: _Problems) -> MappingRul
         subsidiaries=subsidiaries,
         link=link,
         guard=guard,
+        reconcile=reconcile,
     )
 
 

@@ -1,7 +1,7 @@
 """dingtalk_events: contact-change pushes stored by the callback endpoint, drained by the worker
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-07 01:10:00.000000
 
 Issue 10 (DingTalk change events): the endpoint only stores what DingTalk pushed (a web request
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"  # 0007 on its own branch; chained after reconcile's 0008 here
 branch_labels = None
 depends_on = None
 
