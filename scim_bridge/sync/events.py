@@ -18,8 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.dingtalk_inbox import InboxEvent, claim_events, settle_events
+from scim_bridge.mapping.rules import MappingRules
+from scim_bridge.settings import Settings
+from scim_bridge.sync.reconcile import reconcile_targeted
 
 log = logging.getLogger("scim_bridge.sync.events")
 
@@ -98,3 +102,29 @@ class EventJob:
         if self.on_queued is not None:
             self.on_queued()
         return True
+
+
+def targeted_reconcile(
+    db: Database,
+    client: DingTalkClient,
+    settings: Settings,
+    *,
+    rules_of: Callable[[], MappingRules],
+    clock: Callable[[], datetime],
+) -> TargetedRepair:
+    """Return the repair the event job calls: reconcile's targeted entry point, with the
+    mapping rules the translator holds at that moment (a reloaded file included)."""
+
+    def repair(*, user_ids: Sequence[str] = (), department_ids: Sequence[int] = ()) -> object:
+        return reconcile_targeted(
+            db,
+            client,
+            settings,
+            user_ids=user_ids,
+            department_ids=department_ids,
+            rules=rules_of(),
+            clock=clock,
+            trigger="event",
+        )
+
+    return repair
