@@ -31,6 +31,7 @@ class InboxEvent:
     event_type: str
     user_ids: tuple[str, ...]
     dept_ids: tuple[int, ...]
+    attempts: int = 0  # failed repairs before this one
 
 
 def store_event(
@@ -79,8 +80,11 @@ def store_event(
     return STORED
 
 
-def claim_events(session: Session, *, now: datetime, limit: int = 100) -> list[InboxEvent]:
-    """Take up to ``limit`` unprocessed events, oldest first; each is taken by one claimer.
+def claim_events(
+    session: Session, *, now: datetime, limit: int = 100, after_id: int = 0
+) -> list[InboxEvent]:
+    """Take up to ``limit`` unprocessed events with ids above ``after_id``, oldest first; each
+    is taken by one claimer.
 
     The claim sets ``processed_at`` with an outcome of "claimed": a crash before the outcome is
     recorded loses only a targeted repair, which the next full reconcile makes good.
@@ -91,8 +95,9 @@ def claim_events(session: Session, *, now: datetime, limit: int = 100) -> list[I
             DingTalkEvent.event_type,
             DingTalkEvent.user_ids,
             DingTalkEvent.dept_ids,
+            DingTalkEvent.attempts,
         )
-        .where(DingTalkEvent.processed_at.is_(None))
+        .where(DingTalkEvent.processed_at.is_(None), DingTalkEvent.id > after_id)
         .order_by(DingTalkEvent.id)
         .limit(limit)
     ).all()
@@ -110,6 +115,7 @@ def claim_events(session: Session, *, now: datetime, limit: int = 100) -> list[I
                     event_type=row.event_type,
                     user_ids=tuple(str(u) for u in row.user_ids or ()),
                     dept_ids=tuple(int(d) for d in row.dept_ids or ()),
+                    attempts=int(row.attempts or 0),
                 )
             )
     return claimed
@@ -125,6 +131,22 @@ def settle_events(
         update(DingTalkEvent)
         .where(DingTalkEvent.id.in_(list(ids)))
         .values(processed_at=now, outcome=outcome, detail=detail)
+    )
+
+
+def release_events(session: Session, ids: Sequence[int], *, detail: str) -> None:
+    """Give failed events back for the next run, counting the attempt."""
+    if not ids:
+        return
+    session.execute(
+        update(DingTalkEvent)
+        .where(DingTalkEvent.id.in_(list(ids)))
+        .values(
+            processed_at=None,
+            outcome="retrying",
+            detail=detail,
+            attempts=DingTalkEvent.attempts + 1,
+        )
     )
 
 

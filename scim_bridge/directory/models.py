@@ -328,7 +328,8 @@ class DingTalkEvent(Base):
     """A DingTalk contact-change push, stored by the callback endpoint, drained by the worker.
 
     Only stored here (a web request never calls DingTalk, design.md); the worker's event job
-    queues a targeted reconcile of the ids and sets ``processed_at`` and ``outcome``. ``nonce``
+    queues a targeted reconcile of the ids and sets ``processed_at`` and ``outcome`` (a failed
+    repair is released for the next run, ``attempts`` counting, up to the job's limit). ``nonce``
     and ``signed_at`` are unique together so a replayed push is refused; ``event_id`` is unique
     so DingTalk's own retry of a push we accepted (after 10 s, 30 s) is not stored twice.
     """
@@ -346,6 +347,8 @@ class DingTalkEvent(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     outcome: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+    # Failed repairs so far: the event is taken again by the next run until the job's limit.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (UniqueConstraint("nonce", "signed_at"),)
 

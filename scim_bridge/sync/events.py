@@ -20,7 +20,12 @@ from typing import Protocol
 
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.dingtalk_inbox import InboxEvent, claim_events, settle_events
+from scim_bridge.directory.dingtalk_inbox import (
+    InboxEvent,
+    claim_events,
+    release_events,
+    settle_events,
+)
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.settings import Settings
 from scim_bridge.sync.reconcile import reconcile_targeted
@@ -30,6 +35,9 @@ log = logging.getLogger("scim_bridge.sync.events")
 REPAIRED = "repaired"
 FAILED = "failed"
 BATCH = 100
+#: Runs an event's repair is tried in before it is left to the next full reconcile; a
+#: throttled or unreachable DingTalk usually answers again by the next run, 2 s later.
+MAX_ATTEMPTS = 3
 
 
 class TargetedRepair(Protocol):
@@ -51,6 +59,7 @@ class EventJob:
     #: Called after repairs were queued (wakes the translator at once instead of at its poll).
     on_queued: Callable[[], None] | None = None
     batch: int = BATCH
+    max_attempts: int = MAX_ATTEMPTS
 
     def __call__(self) -> int:
         """Drain what is stored now; return how many events were handled."""
@@ -61,29 +70,33 @@ class EventJob:
             return 0
 
     def drain(self) -> int:
-        """Handle the stored events, a batch at a time, until none is left."""
-        handled = 0
+        """Handle the stored events, a batch at a time, until none is left.
+
+        One pass over the ids: an event released after a failure waits for the next run
+        rather than being retried at once."""
+        handled, last_id = 0, 0
         while True:
             with self.db.write() as session:
-                events = claim_events(session, now=self.clock(), limit=self.batch)
+                events = claim_events(session, now=self.clock(), limit=self.batch, after_id=last_id)
             if not events:
                 return handled
             self._repair(events)
             handled += len(events)
+            last_id = events[-1].id
 
     def _repair(self, events: list[InboxEvent]) -> None:
         # Level-triggered, like the translator: ten edits of one person need one read.
-        if self._try(events):
-            return
-        if len(events) > 1:
+        error = self._attempt(events)
+        if error is not None and len(events) > 1:
             # Isolate failures per item: one unreadable record must not fail the others.
             for event in events:
-                self._try([event])
+                self._record([event], self._attempt([event]))
+            return
+        self._record(events, error)
 
-    def _try(self, events: list[InboxEvent]) -> bool:
+    def _attempt(self, events: list[InboxEvent]) -> Exception | None:
         users = sorted({u for e in events for u in e.user_ids})
         depts = sorted({d for e in events for d in e.dept_ids})
-        ids = [e.id for e in events]
         try:
             self.repair(user_ids=users, department_ids=depts)
         except Exception as exc:
@@ -93,15 +106,22 @@ class EventJob:
                 len(depts),
                 type(exc).__name__,
             )
-            with self.db.write() as session:
-                detail = f"{type(exc).__name__}: {exc}"[:1000]
-                settle_events(session, ids, outcome=FAILED, detail=detail, now=self.clock())
-            return False
+            return exc
+        return None
+
+    def _record(self, events: list[InboxEvent], error: Exception | None) -> None:
+        ids = [e.id for e in events]
+        now = self.clock()
         with self.db.write() as session:
-            settle_events(session, ids, outcome=REPAIRED, detail=None, now=self.clock())
-        if self.on_queued is not None:
+            if error is None:
+                settle_events(session, ids, outcome=REPAIRED, detail=None, now=now)
+            else:
+                detail = f"{type(error).__name__}: {error}"[:1000]
+                spent = [e.id for e in events if e.attempts + 1 >= self.max_attempts]
+                settle_events(session, spent, outcome=FAILED, detail=detail, now=now)
+                release_events(session, [i for i in ids if i not in spent], detail=detail)
+        if error is None and self.on_queued is not None:
             self.on_queued()
-        return True
 
 
 def targeted_reconcile(

@@ -90,8 +90,31 @@ def test_a_failing_record_does_not_fail_the_others(database: Database) -> None:
     assert repair.asked[0] == (["alice", "broken", "carol"], [])
     assert repair.asked[1:] == [(["alice"], []), (["broken"], []), (["carol"], [])]
     got = outcomes(database)
-    assert [o for o, _ in got] == [REPAIRED, FAILED, REPAIRED]
+    assert [o for o, _ in got] == [REPAIRED, "retrying", REPAIRED]
     assert got[1][1] == "RuntimeError: DingTalk could not be read"
+
+
+def test_a_failed_repair_is_retried_by_later_runs_then_given_up(database: Database) -> None:
+    store(database, "user_modify_org", "a", users=["broken"])
+    repair = RecordingRepair(fail_for=["broken"])
+    job = EventJob(db=database, repair=repair, clock=clock, max_attempts=3)
+    # Each run tries once (no retry within a run); the third failure is final.
+    assert [job(), job(), job(), job()] == [1, 1, 1, 0]
+    assert len(repair.asked) == 3
+    assert outcomes(database) == [(FAILED, "RuntimeError: DingTalk could not be read")]
+    with database.read() as session:
+        assert pending_count(session) == 0
+
+
+def test_a_repair_that_works_on_retry_is_settled(database: Database) -> None:
+    store(database, "user_modify_org", "a", users=["flaky"])
+    repair = RecordingRepair(fail_for=["flaky"])
+    job = EventJob(db=database, repair=repair, clock=clock)
+    assert job() == 1
+    assert outcomes(database)[0][0] == "retrying"
+    repair.fail_for.clear()  # DingTalk answers again
+    assert job() == 1
+    assert outcomes(database) == [(REPAIRED, None)]
 
 
 def test_a_claimed_event_is_not_taken_twice(database: Database) -> None:

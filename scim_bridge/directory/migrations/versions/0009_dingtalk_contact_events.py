@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(length=32), nullable=True),
         sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dingtalk_events")),
         sa.UniqueConstraint("event_id", name=op.f("uq_dingtalk_events_event_id")),
         sa.UniqueConstraint("nonce", "signed_at", name=op.f("uq_dingtalk_events_nonce")),
