@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -154,3 +154,19 @@ def pending_count(session: Session) -> int:
     """Count the events not yet taken by the event job."""
     query = select(func.count()).where(DingTalkEvent.processed_at.is_(None))
     return int(session.scalar(query) or 0)
+
+
+def prune_events(session: Session, *, before: datetime) -> int:
+    """Delete events handled before ``before``; return how many.
+
+    Replay protection needs a push's nonce only while its timestamp is fresh (minutes), so
+    keeping handled events for days is for people reading what DingTalk sent, not for safety.
+    """
+    result = session.execute(
+        delete(DingTalkEvent).where(
+            DingTalkEvent.processed_at.is_not(None),
+            DingTalkEvent.processed_at < before,
+            DingTalkEvent.outcome != "claimed",
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

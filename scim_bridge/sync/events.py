@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from scim_bridge.dingtalk.client import DingTalkClient
@@ -23,6 +23,7 @@ from scim_bridge.directory.db import Database
 from scim_bridge.directory.dingtalk_inbox import (
     InboxEvent,
     claim_events,
+    prune_events,
     release_events,
     settle_events,
 )
@@ -38,6 +39,9 @@ BATCH = 100
 #: Runs an event's repair is tried in before it is left to the next full reconcile; a
 #: throttled or unreachable DingTalk usually answers again by the next run, 2 s later.
 MAX_ATTEMPTS = 3
+#: How long handled events are kept for people to read, and how often they are pruned.
+RETENTION = timedelta(days=30)
+PRUNE_EVERY = timedelta(hours=1)
 
 
 class TargetedRepair(Protocol):
@@ -60,14 +64,27 @@ class EventJob:
     on_queued: Callable[[], None] | None = None
     batch: int = BATCH
     max_attempts: int = MAX_ATTEMPTS
+    retention: timedelta = RETENTION
+    _pruned_at: datetime | None = None
 
     def __call__(self) -> int:
         """Drain what is stored now; return how many events were handled."""
         try:
-            return self.drain()
+            handled = self.drain()
+            self.prune()
         except Exception:  # the next run tries again; the job must not die with the scheduler
             log.exception("draining DingTalk events failed; the next run tries again")
             return 0
+        return handled
+
+    def prune(self) -> int:
+        """Delete events handled longer ago than the retention, at most once an hour."""
+        now = self.clock()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return 0
+        self._pruned_at = now
+        with self.db.write() as session:
+            return prune_events(session, before=now - self.retention)
 
     def drain(self) -> int:
         """Handle the stored events, a batch at a time, until none is left.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -124,3 +124,17 @@ def test_a_claimed_event_is_not_taken_twice(database: Database) -> None:
     EventJob(db=database, repair=second, clock=clock)()
     assert first.asked == [(["alice"], [])]
     assert second.asked == []
+
+
+def test_handled_events_are_pruned_after_the_retention(database: Database) -> None:
+    store(database, "user_modify_org", "a", users=["alice"])
+    store(database, "user_modify_org", "b", users=["bob"])
+    now = [NOW]
+    job = EventJob(db=database, repair=RecordingRepair(), clock=lambda: now[0])
+    assert job() == 2
+    store(database, "user_modify_org", "c", users=["carol"])  # not handled yet: kept
+    now[0] = NOW + timedelta(days=31)
+    assert job.prune() == 2
+    assert job.prune() == 0  # at most once an hour
+    with database.read() as session:
+        assert pending_count(session) == 1
