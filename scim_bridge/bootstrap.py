@@ -40,6 +40,7 @@ from scim_bridge.http.runtime import Runtime
 from scim_bridge.mapping.rules import MappingRules, load_rules, rules_path
 from scim_bridge.monitor.gauges import StoreGauges
 from scim_bridge.monitor.metrics import Metrics
+from scim_bridge.monitor.reconcile_state import ReconcileGauges
 from scim_bridge.settings import EMULATOR, Settings, alert_environment
 from scim_bridge.sync.events import EventJob, targeted_reconcile
 from scim_bridge.sync.runtime_files import SingletonLock
@@ -160,7 +161,36 @@ def build_worker(
     if settings.alert_command:
         env = alert_environment(environ)
         worker.on_dead_letter.append(command_alert(settings.alert_command, env=env))
+    worker.reconcile = reconcile_job(settings, db, worker, clock=clock, client=client)
     return worker
+
+
+def reconcile_job(
+    settings: Settings,
+    db: Database,
+    worker: Worker,
+    *,
+    clock: Callable[[], datetime],
+    client: DingTalkClient | None = None,
+) -> Any:
+    """Build the scheduled reconcile (issue 10): its own client at its share of the quota."""
+    from scim_bridge.sync.reconcile_job import ReconcileJob
+
+    def reading_client() -> DingTalkClient:
+        # A client handed in (a test's emulator) is shared; otherwise reconcile reads with its
+        # own, sized to its share of the per-second quota so the translator keeps the rest.
+        if client is not None:
+            return client
+        return dingtalk_client(settings, qps=settings.dingtalk_qps * settings.reconcile_qps_share)
+
+    return ReconcileJob(
+        db,
+        settings,
+        reading_client,
+        lambda: worker.translator.rules,
+        clock=clock,
+        close_client=client is None,
+    )
 
 
 class BackgroundWorker:
@@ -227,6 +257,7 @@ def worker_metrics(settings: Settings, db: Database) -> Metrics | None:
         return None
     metrics = Metrics()
     metrics.add_collector(StoreGauges(db, clock=utc_now))
+    metrics.add_collector(ReconcileGauges(db, clock=utc_now))
     return metrics
 
 

@@ -212,7 +212,7 @@ def _in_scope(item: Drift, scope: Scope | None) -> bool:
 
 def _classify(op: Operation, gone: Collection[tuple[str, str]]) -> Drift | None:
     """Name the drift an operation repairs (None: roles, or already a stale link)."""
-    fields = tuple(c.field for c in op.changes)
+    fields = tuple(sorted({c.field for c in op.changes}))
     if op.target == Target.USER:
         if (USER, op.key) in gone:
             return None  # its link points at a person who is gone: one stale_link item

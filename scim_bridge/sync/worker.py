@@ -40,6 +40,7 @@ from scim_bridge.sync import claims as outbox
 from scim_bridge.sync import dlq
 from scim_bridge.sync.claims import Claim
 from scim_bridge.sync.failures import explain
+from scim_bridge.sync.reconcile_job import ReconcileJob, cron_trigger
 from scim_bridge.sync.translator import FAILED, RETRYING, Translator
 from scim_bridge.sync.wakeup import Wakeup
 
@@ -78,6 +79,8 @@ class Worker:
     metrics: Metrics | None = None
     #: Drains DingTalk's contact-change pushes into targeted repairs (sync/events.py), or None.
     event_job: Callable[[], object] | None = None
+    #: The scheduled reconcile (issue 10, sync/reconcile_job.py), or None.
+    reconcile: ReconcileJob | None = None
     owner: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     )
@@ -307,6 +310,8 @@ class Worker:
         # Whenever the mapping file changes: re-project who is affected (and on start, above).
         if self.rules_loader is not None:
             scheduler.add_job(self.reload_rules, "interval", seconds=10, id="watch-mapping")
+        if self.reconcile is not None and (when := cron_trigger(self.reconcile.settings)):
+            scheduler.add_job(self.reconcile.run, when, id="reconcile", coalesce=True)
         return scheduler
 
     def reproject(self) -> None:
