@@ -9,6 +9,8 @@ explicitly (``event_job.drain()``, ``run_until_idle()``), never by waiting.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -167,3 +169,25 @@ def test_the_worker_schedules_the_event_job_only_when_callbacks_are_configured(
     without = build_worker(plain, database, client=client)
     assert without.event_job is None
     assert "dingtalk-events" not in {job.id for job in without._scheduler().get_jobs()}
+
+
+def test_the_running_worker_repairs_an_edit_on_its_own(
+    synced: dict[str, Any], emulator: RunningEmulator, worker: Worker, database: Database
+) -> None:
+    """The loop as deployed: the worker's scheduler runs the event job; nothing is driven by
+    hand. A bounded wait on the outcome (not a timing assertion): the job runs every 2 s."""
+    settle(emulator, worker)
+    stop = threading.Event()
+    loop = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        emulator.emulator.admin.update_user("bob", title="Edited while the worker runs")
+        deadline = time.monotonic() + 60
+        while emulator.emulator.users()["bob"]["title"] != "Staff":
+            assert time.monotonic() < deadline, "the running worker did not repair bob"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.wakeup.set()
+        loop.join(timeout=30)
+    assert not loop.is_alive()
