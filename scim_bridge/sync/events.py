@@ -114,6 +114,8 @@ class EventJob:
     def _attempt(self, events: list[InboxEvent]) -> Exception | None:
         users = sorted({u for e in events for u in e.user_ids})
         depts = sorted({d for e in events for d in e.dept_ids})
+        if not users and not depts:
+            return None  # an event naming no contact (a role or admin change): nothing to read
         try:
             self.repair(user_ids=users, department_ids=depts)
         except Exception as exc:

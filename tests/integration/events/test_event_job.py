@@ -138,3 +138,11 @@ def test_handled_events_are_pruned_after_the_retention(database: Database) -> No
     assert job.prune() == 0  # at most once an hour
     with database.read() as session:
         assert pending_count(session) == 1
+
+
+def test_an_event_naming_no_contact_reads_nothing(database: Database) -> None:
+    store(database, "label_conf_add", "a")
+    repair = RecordingRepair()
+    assert EventJob(db=database, repair=repair, clock=clock)() == 1
+    assert repair.asked == []
+    assert outcomes(database) == [(REPAIRED, None)]
