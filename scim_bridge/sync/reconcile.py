@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,8 +30,9 @@ from scim_bridge.monitor.reconcile_state import calls_this_month
 from scim_bridge.settings import Settings
 from scim_bridge.sync import live_read, reconcile_runs
 from scim_bridge.sync.dryrun import load_directory
-from scim_bridge.sync.live_read import LiveDirectory, Progress
+from scim_bridge.sync.live_read import Progress
 from scim_bridge.sync.reconcile_compare import Comparison, Scope, compare
+from scim_bridge.sync.reconcile_desired import desired_subset
 from scim_bridge.sync.reconcile_estimate import Estimate, estimate_full
 from scim_bridge.sync.reconcile_inputs import (
     Links,
@@ -202,8 +203,9 @@ def reconcile_targeted(
         clock=clock,
         trigger=trigger,
     )
-    desired = desired_state(db, r.rules)
     links = read_links(db)
+    scope = _targeted_scope(links, userids, dept_ids)
+    desired = desired_subset(db, r.rules, user_ids=scope.users, dept_keys=scope.departments)
     estimate = Estimate(tree=0, departments=len(dept_ids), pages=0, details=len(userids))
     run_id = reconcile_runs.start(
         db, RunStart(TARGETED, trigger, apply, r.holder), now=clock(), exclusive=False
@@ -211,7 +213,7 @@ def reconcile_targeted(
     try:
         before = _calls(client)
         live = live_read.read_records(client, userids=userids, dept_ids=dept_ids)
-        scope = _targeted_scope(live, links, userids, dept_ids)
+        scope = replace(scope, orphans=frozenset(u for u in userids if u in live.users))
         current = current_state(live, links, assume_unread=("users", "departments"))
         comparison = compare(desired, current, known(links, read_pending(db)), scope=scope)
         repairs = _repair(r, comparison, desired, current) if apply else None
@@ -225,15 +227,12 @@ def reconcile_targeted(
     return ReconcileResult(run_id, TARGETED, comparison, estimate, made, repairs)
 
 
-def _targeted_scope(
-    live: LiveDirectory, links: Links, userids: list[str], dept_ids: list[int]
-) -> Scope:
+def _targeted_scope(links: Links, userids: list[str], dept_ids: list[int]) -> Scope:
     by_userid = links.by_userid
     by_dept = {dept_id: key for key, dept_id in links.dept_links.items()}
     return Scope(
         users=frozenset(by_userid[u] for u in userids if u in by_userid),
         departments=frozenset(by_dept[d] for d in dept_ids if d in by_dept),
-        orphans=frozenset(u for u in userids if u in live.users),
         orphan_departments=frozenset(dept_ids),
     )
 

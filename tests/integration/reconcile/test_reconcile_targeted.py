@@ -82,3 +82,24 @@ def test_a_renamed_department_and_an_unknown_person_are_told_apart(
         queued = set(session.execute(select(OutboxEntry.resource_type, OutboxEntry.resource_id)))
     assert ("Group", org.groups["Sales"]) in queued
     assert all(rid != "stranger" for _, rid in queued)
+
+
+def test_a_person_deleted_in_dingtalk_is_put_back(
+    org: Any,
+    database: Database,
+    settings: Settings,
+    reader: DingTalkClient,
+    console: DingTalkClient,
+    emulator: RunningEmulator,
+    worker: Worker,
+) -> None:
+    console.delete_user("bob")  # DingTalk raises user_leave_org for bob
+    result = reconcile_targeted(database, reader, settings, user_ids=["bob"])
+    assert [(d.kind, d.key, d.cause) for d in result.comparison.drift] == [
+        ("stale_link", org.ids["bob"], "out_of_band")
+    ]
+    assert result.comparison.accuracy_percent == 0.0
+    worker.run_until_idle()
+    assert emulator.emulator.users()["bob"]["dept_id_list"] == [org.dept_ids(emulator)["Sales"]]
+    again = reconcile_targeted(database, reader, settings, user_ids=["bob"])
+    assert again.comparison.drift == () and again.comparison.accuracy_percent == 100.0
