@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from typing import Any
 
@@ -172,3 +173,28 @@ def test_callback_secrets_are_masked_in_config_show() -> None:
     shown = Settings(dingtalk_callback_token=TOKEN, dingtalk_callback_aes_key=AES_KEY).masked()
     assert TOKEN not in json.dumps(shown)
     assert AES_KEY not in json.dumps(shown)
+
+
+def test_check_url_is_answered_without_touching_the_database() -> None:
+    """DingTalk wants the handshake answered within 1.5 s: it waits on nothing, not even the
+    database (here one nothing listens for)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    settings = Settings(
+        database_url=f"postgresql+psycopg://nobody@127.0.0.1:{closed}/none",
+        dingtalk_app_key=APP_KEY,
+        dingtalk_callback_token=TOKEN,
+        dingtalk_callback_aes_key=AES_KEY,
+        metrics_enabled=False,
+    )
+    client = create_app(settings).test_client()
+    sealed = CIPHER.seal(event("check_url"), timestamp=now_ms(), nonce="n1")
+    query = {k: sealed[k] for k in ("msg_signature", "timeStamp", "nonce")}
+    answer = client.post(EVENTS_PATH, query_string=query, json={"encrypt": sealed["encrypt"]})
+    assert answer.status_code == 200
+    reply = answer.json
+    assert (
+        CIPHER.open(reply["msg_signature"], reply["timeStamp"], reply["nonce"], reply["encrypt"])
+        == "success"
+    )
