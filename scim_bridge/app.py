@@ -12,6 +12,7 @@ from flask import Flask
 
 from scim_bridge.directory.db import Database
 from scim_bridge.http.acceptance import user_acceptance
+from scim_bridge.http.dingtalk_events import callback_cipher, make_dingtalk_events_blueprint
 from scim_bridge.http.errors import register_error_handlers
 from scim_bridge.http.health import make_health_blueprint
 from scim_bridge.http.metrics import install_request_metrics, make_metrics_blueprint
@@ -65,6 +66,9 @@ def create_app(
     app.register_blueprint(make_scim_blueprint(runtime))
     app.register_blueprint(make_health_blueprint(runtime))
     app.register_blueprint(make_openapi_blueprint())
+    cipher = callback_cipher(settings)  # DingTalk contact-change events (issue 10), if configured
+    if cipher is not None:
+        app.register_blueprint(make_dingtalk_events_blueprint(runtime, cipher))
     if settings.metrics_enabled:
         runtime.metrics = Metrics(multiprocess_dir=metrics_dir)
         runtime.metrics.add_collector(StoreGauges(runtime.db, clock=clock))

@@ -35,12 +35,14 @@ from scim_bridge.dingtalk.emulator.record import (
 )
 from scim_bridge.directory.db import Database, normalise_url
 from scim_bridge.errors import ConfigError
+from scim_bridge.http.dingtalk_events import callback_cipher
 from scim_bridge.http.runtime import Runtime
 from scim_bridge.mapping.rules import MappingRules, load_rules, rules_path
 from scim_bridge.monitor.gauges import StoreGauges
 from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.monitor.reconcile_state import ReconcileGauges
 from scim_bridge.settings import EMULATOR, Settings, alert_environment
+from scim_bridge.sync.events import EventJob, targeted_reconcile
 from scim_bridge.sync.runtime_files import SingletonLock
 from scim_bridge.sync.service import command_alert, try_singleton_lock
 from scim_bridge.sync.translator import Translator
@@ -151,6 +153,11 @@ def build_worker(
         rules_loader=lambda: load_rules(path),
         metrics=metrics,
     )
+    if settings.dingtalk_callback_token:  # DingTalk contact-change events (issue 10)
+        repair = targeted_reconcile(
+            db, client, settings, rules_of=lambda: translator.rules, clock=clock
+        )
+        worker.event_job = EventJob(db, repair, clock, on_queued=worker.wakeup.set)
     if settings.alert_command:
         env = alert_environment(environ)
         worker.on_dead_letter.append(command_alert(settings.alert_command, env=env))
@@ -259,6 +266,7 @@ def check_can_serve(settings: Settings, *, with_translator: bool) -> None:
     a bad mapping file, a malformed database URL, a missing SQLite directory."""
     if with_translator:
         load_mapping(settings)
+    callback_cipher(settings)  # DingTalk event callbacks: both secrets, a well-formed AES key
     open_database(settings).dispose()
 
 

@@ -273,6 +273,30 @@ class AmbiguousPerson(BridgeError):
     """Several users answer to the name given; the message lists them with their IdP."""
 
 
+# --- DingTalk event callbacks (issue 10; dingtalk-api.md §9) ---------------------------------
+# A callback we refuse changes nothing stored and answers 403: DingTalk retries a push it could
+# not deliver (after 10 s and 30 s), and a forged or replayed one must never look accepted.
+
+
+class CallbackRejected(ScimError):
+    """403: a DingTalk event callback failed its signature, decryption or freshness check."""
+
+    status = 403
+
+
+class CallbackSignatureInvalid(CallbackRejected):
+    """The msg_signature does not match SHA-1 over the token, timestamp, nonce and ciphertext."""
+
+
+class CallbackUndecryptable(CallbackRejected):
+    """The ciphertext is not AES-256-CBC under our key, its padding is bad, or it names
+    another receiver (a corp id or app key other than ours)."""
+
+
+class CallbackReplayed(CallbackRejected):
+    """The timestamp is too far from our clock, or this nonce and timestamp were seen before."""
+
+
 # Reconcile (issue 10): our own refusals to start, each naming why and what to do.
 
 

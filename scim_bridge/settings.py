@@ -161,6 +161,17 @@ class Settings:
     # /readyz: the worker's last token refresh (every minute) must be younger than this.
     ready_token_seconds: float = 300.0
 
+    # DingTalk contact-change events (issue 10; dingtalk-api.md §9): the HTTP push's token
+    # from the app's event subscription page. This and the AES key both empty: no endpoint.
+    dingtalk_callback_token: str = _secret()
+    # The 43-character EncodingAESKey from the same page (a secret).
+    dingtalk_callback_aes_key: str = _secret()
+    # The receiver id sealed into every push: the corp id, or an internal app's app key;
+    # empty: dingtalk_app_key.
+    dingtalk_callback_receiver_id: str = ""
+    # Refuse a push whose timestamp is further than this from our clock (a replay), seconds.
+    dingtalk_callback_max_age: float = 300.0
+
     # Reconcile (issue 10). When the worker compares DingTalk with the directory and repairs
     # the difference: a cron expression (minute hour day month weekday, UTC); empty: never.
     reconcile_cron: str = field(default="0 2 * * *", metadata={"mask": "plain"})
@@ -358,6 +369,8 @@ def _validated(settings: Settings) -> Settings:
         raise bad("token_rotation_overlap_hours", "must be between 0 and 8760 (one year)")
     if not 0 < settings.port < 65536:
         raise bad("port", "must be between 1 and 65535")
+    if settings.dingtalk_callback_max_age <= 0:
+        raise bad("dingtalk_callback_max_age", "must be greater than 0 (seconds)")
     _validate_reconcile(settings, bad)
     return settings
 

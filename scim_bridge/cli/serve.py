@@ -13,6 +13,7 @@ import click
 
 from scim_bridge.cli.root import now, opened, settings_of
 from scim_bridge.cli.webserver import check_port_free, run_gunicorn
+from scim_bridge.errors import ConfigError
 from scim_bridge.settings import EMULATOR, Settings
 
 
@@ -176,6 +177,12 @@ def worker(ctx: click.Context) -> None:
     help="Seconds an injected timeout stalls before answering.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--callback-url",
+    default="",
+    help="Push contact-change events here, sealed with SCIM_BRIDGE_DINGTALK_CALLBACK_TOKEN "
+    "and _AES_KEY (e.g. http://127.0.0.1:8000/dingtalk/events).",
+)
 @click.pass_context
 def emulator(
     ctx: click.Context,
@@ -189,8 +196,10 @@ def emulator(
     fault_kinds: str,
     timeout_stall: float,
     seed: int,
+    callback_url: str,
 ) -> None:
     """Run the built-in DingTalk emulator on its own."""
+    from scim_bridge.dingtalk.callback_crypto import decode_aes_key
     from scim_bridge.dingtalk.emulator import EmulatorConfig, serve_emulator
 
     settings = settings_of(ctx)
@@ -205,6 +214,17 @@ def emulator(
     )
     cfg.app_key = app_key or settings.dingtalk_app_key or cfg.app_key
     cfg.app_secret = app_secret or settings.dingtalk_app_secret or cfg.app_secret
+    if callback_url:
+        if not settings.dingtalk_callback_token or not settings.dingtalk_callback_aes_key:
+            raise ConfigError(
+                "--callback-url needs SCIM_BRIDGE_DINGTALK_CALLBACK_TOKEN and "
+                "SCIM_BRIDGE_DINGTALK_CALLBACK_AES_KEY: the emulator seals its pushes with them"
+            )
+        decode_aes_key(settings.dingtalk_callback_aes_key)  # a one-line error naming the setting
+        cfg.callback_url = callback_url
+        cfg.callback_token = settings.dingtalk_callback_token
+        cfg.callback_aes_key = settings.dingtalk_callback_aes_key
+        cfg.callback_receiver_id = settings.dingtalk_callback_receiver_id
     check_port_free(host, port)
     click.echo(f"DingTalk emulator on http://{host}:{port} (app key {cfg.app_key})", err=True)
     serve_emulator(cfg, host=host, port=port)

@@ -324,6 +324,35 @@ class AuditCheckpoint(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class DingTalkEvent(Base):
+    """A DingTalk contact-change push, stored by the callback endpoint, drained by the worker.
+
+    Only stored here (a web request never calls DingTalk, design.md); the worker's event job
+    queues a targeted reconcile of the ids and sets ``processed_at`` and ``outcome`` (a failed
+    repair is released for the next run, ``attempts`` counting, up to the job's limit). ``nonce``
+    and ``signed_at`` are unique together so a replayed push is refused; ``event_id`` is unique
+    so DingTalk's own retry of a push we accepted (after 10 s, 30 s) is not stored twice.
+    """
+
+    __tablename__ = "dingtalk_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_type: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    user_ids: Mapped[list[str]] = mapped_column(JSONDoc)
+    dept_ids: Mapped[list[int]] = mapped_column(JSONDoc)
+    nonce: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[str] = mapped_column(String(20))  # the push's timeStamp, as sent
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    # Failed repairs so far: the event is taken again by the next run until the job's limit.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (UniqueConstraint("nonce", "signed_at"),)
+
+
 class ReconcileRun(Base):
     """One reconcile (issue 10): what it compared, its drift by kind, the contact accuracy.
 

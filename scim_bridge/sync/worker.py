@@ -77,6 +77,8 @@ class Worker:
     rules_loader: Callable[[], MappingRules] | None = None
     #: This process's Prometheus metrics (sync lag, guard pauses), or None.
     metrics: Metrics | None = None
+    #: Drains DingTalk's contact-change pushes into targeted repairs (sync/events.py), or None.
+    event_job: Callable[[], object] | None = None
     #: The scheduled reconcile (issue 10, sync/reconcile_job.py), or None.
     reconcile: ReconcileJob | None = None
     owner: str = field(
@@ -303,6 +305,8 @@ class Worker:
         scheduler.add_job(
             self._refresh_token, "interval", seconds=60, id="token-refresh", next_run_time=at_once
         )
+        if self.event_job is not None:  # DingTalk contact-change events (issue 10)
+            scheduler.add_job(self.event_job, "interval", seconds=2, id="dingtalk-events")
         # Whenever the mapping file changes: re-project who is affected (and on start, above).
         if self.rules_loader is not None:
             scheduler.add_job(self.reload_rules, "interval", seconds=10, id="watch-mapping")

@@ -16,11 +16,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from werkzeug.wrappers import Request, Response
 
+from scim_bridge.dingtalk.callback_crypto import decode_aes_key
 from scim_bridge.dingtalk.emulator import contact_v1, departments, roles, users
+from scim_bridge.dingtalk.emulator.admin import AdminConsole
+from scim_bridge.dingtalk.emulator.callbacks import WRITE_EVENTS, CallbackSender, event_for
 from scim_bridge.dingtalk.emulator.config import FAULT_KINDS, EmulatorConfig
 from scim_bridge.dingtalk.emulator.limits import FaultPlan, IpLimiter, RateLimiter, TokenStore
 from scim_bridge.dingtalk.emulator.state import Directory
@@ -42,6 +45,7 @@ from scim_bridge.dingtalk.emulator.wire import (
     v1_error,
     v1_ok,
 )
+from scim_bridge.errors import ConfigError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -51,6 +55,7 @@ TOKEN_HEADER = "x-acs-dingtalk-access-token"
 MAX_CALLS_KEPT = 100_000
 
 Handler = Callable[["Emulator", Params, float], dict[str, Any]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -222,6 +227,10 @@ class Emulator:
         self._calls: deque[dict[str, Any]] = deque(maxlen=MAX_CALLS_KEPT)
         self._seq = 0
         self._generation = 0  # bumped by reset(): calls in flight across a reset go unlogged
+        #: Contact-change pushes to config.callback_url (dingtalk-api.md §9), off this thread.
+        self.callbacks = CallbackSender(lambda: self.config)
+        #: Out-of-band edits, as in DingTalk's admin console (drift for reconcile's tests).
+        self.admin = AdminConsole(self)
 
     # --- Python API -----------------------------------------------------------------------------
 
@@ -272,14 +281,20 @@ class Emulator:
                 raise ValueError(f"snapshot is malformed: {exc!r}") from None
             self.directory = fresh
 
+    def edit(self, change: Callable[[Directory, float], T]) -> T:
+        """Run a change on the org under the emulator's lock (the admin console's way in)."""
+        with self._lock:
+            return change(self.directory, self.config.clock())
+
     def configure(self, **changes: Any) -> None:
         """Change settings at run time (qps, latency, fail_rate, fault_kinds, seed, …)."""
         known = {f.name for f in dataclasses.fields(EmulatorConfig)}
         unknown = sorted(set(changes) - known)
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
-        if "fault_kinds" in changes:
-            changes["fault_kinds"] = tuple(changes["fault_kinds"])
+        for name in ("fault_kinds", "callback_retry_delays"):
+            if name in changes:
+                changes[name] = tuple(changes[name])
         with self._lock:
             config = dataclasses.replace(self.config, **changes)
             self._validate(config)
@@ -311,6 +326,13 @@ class Emulator:
             raise ValueError("qps, latency and timeout_stall must be ≥ 0")
         if config.ip_limit is not None and config.ip_limit < 0:
             raise ValueError("ip_limit must be ≥ 0 or None")
+        if config.callback_url:
+            if not config.callback_token:
+                raise ValueError("callback_url needs callback_token")
+            try:
+                decode_aes_key(config.callback_aes_key, setting="callback_aes_key")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
 
     # --- WSGI -----------------------------------------------------------------------------------
 
@@ -398,6 +420,7 @@ class Emulator:
             with self._lock:
                 payload = route.handler(self, params, config.clock())
             self._touched(call, params, payload)
+            self._push_change(route.api, params, payload)
             reply = v1_ok(payload) if family == V1 else oapi_ok(payload)
         except EmulatedError as error:
             reply = render_error(error, family)
@@ -447,6 +470,23 @@ class Emulator:
         if family == V1:
             return v1_error(503, "ServiceUnavailable", "系统繁忙")
         return render_error(OapiError(-1, "系统繁忙"), family)
+
+    def _push_change(self, api: str, params: Params, payload: dict[str, Any]) -> None:
+        """Queue the contact-change push a successful write raises (dingtalk-api.md §9)."""
+        kind = WRITE_EVENTS.get(api)
+        if kind is None:
+            return
+        event_type, key = kind
+        result = payload.get("result")
+        value = params.raw(key)
+        if value in (None, "") and isinstance(result, dict):
+            value = result.get(key)
+        if value in (None, ""):
+            return
+        if key == "userid":
+            self.callbacks.emit(event_for(event_type, user_ids=[value]))
+        else:
+            self.callbacks.emit(event_for(event_type, dept_ids=[value]))
 
     @staticmethod
     def _touched(call: dict[str, Any], params: Params, payload: dict[str, Any]) -> None:

@@ -37,6 +37,16 @@ class EmulatorConfig:
     # dingtalk-api.md §4.1 UNCERTAIN: 60008 (legacy table, field code) or 60021 (current table).
     # The emulator answers 60008 by default; set 60021 to exercise the other branch.
     dept_name_clash_code: int = 60008
+    # Contact-change pushes (dingtalk-api.md §9; callbacks.py): where to, and the app's token
+    # and 43-character EncodingAESKey. No URL: no pushes. The receiver id sealed in is the corp
+    # id or the app key (empty: app_key). DingTalk retries a failed push after 10 s and 30 s
+    # and wants the answer within 1.5 s.
+    callback_url: str = ""
+    callback_token: str = field(default="", repr=False)
+    callback_aes_key: str = field(default="", repr=False)
+    callback_receiver_id: str = ""
+    callback_retry_delays: tuple[float, ...] = (10.0, 30.0)
+    callback_timeout: float = 1.5
 
     def public(self) -> dict[str, object]:
         """Return the settings that GET /__emulator__/config shows (no secret, no clock)."""
@@ -56,4 +66,7 @@ class EmulatorConfig:
             "ip_window": self.ip_window,
             "ip_ban": self.ip_ban,
             "dept_name_clash_code": self.dept_name_clash_code,
+            "callback_url": self.callback_url,
+            "callback_retry_delays": list(self.callback_retry_delays),
+            "callback_timeout": self.callback_timeout,
         }

@@ -34,6 +34,7 @@ class RunningEmulator:
     def stop(self) -> None:
         """Stop listening, wake stalled calls and close the socket; safe to call twice."""
         self.emulator.stop_stalls()
+        self.emulator.callbacks.close()
         if self._thread.is_alive():
             self._server.shutdown()
             self._thread.join(timeout=10)
@@ -78,4 +79,5 @@ def serve_emulator(config: EmulatorConfig, *, host: str, port: int) -> None:
         pass
     finally:
         emulator.stop_stalls()
+        emulator.callbacks.close()
         server.server_close()
