@@ -159,6 +159,8 @@ class Settings:
     # Maintenance windows excluded from the SLA, "START/END reason; START/END reason" in ISO
     # 8601 with an offset (also `scim-bridge maintenance add`).
     sla_maintenance_windows: str = ""
+    # The time zone of the monthly report the worker renders on the 1st (an IANA name).
+    sla_report_tz: str = "UTC"
 
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""

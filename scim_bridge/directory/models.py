@@ -16,6 +16,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -393,3 +394,18 @@ class MaintenanceWindow(Base):
     reason: Mapped[str] = mapped_column(String(500))
     source: Mapped[str] = mapped_column(String(16))  # "cli" | "settings"
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SyncLagMinute(Base):
+    """Changes projected in one UTC minute by sync lag, as histogram buckets (the SLA report).
+
+    ``le`` is the bucket's upper bound in seconds (monitor/metrics.py LAG_BUCKETS; the last,
+    1e9, stands for +Inf); ``count`` the changes acknowledged by DingTalk that minute whose lag
+    (first unapplied SCIM commit -> acknowledgement) fell in it and no lower bucket.
+    """
+
+    __tablename__ = "sync_lag_minutes"
+
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    le: Mapped[float] = mapped_column(Float, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -24,8 +24,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.models import AvailabilityFailure, AvailabilityFlush, AvailabilityMinute
+from scim_bridge.directory.models import (
+    AvailabilityFailure,
+    AvailabilityFlush,
+    AvailabilityMinute,
+    SyncLagMinute,
+)
 from scim_bridge.monitor.availability import floor_minute
+from scim_bridge.monitor.metrics import LAG_BUCKETS
 
 #: The client's outcome (dingtalk/client.py OUTCOMES, plus "ok") -> the minute's column.
 #: "failed" (Retry.NEVER: our 4xx, permanent errcodes) and "auth" (our credentials) are ours.
@@ -40,6 +46,9 @@ COLUMN = {
 CALL_COLUMNS = ("ok", "transient", "rejected", "throttled", "banned")
 PROBE_COLUMNS = ("probe_ok", "probe_failed", "probe_refused")
 COUNTS = CALL_COLUMNS + PROBE_COLUMNS
+#: The sync-lag buckets of the report: the /metrics histogram's, and "+Inf" as 1e9 seconds.
+LAG_BOUNDS = tuple(float(b) for b in LAG_BUCKETS)
+INF = 1e9
 #: Batch ids are kept this long: a retry comes seconds later, never a day.
 FLUSH_MEMORY = timedelta(days=1)
 
@@ -51,9 +60,10 @@ class Batch:
     batch_id: str
     minutes: dict[datetime, Counter[str]] = field(default_factory=dict)
     failures: Counter[tuple[datetime, str, str]] = field(default_factory=Counter)
+    lags: Counter[tuple[datetime, float]] = field(default_factory=Counter)
 
     def __bool__(self) -> bool:
-        return bool(self.minutes or self.failures)
+        return bool(self.minutes or self.failures or self.lags)
 
 
 class AvailabilityRecorder:
@@ -88,6 +98,13 @@ class AvailabilityRecorder:
             self._current.minutes.setdefault(minute, Counter())[f"probe_{outcome}"] += 1
             if outcome == "failed" and code:
                 self._current.failures[(minute, api[:128], code[:64])] += 1
+
+    def observe_lag(self, seconds: float) -> None:
+        """Count one change DingTalk acknowledged, ``seconds`` after its first unapplied commit."""
+        le = next((bound for bound in LAG_BOUNDS if seconds <= bound), INF)
+        minute = floor_minute(self._clock())
+        with self._lock:
+            self._current.lags[(minute, le)] += 1
 
     def take(self) -> Batch:
         """Return the batch to write: the one a failed flush left, else what was counted since."""
@@ -146,6 +163,17 @@ def add_batch(session: Session, batch: Batch, *, now: datetime, down_ratio: floa
         stmt = stmt.on_conflict_do_update(
             index_elements=["minute", "api", "code"],
             set_={"count": AvailabilityFailure.__table__.c.count + stmt.excluded["count"]},
+        )
+        session.execute(stmt)
+    if batch.lags:
+        rows = [
+            {"minute": minute, "le": le, "count": count}
+            for (minute, le), count in batch.lags.items()
+        ]
+        stmt = _insert(session, SyncLagMinute).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["minute", "le"],
+            set_={"count": SyncLagMinute.__table__.c.count + stmt.excluded["count"]},
         )
         session.execute(stmt)
     return True

@@ -7,7 +7,8 @@ Create Date: 2026-12-07 00:54:42.643575
 Issue 12, "availability, measured honestly": per-minute UTC counts of our DingTalk calls by
 how they ended (several processes add into one row; ``availability_flushes`` makes a retried
 batch add nothing), the DingTalk-side failures by API and code, the incidents opened and closed
-from the down minutes, and the declared maintenance windows (monitor/availability.py).
+from the down minutes, the declared maintenance windows, and the sync lag of the changes
+projected each minute as histogram buckets for the monthly report (monitor/availability.py).
 """
 
 from __future__ import annotations
@@ -91,9 +92,17 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_maintenance_windows_starts_at"), ["starts_at"], unique=False
         )
+    op.create_table(
+        "sync_lag_minutes",
+        sa.Column("minute", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("le", sa.Float(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("minute", "le", name=op.f("pk_sync_lag_minutes")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sync_lag_minutes")
     with op.batch_alter_table("maintenance_windows", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_maintenance_windows_starts_at"))
 
