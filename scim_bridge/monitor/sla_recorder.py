@@ -139,7 +139,10 @@ def _insert(session: Session, model: Any) -> Any:
 def add_batch(session: Session, batch: Batch, *, now: datetime, down_ratio: float) -> bool:
     """Add a batch's counts into the minute rows, once per batch id; False if already added."""
     seen = _insert(session, AvailabilityFlush).values(batch_id=batch.batch_id, flushed_at=now)
-    if session.execute(seen.on_conflict_do_nothing()).rowcount == 0:  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: a conflict returns no row on both databases (psycopg's rowcount
+    # for INSERT .. ON CONFLICT DO NOTHING is not dependable through every execution path).
+    stmt = seen.on_conflict_do_nothing().returning(AvailabilityFlush.batch_id)
+    if session.execute(stmt).first() is None:
         return False
     if batch.minutes:
         rows = [_minute_row(minute, counts, down_ratio) for minute, counts in batch.minutes.items()]
