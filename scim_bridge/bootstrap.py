@@ -138,7 +138,7 @@ def build_worker(
     sync lag, guard pauses and (for a client built here) every DingTalk call."""
     rules = load_mapping(settings)  # a bad file stops start-up, naming line and fix
     sla = sla_jobs(settings, db, clock=clock)
-    observer = Fanout(metrics, sla.recorder if sla is not None else None)
+    observer = Fanout(metrics, sla.recorder) if sla is not None else metrics
     client = client or dingtalk_client(settings, observer=observer)
     if sla is not None:
         sla.probe_read = lambda: client.get_department(ROOT_DEPT_ID)
