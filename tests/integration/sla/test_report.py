@@ -210,3 +210,22 @@ def test_the_monthly_job_renders_last_month_privately_and_delivers_it(
         (path, "2026-11", "Asia/Hong_Kong", 45)
     ]
     assert date.fromisoformat(delivered[0][1].daily[-1].day) == date(2026, 11, 30)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("SCIM_BRIDGE_SLA_CREDIT_TABLE", "99.9=10"),
+        ("SCIM_BRIDGE_SLA_MAINTENANCE_WINDOWS", "2026-11-03T02:00Z upgrade"),
+        ("SCIM_BRIDGE_SLA_REPORT_TZ", "Hong Kong"),
+        ("SCIM_BRIDGE_SLA_DOWN_RATIO", "1.5"),
+    ],
+)
+def test_a_bad_sla_setting_is_one_line_naming_it(db_url: str, setting: str, value: str) -> None:
+    env = {"SCIM_BRIDGE_DATABASE_URL": db_url, setting: value}
+    result = CliRunner().invoke(main, ["report", "sla", "--month", "2026-11"], env=env)
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert len(line.splitlines()) == 1, line
+    name = setting.removeprefix("SCIM_BRIDGE_").lower()
+    assert name in line, line
