@@ -38,6 +38,13 @@ TABLES = (
     "guard_removals",
     "audit_records",
     "audit_checkpoints",
+    # issue 12, the SLA (migration 0011)
+    "availability_minutes",
+    "availability_failures",
+    "availability_flushes",
+    "incidents",
+    "maintenance_windows",
+    "sync_lag_minutes",
 )
 
 
