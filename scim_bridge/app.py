@@ -22,6 +22,7 @@ from scim_bridge.http.scim_api import canonical_path, make_scim_blueprint
 from scim_bridge.monitor.gauges import StoreGauges
 from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.monitor.reconcile_state import ReconcileGauges
+from scim_bridge.monitor.sla_gauges import AvailabilityGauges
 from scim_bridge.settings import Settings
 from scim_bridge.sync.wakeup import notify_local, socket_path
 
@@ -73,6 +74,8 @@ def create_app(
         runtime.metrics = Metrics(multiprocess_dir=metrics_dir)
         runtime.metrics.add_collector(StoreGauges(runtime.db, clock=clock))
         runtime.metrics.add_collector(ReconcileGauges(runtime.db, clock=clock))
+        if settings.sla_enabled:  # issue 12: availability from the minute buckets
+            runtime.metrics.add_collector(AvailabilityGauges(runtime.db, clock=clock))
         install_request_metrics(app, runtime.metrics)
         app.register_blueprint(
             make_metrics_blueprint(runtime.metrics, token=settings.metrics_token)

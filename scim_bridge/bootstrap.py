@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from scim_bridge.dingtalk.client import DingTalkClient
+from scim_bridge.dingtalk.client import ROOT_DEPT_ID, DingTalkClient
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from scim_bridge.dingtalk.emulator.record import (
     EmulatorRecord,
@@ -41,9 +41,12 @@ from scim_bridge.mapping.rules import MappingRules, load_rules, rules_path
 from scim_bridge.monitor.gauges import StoreGauges
 from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.monitor.reconcile_state import ReconcileGauges
+from scim_bridge.monitor.sla_gauges import AvailabilityGauges
+from scim_bridge.monitor.sla_jobs import SlaJobs, SlaPolicy
+from scim_bridge.monitor.sla_recorder import AvailabilityRecorder, Fanout
 from scim_bridge.settings import EMULATOR, Settings, alert_environment
 from scim_bridge.sync.events import EventJob, targeted_reconcile
-from scim_bridge.sync.runtime_files import SingletonLock
+from scim_bridge.sync.runtime_files import SingletonLock, runtime_dir
 from scim_bridge.sync.service import command_alert, try_singleton_lock
 from scim_bridge.sync.translator import Translator
 from scim_bridge.sync.wakeup import LocalListener, PostgresListener, socket_path
@@ -130,14 +133,21 @@ def build_worker(
     config: WorkerConfig | None = None,
     environ: Mapping[str, str] | None = None,
     metrics: Metrics | None = None,
+    sla: SlaJobs | None = None,
 ) -> Worker:
     """Build a worker: the DingTalk client, the mapping rules and the translator.
 
     ``environ`` is the process environment the alert command's allow-list is taken from
     (settings.alert_environment reads os.environ when it is None); ``metrics`` records the
-    sync lag, guard pauses and (for a client built here) every DingTalk call."""
+    sync lag, guard pauses and (for a client built here) every DingTalk call; ``sla`` is the
+    SLA bookkeeping (built from the settings when not given; see sla_jobs for a client of
+    the caller's own)."""
     rules = load_mapping(settings)  # a bad file stops start-up, naming line and fix
-    client = client or dingtalk_client(settings, observer=metrics)
+    sla = sla if sla is not None else sla_jobs(settings, db, clock=clock)
+    observer = Fanout(metrics, sla.recorder) if sla is not None else metrics
+    client = client or dingtalk_client(settings, observer=observer)
+    if sla is not None:
+        sla.probe_read = lambda: client.get_department(ROOT_DEPT_ID)
     translator = Translator(db=db, client=client, rules=rules, clock=clock)
     config = config or WorkerConfig(
         threads=settings.sync_threads,
@@ -152,6 +162,7 @@ def build_worker(
         config=config,
         rules_loader=lambda: load_rules(path),
         metrics=metrics,
+        sla=sla,
     )
     if settings.dingtalk_callback_token:  # DingTalk contact-change events (issue 10)
         repair = targeted_reconcile(
@@ -190,6 +201,24 @@ def reconcile_job(
         lambda: worker.translator.rules,
         clock=clock,
         close_client=client is None,
+    )
+
+
+def sla_jobs(
+    settings: Settings, db: Database, *, clock: Callable[[], datetime] = utc_now
+) -> SlaJobs | None:
+    """Build the SLA bookkeeping of a worker (issue 12), or None when it is switched off.
+
+    A client passed to build_worker is the caller's: give it ``Fanout(metrics, sla.recorder)``
+    as its observer for its calls to be counted."""
+    if not settings.sla_enabled:
+        return None
+    return SlaJobs(
+        db=db,
+        recorder=AvailabilityRecorder(clock=clock),
+        policy=SlaPolicy.from_settings(settings),
+        clock=clock,
+        reports_dir=runtime_dir(settings) / "reports",
     )
 
 
@@ -258,6 +287,8 @@ def worker_metrics(settings: Settings, db: Database) -> Metrics | None:
     metrics = Metrics()
     metrics.add_collector(StoreGauges(db, clock=utc_now))
     metrics.add_collector(ReconcileGauges(db, clock=utc_now))
+    if settings.sla_enabled:
+        metrics.add_collector(AvailabilityGauges(db, clock=utc_now))
     return metrics
 
 

@@ -184,6 +184,26 @@ class Settings:
     # How many departments an incremental run reads besides those touched since the last run
     # (a rotating slice, so every department is read in turn).
     reconcile_incremental_slice: int = 20
+    # DingTalk availability and the SLA (issue 12; monitor/availability.py, docs/operations.md).
+    # Off: no per-minute bookkeeping, no probe (only to measure what it costs, bench/).
+    sla_enabled: bool = True
+    # The contracted monthly availability, in percent.
+    sla_target: float = 99.9
+    # A cheap DingTalk read this often (seconds), by one process, so idle minutes are measured.
+    sla_probe_seconds: float = 60.0
+    # How often each process adds its in-memory counts into the minute rows (seconds).
+    sla_flush_seconds: float = 5.0
+    # A minute is down when more than this fraction of its DingTalk calls failed DingTalk-side
+    # (5xx, timeouts, "system busy"); our own 4xx, throttling and IP ban never count.
+    sla_down_ratio: float = 0.5
+    # Service credits: a preset ("dingtalk-standard", "none") or "BELOW:CREDIT,..." in percent,
+    # e.g. "99.9:10,99:25,95:100". The operator's contract decides, not this default.
+    sla_credit_table: str = "dingtalk-standard"
+    # Maintenance windows excluded from the SLA, "START/END reason; START/END reason" in ISO
+    # 8601 with an offset (also `scim-bridge maintenance add`).
+    sla_maintenance_windows: str = ""
+    # The time zone of the monthly report the worker renders on the 1st (an IANA name).
+    sla_report_tz: str = "UTC"
 
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
@@ -372,6 +392,15 @@ def _validated(settings: Settings) -> Settings:
     if settings.dingtalk_callback_max_age <= 0:
         raise bad("dingtalk_callback_max_age", "must be greater than 0 (seconds)")
     _validate_reconcile(settings, bad)
+    # SLA (issue 12): the credit table and maintenance windows are checked where they are read.
+    if not 0 < settings.sla_target <= 100:
+        raise bad("sla_target", "must be a percentage above 0 and at most 100")
+    if settings.sla_probe_seconds < 5:
+        raise bad("sla_probe_seconds", "must be at least 5 (seconds)")
+    if settings.sla_flush_seconds <= 0:
+        raise bad("sla_flush_seconds", "must be greater than 0 (seconds)")
+    if not 0 <= settings.sla_down_ratio < 1:
+        raise bad("sla_down_ratio", "must be a fraction from 0 up to (not including) 1")
     return settings
 
 

@@ -15,9 +15,11 @@ from scim_bridge.cli import (
     dlq,
     explain,
     guard,
+    maintenance,
     mapping,
     plan,
     reconcile,
+    report,
     serve,
     tokens,
 )
@@ -30,9 +32,11 @@ for _module in (
     dlq,
     explain,
     guard,
+    maintenance,
     mapping,
     plan,
     reconcile,
+    report,
     serve,
     tokens,
 ):
