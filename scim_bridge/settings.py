@@ -118,6 +118,9 @@ class Settings:
     # Append an audit record for every SCIM write (docs/audit.md). Off only to measure what
     # the trail costs (bench/scim_load.py --audit-compare): compliance needs it on.
     audit_enabled: bool = True
+    # Issue 11 (auditdt): days the audit trail keeps records; the worker prunes older ones
+    # daily, and `audit verify` verifies from the retained start (docs/audit.md, Retention).
+    audit_retention_days: int = 400
     # Translator threads per worker: enough in-flight calls to keep DingTalk's quota full.
     sync_threads: int = 8
     # Transient failures: attempts before the dead-letter list, and the first backoff (doubling).

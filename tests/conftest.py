@@ -33,7 +33,7 @@ TABLES = (
     "tokens",
     "links",
     "dead_letters",
-    "sync_events",
+    "erasure_receipts",
     "bridge_state",
     "guard_removals",
     "audit_records",

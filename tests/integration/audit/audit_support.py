@@ -67,3 +67,21 @@ class Client:
             json=body,
             headers={**self.headers, "Content-Type": "application/scim+json"},
         )
+
+
+def dingtalk_records(database: Database) -> list[dict[str, Any]]:
+    """Return the DingTalk-side records, oldest first (``detail`` parsed)."""
+    from scim_bridge.sync.dingtalk_audit import DINGTALK
+
+    return [r for r in records(database) if r["idp"] == DINGTALK]
+
+
+def scim_record(database: Database, operation: str, resource_id: str) -> dict[str, Any]:
+    """Return the newest SCIM record of one operation on one resource."""
+    found = [
+        r
+        for r in records(database)
+        if r["operation"] == operation and r["resource_id"] == resource_id
+    ]
+    assert found, f"no {operation} record of {resource_id}"
+    return found[-1]
