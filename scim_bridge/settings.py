@@ -328,4 +328,6 @@ def _validated(settings: Settings) -> Settings:
         raise bad("token_rotation_overlap_hours", "must be between 0 and 8760 (one year)")
     if not 0 < settings.port < 65536:
         raise bad("port", "must be between 1 and 65535")
+    if settings.audit_retention_days < 1:  # issue 11 (auditdt): 0 would prune the whole trail
+        raise bad("audit_retention_days", "must be at least 1 (days; the default is 400)")
     return settings
