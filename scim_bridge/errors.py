@@ -260,3 +260,10 @@ class ProjectionPaused(BridgeError):
     """Projection is held back (the mass-change guard) until an operator confirms."""
 
     retry_after: float = 30.0
+
+
+# --- the audit trail's readers (issue 11) ----------------------------------------------------
+
+
+class UnknownPerson(BridgeError):
+    """A person named on the command line is nobody, or several people; the message says who."""
