@@ -113,4 +113,18 @@ def audit_history(ctx: click.Context, user: str, fmt: str) -> None:
         )
 
 
+@audit.command("erasures")
+@click.pass_context
+def audit_erasures(ctx: click.Context) -> None:
+    """List the erasure receipts: who asked, when, what went, DingTalk's confirmation."""
+    from scim_bridge.monitor.erasure import receipt_lines, receipts
+
+    with opened(settings_of(ctx)) as database, database.read() as session:
+        found = receipts(session)
+        if not found:
+            click.echo("no erasure receipts")
+        for receipt in found:
+            click.echo("\n".join(receipt_lines(receipt)))
+
+
 COMMANDS = (audit,)

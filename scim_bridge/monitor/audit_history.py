@@ -17,13 +17,12 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from scim_bridge.directory.audit import BRIDGE_SIDE, DINGTALK_SIDE
 from scim_bridge.directory.models import AuditRecord, Link, User
 from scim_bridge.errors import UnknownPerson
 from scim_bridge.monitor.audit_chain import stamp
 
-#: The ``idp`` of DingTalk-side records and of the bridge's own (sync/dingtalk_audit.py,
-#: monitor/erasure.py); kept as text here: monitor/ does not import sync/.
-DINGTALK, BRIDGE = "(dingtalk)", "(bridge)"
+DINGTALK, BRIDGE = DINGTALK_SIDE, BRIDGE_SIDE
 #: The most records one timeline shows (the newest are kept).
 MAX_ENTRIES = 5000
 

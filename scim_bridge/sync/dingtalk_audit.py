@@ -26,11 +26,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory.audit import canonical, redact
+from scim_bridge.directory.audit import DINGTALK_SIDE, canonical, redact
 from scim_bridge.directory.models import AuditRecord, OutboxEntry
 
 #: The ``idp`` of a DingTalk-side record: not an IdP label, the other end of the bridge.
-DINGTALK = "(dingtalk)"
+DINGTALK = DINGTALK_SIDE
 #: The SCIM records one DingTalk-side record names at most (the newest).
 MAX_SERVED = 20
 #: The HTTP calls one record lists at most (a directory walk makes hundreds; they are counted).

@@ -25,6 +25,7 @@ from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import AuditRecord, Link
 from scim_bridge.errors import DingTalkError
 from scim_bridge.mapping.departments import group_key
+from scim_bridge.monitor.erasure import confirm_removal
 from scim_bridge.sync import person_links
 from scim_bridge.sync.dingtalk_audit import CallLog, dingtalk_record, served, summary
 from scim_bridge.sync.failures import failure_words
@@ -33,6 +34,8 @@ log = logging.getLogger("scim_bridge.sync")
 
 USER, DEPARTMENT, ROLE, ROLE_GROUP = "user", "department", "role", "role_group"
 SYNCED, REMOVED, FAILED, RETRYING = "synced", "removed", "failed", "retrying"
+#: The recorded actions after which a person is no longer in DingTalk through this link.
+REMOVALS = ("delete", "unlink")
 
 
 def link_of(session: Session, kind: str, key: str) -> Link | None:
@@ -190,6 +193,10 @@ class Recorder:
             if key not in cache:
                 cache[key] = served(session, *key)
             ids, request_id = cache[key]
+            if e.resource_type == "User" and e.action in REMOVALS:
+                # An erasure waits for DingTalk's word that the person is gone (issue 11).
+                said = f"{e.action} of {e.detail.get('target')}: {e.detail.get('reason') or 'ok'}"
+                confirm_removal(session, e.resource_id, answer=said, now=e.at)
             out.append(
                 dingtalk_record(
                     at=e.at,

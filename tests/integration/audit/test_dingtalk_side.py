@@ -6,12 +6,10 @@ from __future__ import annotations
 import itertools
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_support import dingtalk_records, scim_record
-from sqlalchemy import text
+from audit_support import dingtalk_records, dump, scim_record
 
 from scim_bridge.dingtalk.emulator import RunningEmulator
 from scim_bridge.directory.db import Database
@@ -192,21 +190,6 @@ def test_a_refused_call_is_recorded_with_dingtalks_errcode(
         {"api": c["api"], "errcode": c["errcode"]} for c in dt["calls"]
     ]
     assert_serves(failed, scim_record(database, "POST", eve))
-
-
-def dump(database: Database, db_url: str) -> str:
-    """Return everything the database holds, as text (the SQLite file; PostgreSQL's tables)."""
-    if db_url.startswith("sqlite"):
-        return Path(db_url.removeprefix("sqlite:///")).read_bytes().decode("utf-8", "replace")
-    with database.read() as session:
-        names = session.scalars(
-            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
-        ).all()
-        return "\n".join(
-            str(row)
-            for name in names
-            for row in session.execute(text(f'SELECT * FROM "{name}"'))  # noqa: S608 (pg_tables)
-        )
 
 
 def test_no_token_app_secret_or_password_in_the_database_or_the_log(
