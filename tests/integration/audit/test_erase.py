@@ -9,12 +9,13 @@ from typing import Any
 
 from audit_support import dump, records
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import delete, select, text
 
 from scim_bridge.cli import main
 from scim_bridge.dingtalk.emulator import RunningEmulator
 from scim_bridge.directory.db import Database
-from scim_bridge.monitor.audit_chain import chain_pending
+from scim_bridge.directory.models import AuditCheckpoint, AuditRecord
+from scim_bridge.monitor.audit_chain import GENESIS, chain_pending, link_hash
 from scim_bridge.sync.worker import Worker
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -158,3 +159,36 @@ def test_erasing_nobody_is_a_one_line_error(db_url: str, database: Database) -> 
         "Error: no person is named 'ghost' (a SCIM id, a userName or a DingTalk userid); "
         "`scim-bridge audit export` lists what the trail holds"
     ]
+
+
+def as_chained_before_0010(database: Database) -> None:
+    """Re-chain every record under the first rule (detail hashed itself, no digest)."""
+    with database.write() as session:
+        chained = session.scalars(
+            select(AuditRecord).where(AuditRecord.seq.is_not(None)).order_by(AuditRecord.seq)
+        ).all()
+        prev = GENESIS
+        for record in chained:
+            record.detail_hash = None
+            record.prev_hash = prev
+            record.hash = prev = link_hash(prev, record)
+        session.execute(delete(AuditCheckpoint))
+        session.add(AuditCheckpoint(seq=chained[-1].seq, hash=prev, at=datetime.now(UTC)))
+
+
+def test_an_erased_record_chained_before_0010_keeps_its_place_in_the_chain(
+    scim: Any, database: Database, db_url: str
+) -> None:
+    kim = scim.post("/Users", {"userName": "kim.ng@example.com", "displayName": "Kim Ng"})
+    kim_id = kim.json["id"]
+    scim.post("/Users", {"userName": "lee@example.com"})
+    chain_pending(database, now=datetime.now(UTC))
+    as_chained_before_0010(database)
+    assert cli(db_url, "audit", "verify")[0] == 0
+    code, out = cli(db_url, "erase", kim_id, "--yes", "--actor", "dpo")
+    assert code == 0, out
+    code, out = cli(db_url, "erase", "--receipt", "1")
+    assert "not in DingTalk: nothing to remove there" in out  # never synced: confirmed at once
+    code, out = cli(db_url, "audit", "verify")
+    assert code == 0, out
+    assert "Kim Ng" not in dump(database, db_url)
