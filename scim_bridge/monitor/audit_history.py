@@ -146,7 +146,11 @@ def summarise(side: str, operation: str, status: int, detail: dict[str, Any]) ->
         why = dt.get("reason") or ""
         return " ".join(p for p in (f"{operation} {target}{said}", fields, why) if p)
     if side == "bridge":
-        return ", ".join(f"{k}: {v}" for k, v in sorted(detail.items()))
+        removed = detail.get("removed") or {}
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(removed.items()))
+        return f"{operation}: receipt {detail.get('receipt')}" + (
+            f", removed {counts}" if counts else ""
+        )
     if "error" in detail:
         return f"refused {status}: {detail['error'].get('detail')}"
     changes = detail.get("changes") or {}

@@ -132,6 +132,7 @@ def test_erase_of_a_synced_person_end_to_end(
     assert code == 0, out
     summaries = [e["summary"] for e in json.loads(out)["entries"]]
     assert "payload erased (receipt 1)" in summaries
+    assert any(s.startswith("ERASE: receipt 1, removed audit_payloads") for s in summaries)
 
 
 def test_a_forged_erasure_marker_is_caught(
