@@ -90,7 +90,7 @@ def _own(scim_id: str) -> Any:
         (AuditRecord.resource_type == "User") & (AuditRecord.resource_id == scim_id),
         (AuditRecord.resource_type == "Group")
         & AuditRecord.idp.not_in((DINGTALK, BRIDGE))
-        & AuditRecord.detail.contains(f'"{scim_id}"'),
+        & AuditRecord.detail.contains(f'"{scim_id}"', autoescape=True),
     )
 
 

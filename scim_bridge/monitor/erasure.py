@@ -79,9 +79,17 @@ class ErasurePlan:
 
 def _about(session: Session, scim_id: str) -> Any:
     """The audit records that hold the person's data: theirs, and refusals naming them."""
-    names = [n for n in session.scalars(select(User.user_name).where(User.id == scim_id)) if n]
+    # As the detail's JSON text spells them (a quote or backslash is escaped there).
+    names = [
+        audit.canonical(n)[1:-1]
+        for n in session.scalars(select(User.user_name).where(User.id == scim_id))
+        if n
+    ]
     mine = (AuditRecord.resource_type == "User") & (AuditRecord.resource_id == scim_id)
-    refused = [AuditRecord.resource_id.is_(None) & AuditRecord.detail.contains(n) for n in names]
+    refused = [
+        AuditRecord.resource_id.is_(None) & AuditRecord.detail.contains(n, autoescape=True)
+        for n in names
+    ]
     not_erased = AuditRecord.detail.not_like('{"erased":%')
     return or_(mine, *refused) & not_erased
 

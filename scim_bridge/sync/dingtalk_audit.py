@@ -101,7 +101,7 @@ def served(session: Session, resource_type: str, resource_id: str) -> tuple[list
             scim,
             AuditRecord.at >= since,
             AuditRecord.resource_type == "Group",
-            AuditRecord.detail.contains(f'"{resource_id}"'),
+            AuditRecord.detail.contains(f'"{resource_id}"', autoescape=True),
         )
         rows += list(session.execute(groups.order_by(AuditRecord.id.desc()).limit(MAX_SERVED)))
     rows.sort(key=lambda r: r[0])

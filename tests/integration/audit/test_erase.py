@@ -193,3 +193,18 @@ def test_an_erased_record_chained_before_0010_keeps_its_place_in_the_chain(
     code, out = cli(db_url, "audit", "verify")
     assert code == 0, out
     assert "Kim Ng" not in dump(database, db_url)
+
+
+def test_a_refused_write_naming_the_person_is_erased_too(
+    scim: Any, database: Database, db_url: str
+) -> None:
+    body = {"userName": "o'hara_x@example.com", "displayName": "Ann O'Hara"}
+    ann = scim.post("/Users", body).json["id"]
+    assert scim.post("/Users", body).status_code == 409  # recorded without a resource id
+    refused = [r for r in records(database) if r["status"] == 409]
+    assert "o'hara_x@example.com" in json.dumps(refused[0]["detail"])
+    code, out = cli(db_url, "erase", ann, "--yes")
+    assert code == 0, out
+    (after,) = [r for r in records(database) if r["id"] == refused[0]["id"]]
+    assert after["detail"] == {"erased": {"receipt": 1}}
+    assert cli(db_url, "audit", "verify")[0] == 0
