@@ -124,3 +124,25 @@ def test_a_retention_of_zero_days_is_refused_in_one_line() -> None:
         "Error: setting audit_retention_days must be at least 1 (days; the default is 400) "
         "(set SCIM_BRIDGE_AUDIT_RETENTION_DAYS)"
     ]
+
+
+def test_the_worker_prunes_daily_with_the_configured_days(database: Database, worker: Any) -> None:
+    write(database, 0, 1, 2)  # T0 is more than 400 days before the worker's (real) clock
+    chain_pending(database, now=T0)
+    jobs = {job.id: job for job in worker._scheduler().get_jobs()}
+    assert "prune-sync-events" not in jobs
+    job = jobs["audit-retention"]
+    assert job.trigger.interval == timedelta(days=1)
+    assert worker.config.audit_retention_days == 400
+    assert job.func() == 3
+    assert seqs(database) == []
+    with database.read() as session:
+        assert verify(session).intact
+
+
+def test_the_setting_reaches_the_worker(db_url: str, database: Database, worker: Any) -> None:
+    from scim_bridge.bootstrap import build_worker
+
+    settings = Settings(database_url=db_url, audit_retention_days=30)
+    built = build_worker(settings, database, client=worker.translator.client)
+    assert built.config.audit_retention_days == 30
