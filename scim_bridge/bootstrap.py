@@ -153,6 +153,7 @@ def build_worker(
         threads=settings.sync_threads,
         max_attempts=settings.sync_max_attempts,
         backoff_base=settings.sync_backoff_base,
+        audit_retention_days=settings.audit_retention_days,
     )
     path = rules_path(settings)
     worker = Worker(

@@ -137,6 +137,9 @@ class Settings:
     # Append an audit record for every SCIM write (docs/audit.md). Off only to measure what
     # the trail costs (bench/scim_load.py --audit-compare): compliance needs it on.
     audit_enabled: bool = True
+    # Issue 11 (auditdt): days the audit trail keeps records; the worker prunes older ones
+    # daily, and `audit verify` verifies from the retained start (docs/audit.md, Retention).
+    audit_retention_days: int = 400
     # Translator threads per worker: enough in-flight calls to keep DingTalk's quota full.
     sync_threads: int = 8
     # Transient failures: attempts before the dead-letter list.
@@ -401,6 +404,8 @@ def _validated(settings: Settings) -> Settings:
         raise bad("sla_flush_seconds", "must be greater than 0 (seconds)")
     if not 0 <= settings.sla_down_ratio < 1:
         raise bad("sla_down_ratio", "must be a fraction from 0 up to (not including) 1")
+    if settings.audit_retention_days < 1:  # issue 11 (auditdt): 0 would prune the whole trail
+        raise bad("audit_retention_days", "must be at least 1 (days; the default is 400)")
     return settings
 
 

@@ -1,7 +1,9 @@
-"""`scim-bridge audit`: check that the SCIM audit trail is intact, and export it."""
+"""`scim-bridge audit`: check that the audit trail is intact, export it, read one person's
+history and the erasure receipts."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ TIME_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%
 
 @click.group()
 def audit() -> None:
-    """The SCIM audit trail: verify its hash chain, export a time range."""
+    """The audit trail: verify its hash chain, export a time range, one person's history."""
 
 
 @audit.command("verify")
@@ -84,6 +86,45 @@ def audit_export(
             count = write_export(records_between(session, since=start, until=end), out, fmt=fmt)
     if output is not None:
         click.echo(f"wrote {count} record(s) to {output}", err=True)
+
+
+@audit.command("history")
+@click.argument("user")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def audit_history(ctx: click.Context, user: str, fmt: str) -> None:
+    """One person's timeline: the IdP's requests, then DingTalk's answers, in order.
+
+    USER is a SCIM id, a userName or a DingTalk userid."""
+    from scim_bridge.monitor.audit_history import resolve, timeline
+
+    with opened(settings_of(ctx)) as database, database.read() as session:
+        scim_id = resolve(session, user)
+        entries = timeline(session, scim_id)
+    if fmt == "json":
+        body = {"user": scim_id, "entries": [e.as_json() for e in entries]}
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"audit history of User {scim_id}: {len(entries)} record(s)")
+    for e in entries:
+        click.echo(
+            f"{e.at:%Y-%m-%d %H:%M:%S}  {e.side:<8} {e.actor[:16]:<16} "
+            f"{e.resource[:42]:<42} {e.summary}"
+        )
+
+
+@audit.command("erasures")
+@click.pass_context
+def audit_erasures(ctx: click.Context) -> None:
+    """List the erasure receipts: who asked, when, what went, DingTalk's confirmation."""
+    from scim_bridge.monitor.erasure import receipt_lines, receipts
+
+    with opened(settings_of(ctx)) as database, database.read() as session:
+        found = receipts(session)
+        if not found:
+            click.echo("no erasure receipts")
+        for receipt in found:
+            click.echo("\n".join(receipt_lines(receipt)))
 
 
 COMMANDS = (audit,)

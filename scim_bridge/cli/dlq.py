@@ -53,8 +53,8 @@ def dlq_show(ctx: click.Context, letter_id: int) -> None:
     if letter.detail:
         click.echo(f"DingTalk said: {letter.detail}")
     for e in events:
-        what = f"{e.action:<8} {e.outcome:<9} {e.code or '':<8}"
-        click.echo(f"  {e.at:{STAMP}} {what} {e.detail or ''}")
+        what = f"{e.action:<8} {e.outcome:<9} {e.code:<8}"
+        click.echo(f"  {e.at:{STAMP}} {what} {e.reason or ''}")
 
 
 @dlq.command("retry")

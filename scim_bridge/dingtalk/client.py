@@ -181,6 +181,13 @@ class CallObserver(Protocol):
         """One token fetch ended (``ok`` False: it raised)."""
 
 
+class CallListener(Protocol):
+    """Told, per thread, about every HTTP request with DingTalk's errcode (the audit trail)."""
+
+    def call_answered(self, api: str, errcode: str, seconds: float) -> None:
+        """One HTTP request to ``api`` ended: ``errcode`` "0", or the reason it failed."""
+
+
 class DepartmentNameTaken(DingTalkConflict):
     """A sibling with this name exists under the parent; ``dept_id`` is it when listsub found it."""
 
@@ -241,7 +248,12 @@ class DingTalkClient:
         self._stats_lock = threading.Lock()
         self._stats = ClientStats()
         self._observer = observer
+        self._listeners: list[CallListener] = []
         _install_urllib3_redaction()
+
+    def listen(self, listener: CallListener) -> None:
+        """Tell ``listener`` about every request from now on (the translator's audit record)."""
+        self._listeners.append(listener)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> DingTalkClient:
@@ -697,6 +709,9 @@ class DingTalkClient:
             if self._observer is not None:
                 outcome = "ok" if isinstance(failure, dict) else OUTCOMES[failure.rule.retry]
                 self._observer.call_finished(path, outcome, self._clock() - started)
+            for listener in self._listeners:
+                code = "0" if isinstance(failure, dict) else failure.reason
+                listener.call_answered(path, code, self._clock() - started)
             if isinstance(failure, dict):
                 return failure
             rule, reason = failure.rule, failure.reason

@@ -24,6 +24,10 @@ from scim_bridge.directory.prepared import Cursor, Prepared
 from scim_bridge.directory.rows import Context
 from scim_bridge.scim.schema import registry
 
+#: The ``idp`` of a record that is not an IdP's request: DingTalk's side of a sync
+#: (sync/dingtalk_audit.py), and the bridge's own acts, e.g. an erasure (monitor/erasure.py).
+#: Parenthesised: never a token's IdP label.
+DINGTALK_SIDE, BRIDGE_SIDE = "(dingtalk)", "(bridge)"
 #: What a secret's value is replaced by, before and after alike.
 REDACTED = "[redacted]"
 #: The longest error detail kept in a refused write's record.

@@ -243,27 +243,6 @@ class DeadLetter(Base):
     __table_args__ = (UniqueConstraint("resource_type", "resource_id"),)
 
 
-class SyncEvent(Base):
-    """One DingTalk call the translator made and what DingTalk answered (the audit trail)."""
-
-    __tablename__ = "sync_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    resource_type: Mapped[str] = mapped_column(String(16))
-    resource_id: Mapped[str] = mapped_column(String(300))
-    action: Mapped[str] = mapped_column(String(32))
-    dingtalk_id: Mapped[str | None] = mapped_column(String(64))
-    outcome: Mapped[str] = mapped_column(String(16))  # ok | retry | throttled | failed
-    code: Mapped[str | None] = mapped_column(String(64))
-    detail: Mapped[str | None] = mapped_column(Text)
-    fields: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
-    actor: Mapped[str | None] = mapped_column(String(128))
-    attempt: Mapped[int] = mapped_column(Integer, default=0)
-
-    __table_args__ = (Index("ix_sync_events_resource", "resource_type", "resource_id"),)
-
-
 class BridgeState(Base):
     """Small named values the bridge keeps between runs (e.g. an operator's guard confirmation)."""
 
@@ -309,8 +288,15 @@ class AuditRecord(Base):
     seq: Mapped[int | None] = mapped_column(Integer, unique=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 of ``detail``, which the chain hashes instead of ``detail`` itself, so an erased
+    # payload still verifies (migration 0010; NULL: chained before it, ``detail`` is hashed).
+    detail_hash: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_audit_records_resource", "resource_type", "resource_id"),)
+    __table_args__ = (
+        Index("ix_audit_records_resource", "resource_type", "resource_id"),
+        # audit history: the DingTalk-side records that served one person's SCIM requests.
+        Index("ix_audit_records_request_id", "request_id"),
+    )
 
 
 class AuditCheckpoint(Base):
@@ -466,3 +452,23 @@ class SyncLagMinute(Base):
     minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     le: Mapped[float] = mapped_column(Float, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ErasureReceipt(Base):
+    """One erasure of a person (GDPR, PDPO): who asked, when, what went, and DingTalk's answer.
+
+    It keeps the SCIM id and the DingTalk userid only: identifiers that prove what was erased,
+    not the person's data (issue 11, docs/audit.md).
+    """
+
+    __tablename__ = "erasure_receipts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(128))
+    scim_id: Mapped[str] = mapped_column(String(36), index=True)
+    dingtalk_userid: Mapped[str | None] = mapped_column(String(64))
+    removed: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    # Filled when the translator reports the person removed from DingTalk.
+    dingtalk_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dingtalk_answer: Mapped[str | None] = mapped_column(Text)

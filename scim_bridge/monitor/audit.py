@@ -18,9 +18,12 @@ from typing import Any, TextIO
 from sqlalchemy import ScalarResult, select
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory.audit import RECORD_COLUMNS
-from scim_bridge.directory.models import AuditCheckpoint, AuditRecord
-from scim_bridge.monitor.audit_chain import GENESIS, link_hash, stamp
+from scim_bridge.directory.audit import RECORD_COLUMNS, canonical
+from scim_bridge.directory.models import AuditCheckpoint, AuditRecord, ErasureReceipt
+from scim_bridge.monitor.audit_chain import detail_digest, link_hash, retained_start, stamp
+
+#: How an erased payload begins (``erased_marker``): a cheap test before parsing.
+ERASED_PREFIX = '{"erased":'
 
 #: Rows fetched per round trip while streaming.
 STREAM_BATCH = 1000
@@ -59,7 +62,39 @@ def _stream(session: Session, stmt: Any) -> Iterator[ScalarResult[AuditRecord]]:
         result.close()
 
 
-def _check(record: AuditRecord, expected_seq: int, prev: str) -> str | None:
+def erased_by(detail: str) -> int | None:
+    """Return the receipt id an erased payload names, or None when it is not erased."""
+    if not detail.startswith(ERASED_PREFIX):
+        return None
+    try:
+        return int(json.loads(detail)["erased"]["receipt"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def erased_marker(receipt_id: int) -> str:
+    """Return the payload an erased record keeps: which erasure receipt replaced it."""
+    return canonical({"erased": {"receipt": receipt_id}})
+
+
+def _check_detail(record: AuditRecord, receipts: set[int]) -> str | None:
+    """Return what is wrong with a record's payload against its retained digest, or None."""
+    name = f"record {record.id} (chain position {record.seq})"
+    if record.detail_hash is None:
+        return None  # chained before migration 0010: the detail itself is in the hash
+    if detail_digest(record.detail) == record.detail_hash:
+        return None
+    receipt = erased_by(record.detail)
+    if receipt is None:
+        return f"{name} was edited: its payload no longer matches its hash"
+    if receipt not in receipts:
+        return f"{name} claims erasure receipt {receipt}, which does not exist"
+    return None  # erased (GDPR/PDPO): the digest of what it held stays in the chain
+
+
+def _check(
+    record: AuditRecord, expected_seq: int, prev: str, receipts: set[int] | None = None
+) -> str | None:
     """Return what is wrong with one record in its place in the chain, or None."""
     name = f"record {record.id} (chain position {record.seq})"
     if record.seq != expected_seq:
@@ -70,18 +105,29 @@ def _check(record: AuditRecord, expected_seq: int, prev: str) -> str | None:
     if record.prev_hash != prev:
         return f"{name} does not follow the record before it: records were reordered or removed"
     if link_hash(prev, record) != record.hash:
+        if record.detail_hash is None and erased_by(record.detail) in (receipts or set()):
+            # Chained before migration 0010 (its detail itself hashed), then erased: only its
+            # place in the chain can be checked (docs/audit.md, Erasure).
+            return None
         return f"{name} was edited: its content no longer matches its hash"
-    return None
+    return _check_detail(record, receipts or set())
 
 
 def verify(session: Session) -> Verdict:
     """Walk the chain in order and return the first bad record, or a summary when intact."""
     marks = dict(session.execute(select(AuditCheckpoint.seq, AuditCheckpoint.hash)).all())
-    seq, prev, count = 0, GENESIS, 0
-    chained = select(AuditRecord).where(AuditRecord.seq.is_not(None)).order_by(AuditRecord.seq)
+    receipts = set(session.scalars(select(ErasureReceipt.id)))
+    # After retention pruned the oldest records, the chain is verified from where it starts.
+    seq, prev = retained_start(session)
+    count = 0
+    chained = (
+        select(AuditRecord)
+        .where(AuditRecord.seq.is_not(None), AuditRecord.seq > seq)
+        .order_by(AuditRecord.seq)
+    )
     with _stream(session, chained) as stream:
         for record in stream:
-            problem = _check(record, seq + 1, prev)
+            problem = _check(record, seq + 1, prev, receipts)
             mark = marks.get(seq + 1)
             if problem is None and mark is not None and mark != record.hash:
                 problem = (
@@ -102,7 +148,7 @@ def verify(session: Session) -> Verdict:
 
 
 #: The columns an export carries, in order (``detail`` is the redacted JSON payload).
-EXPORT_COLUMNS = ("id", "seq", *RECORD_COLUMNS, "prev_hash", "hash")
+EXPORT_COLUMNS = ("id", "seq", *RECORD_COLUMNS, "prev_hash", "hash", "detail_hash")
 
 
 def _row(record: AuditRecord) -> dict[str, Any]:

@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 
 from scim_bridge.directory.audit import canonical
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.models import AuditCheckpoint, AuditRecord
+from scim_bridge.directory.models import AuditCheckpoint, AuditRecord, BridgeState
 
 #: The ``prev_hash`` of the first record.
 GENESIS = "0" * 64
+#: bridge_state key of the retained chain's start (position and hash of the last pruned record).
+RETAINED_START = "audit.retained_start"
 #: Records chained per transaction (each transaction ends with a checkpoint).
 BATCH = 1000
 #: pg_advisory_xact_lock key of the sequencer: "scimaudt" as a 64-bit integer.
@@ -35,9 +37,18 @@ def stamp(at: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def detail_digest(detail: str) -> str:
+    """Return the SHA-256 of a record's detail text, hex (what the chain hashes for it)."""
+    return hashlib.sha256(detail.encode("utf-8")).hexdigest()
+
+
 def content(record: AuditRecord) -> dict[str, Any]:
-    """Return what a record's hash covers: every column but the hashes themselves."""
-    return {
+    """Return what a record's hash covers: every column but the hashes themselves.
+
+    A record chained since migration 0010 is hashed with its detail's digest in place of the
+    detail, so an erased payload (docs/audit.md) still verifies; its own key
+    (``detail_sha256``) keeps the two rules from ever giving the same input."""
+    out = {
         "id": record.id,
         "seq": record.seq,
         "at": stamp(record.at),
@@ -49,8 +60,12 @@ def content(record: AuditRecord) -> dict[str, Any]:
         "resource_id": record.resource_id,
         "operation": record.operation,
         "status": record.status,
-        "detail": record.detail,
     }
+    if record.detail_hash is None:
+        out["detail"] = record.detail
+    else:
+        out["detail_sha256"] = record.detail_hash
+    return out
 
 
 def link_hash(prev_hash: str, record: AuditRecord) -> str:
@@ -66,6 +81,15 @@ def _lock(session: Session) -> None:
     # SQLite: Database.write() began with BEGIN IMMEDIATE: this is the only writer.
 
 
+def retained_start(session: Session) -> tuple[int, str]:
+    """Return where the retained chain starts: the position and hash of the last record
+    retention pruned (``monitor/audit_retention.py``), or (0, GENESIS) before any pruning."""
+    row = session.get(BridgeState, RETAINED_START)
+    if row is None:
+        return 0, GENESIS
+    return int(row.value["seq"]), str(row.value["hash"])
+
+
 def _head(session: Session) -> tuple[int, str]:
     found = session.execute(
         select(AuditRecord.seq, AuditRecord.hash)
@@ -74,7 +98,7 @@ def _head(session: Session) -> tuple[int, str]:
         .limit(1)
     ).first()
     if found is None or found[0] is None or found[1] is None:
-        return 0, GENESIS
+        return retained_start(session)  # everything chained may have been pruned
     return int(found[0]), str(found[1])
 
 
@@ -89,6 +113,7 @@ def chain_batch(session: Session, *, now: datetime, limit: int = BATCH) -> int:
         seq += 1
         record.seq = seq
         record.prev_hash = prev
+        record.detail_hash = detail_digest(record.detail)
         record.hash = prev = link_hash(prev, record)
     if pending:
         session.add(AuditCheckpoint(seq=seq, hash=prev, at=now))

@@ -9,6 +9,7 @@ writes; a failing live read is reported, never raised.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,9 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scim_bridge.dingtalk.advice import advice_for, advice_in
+from scim_bridge.directory.audit import DINGTALK_SIDE
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.mapping_view import DatabaseDirectory
-from scim_bridge.directory.models import DeadLetter, Link, OutboxEntry, SyncEvent, User
+from scim_bridge.directory.models import AuditRecord, DeadLetter, Link, OutboxEntry, User
 from scim_bridge.errors import BridgeError, DingTalkError
 from scim_bridge.mapping.compare import DEPT_LIST, MANAGER, FieldDiff, user_differences
 from scim_bridge.mapping.departments import DepartmentResolver
@@ -175,17 +177,19 @@ def _why_waiting(session: Session, row: OutboxEntry, scim_id: str, now: datetime
     if due is None or due <= now:
         return WaitReason.QUEUED
     # The last attempt since this change was queued says why it was put off (sync/record.py).
-    outcome = session.scalar(
-        select(SyncEvent.outcome)
+    detail = session.scalar(
+        select(AuditRecord.detail)
         .where(
-            SyncEvent.resource_type == "User",
-            SyncEvent.resource_id == scim_id,
-            SyncEvent.action == "sync",
-            SyncEvent.at >= row.changed_at,
+            AuditRecord.idp == DINGTALK_SIDE,
+            AuditRecord.resource_type == "User",
+            AuditRecord.resource_id == scim_id,
+            AuditRecord.operation == "sync",
+            AuditRecord.at >= row.changed_at,
         )
-        .order_by(SyncEvent.at.desc(), SyncEvent.id.desc())
+        .order_by(AuditRecord.at.desc(), AuditRecord.id.desc())
         .limit(1)
     )
+    outcome = (json.loads(detail).get("dingtalk") or {}).get("outcome") if detail else None
     if outcome in _WAIT_BY_OUTCOME:
         return _WAIT_BY_OUTCOME[outcome]
     return WaitReason.BACKOFF if row.attempts else WaitReason.DELAYED

@@ -7,6 +7,7 @@ person gone?" has an answer too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -49,9 +50,11 @@ def candidates(session: Session, who: str) -> list[Candidate]:
 
     if session.get(User, who) is not None:
         add(who, "SCIM id")
-    # RFC 7643 §4.1.1: userName is caseExact false, hence the lowered key.
-    by_name = session.scalar(select(User.id).where(User.user_name_key == who.lower()))
-    if by_name is not None:
+    # RFC 7643 §4.1.1: userName is caseExact false, hence the lowered key; unique per IdP
+    # only (issue 9), so two IdPs may each have one.
+    for by_name in session.scalars(
+        select(User.id).where(User.user_name_key == who.lower()).order_by(User.id)
+    ):
         add(by_name, "userName")
     for key in session.scalars(
         select(Link.key).where(Link.kind == "user", Link.dingtalk_id == who).order_by(Link.id)
@@ -62,10 +65,17 @@ def candidates(session: Session, who: str) -> list[Candidate]:
     return list(found.values())
 
 
-def resolve_person(session: Session, who: str) -> Candidate:
-    """Return the one user ``who`` names; raise UnknownPerson or AmbiguousPerson otherwise."""
+def resolve_person(
+    session: Session, who: str, *, remembered: Callable[[str], bool] | None = None
+) -> Candidate:
+    """Return the one user ``who`` names; raise UnknownPerson or AmbiguousPerson otherwise.
+
+    ``remembered(who)`` says whether a SCIM id the store and links no longer know is still
+    known elsewhere (the audit trail of an erased person)."""
     who = who.strip()
     found = candidates(session, who) if who else []
+    if not found and who and remembered is not None and remembered(who):
+        found = [Candidate(who, None, None, "SCIM id (no longer in the store)")]
     if not found:
         raise UnknownPerson(
             f"no user is known as {who!r}: give a SCIM id, a userName or a DingTalk userid "

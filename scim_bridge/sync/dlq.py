@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory.models import DeadLetter, SyncEvent
+from scim_bridge.directory.models import AuditRecord, DeadLetter
 from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.sync.dingtalk_audit import DINGTALK
 
 
 def list_dead_letters(session: Session) -> list[DeadLetter]:
@@ -22,19 +25,37 @@ def get_dead_letter(session: Session, letter_id: int) -> DeadLetter | None:
     return session.get(DeadLetter, letter_id)
 
 
-def history(session: Session, letter: DeadLetter, *, limit: int = 20) -> list[SyncEvent]:
-    """Return the latest audit events of a dead letter's resource, newest first."""
-    return list(
-        session.scalars(
-            select(SyncEvent)
-            .where(
-                SyncEvent.resource_type == letter.resource_type,
-                SyncEvent.resource_id == letter.resource_id,
-            )
-            .order_by(SyncEvent.at.desc(), SyncEvent.id.desc())
-            .limit(limit)
+@dataclass(frozen=True)
+class Attempt:
+    """One DingTalk-side audit record of a resource, as `dlq show` lists it."""
+
+    at: datetime
+    action: str
+    outcome: str
+    code: str
+    reason: str | None
+
+
+def history(session: Session, letter: DeadLetter, *, limit: int = 20) -> list[Attempt]:
+    """Return the latest DingTalk-side audit records of a dead letter's resource, newest first."""
+    rows = session.scalars(
+        select(AuditRecord)
+        .where(
+            AuditRecord.idp == DINGTALK,
+            AuditRecord.resource_type == letter.resource_type,
+            AuditRecord.resource_id == letter.resource_id,
         )
+        .order_by(AuditRecord.at.desc(), AuditRecord.id.desc())
+        .limit(limit)
     )
+    out = []
+    for row in rows:
+        what = json.loads(row.detail).get("dingtalk") or {}  # {} once erased
+        code = str(what.get("errcode") or "")
+        out.append(
+            Attempt(row.at, row.operation, str(what.get("outcome") or ""), code, what.get("reason"))
+        )
+    return out
 
 
 def retry(session: Session, ids: Sequence[int] | None, *, now: datetime, actor: str) -> int:

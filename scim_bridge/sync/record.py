@@ -1,8 +1,10 @@
-"""Record what the translator did: links, last-applied snapshots and audit events.
+"""Record what the translator did: links, last-applied snapshots and audit records.
 
-The events of one translation are collected and written in the transaction that records the
-link they concern (one transaction: the link and why it changed); whatever is left is written
-when the translation ends. Network calls never happen here.
+Every DingTalk operation becomes a DingTalk-side audit record (``dingtalk_audit.py``: API
+calls, errcode, latency, and the SCIM changes it serves). The records of one translation are
+collected and written in the transaction that records the link they concern (one transaction:
+the link and why it changed); whatever is left is written when the translation ends. Network
+calls never happen here.
 """
 
 from __future__ import annotations
@@ -20,16 +22,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.models import Link, SyncEvent
+from scim_bridge.directory.models import AuditRecord, Link
 from scim_bridge.errors import DingTalkError
 from scim_bridge.mapping.departments import group_key
+from scim_bridge.monitor.erasure import confirm_removal
 from scim_bridge.sync import person_links
+from scim_bridge.sync.dingtalk_audit import CallLog, dingtalk_record, served, summary
 from scim_bridge.sync.failures import failure_words
 
 log = logging.getLogger("scim_bridge.sync")
 
 USER, DEPARTMENT, ROLE, ROLE_GROUP = "user", "department", "role", "role_group"
 SYNCED, REMOVED, FAILED, RETRYING = "synced", "removed", "failed", "retrying"
+#: The recorded actions after which a person is no longer in DingTalk through this link.
+REMOVALS = ("delete", "unlink")
 
 
 def link_of(session: Session, kind: str, key: str) -> Link | None:
@@ -39,19 +45,22 @@ def link_of(session: Session, kind: str, key: str) -> Link | None:
 
 @dataclass
 class Recorder:
-    """Writes links, snapshots and events; one per translator, shared by its threads."""
+    """Writes links, snapshots and audit records; one per translator, shared by its threads.
+
+    ``calls`` is told about every DingTalk request (``DingTalkClient.listen``)."""
 
     db: Database
     clock: Callable[[], datetime]
+    calls: CallLog = field(default_factory=CallLog)
     _local: threading.local = field(default_factory=threading.local)
 
     def save_link(self, kind: str, key: str, dingtalk_id: str, snapshot: Mapping[str, Any]) -> None:
         """Record a resource as synced to ``dingtalk_id`` with its snapshot, events included."""
         now = self.clock()
-        events: list[SyncEvent] = getattr(self._local, "events", None) or []
+        events: list[_Event] = getattr(self._local, "events", None) or []
         try:
             with self.db.write() as session:
-                session.add_all(events)
+                session.add_all(self._records(session, events))
                 row = link_of(session, kind, key)
                 if row is None:
                     row = Link(kind=kind, key=key, attempts=0, updated_at=now)
@@ -89,7 +98,7 @@ class Recorder:
     def failure(
         self, resource_type: str, resource_id: str, exc: Exception, *, state: str, attempt: int
     ) -> None:
-        """Note a failed attempt on the link and in the audit trail."""
+        """Note a failed attempt on the link and in the audit trail (with the calls that failed)."""
         kind = USER if resource_type == "User" else DEPARTMENT
         key = resource_id if kind == USER else group_key(resource_id)
         reason = failure_words(exc)  # what SCIM clients see as sync.lastError: words only
@@ -134,7 +143,7 @@ class Recorder:
         actor: str | None = None,
         attempt: int = 0,
     ) -> None:
-        """Add one audit event: to the translation's, or written at once outside one."""
+        """Add one DingTalk-side audit record: to the translation's, or written at once."""
         log.info(
             "%s %s %s -> %s %s %s",
             action,
@@ -144,38 +153,115 @@ class Recorder:
             outcome,
             detail or "",
         )
-        event = SyncEvent(
-            at=self.clock(),
-            resource_type=resource_type,
-            resource_id=resource_id,
-            action=action,
-            dingtalk_id=dingtalk_id,
-            outcome=outcome,
-            code=code,
-            detail=detail,
-            fields=dict(fields) if fields else None,
-            actor=actor,
-            attempt=attempt,
-        )
+        what: dict[str, Any] = {
+            "target": dingtalk_id,
+            "outcome": outcome,
+            "errcode": code or "0",
+            "reason": detail,
+            "attempt": attempt,
+        }
+        if fields:
+            what["fields"] = dict(fields)
         pending = getattr(self._local, "events", None)
+        calls = self.calls.take() if pending is not None else self._failed_calls()
+        what.update(summary(calls))
+        event = _Event(self.clock(), actor, resource_type, resource_id, action, what, code)
         if pending is not None:
             # Inside a translation: written with the link it concerns, one transaction.
             pending.append(event)
             return
+        # Outside a translation: a failure, linked to what the failed translation served.
+        self._local.served = getattr(self._local, "failed_served", None) or {}
+        self._local.failed_served = None
         with self.db.write() as session:
-            session.add(event)
+            session.add_all(self._records(session, [event], root=(resource_type, resource_id)))
+
+    def _failed_calls(self) -> list[dict[str, Any]]:
+        calls = getattr(self._local, "failed_calls", None) or []
+        self._local.failed_calls = None
+        return list(calls)
+
+    def _records(
+        self, session: Session, events: list[_Event], *, root: tuple[str, str] | None = None
+    ) -> list[AuditRecord]:
+        """Turn events into records linked to the SCIM changes the translation serves."""
+        root = root or getattr(self._local, "root", None)
+        cache: dict[tuple[str, str], tuple[list[int], str]] = getattr(self._local, "served", {})
+        out = []
+        for e in events:
+            key = root or (e.resource_type, e.resource_id)
+            if key not in cache:
+                cache[key] = served(session, *key)
+            ids, request_id = cache[key]
+            if e.resource_type == "User" and e.action in REMOVALS:
+                # An erasure waits for DingTalk's word that the person is gone (issue 11).
+                said = f"{e.action} of {e.detail.get('target')}: {e.detail.get('reason') or 'ok'}"
+                confirm_removal(session, e.resource_id, answer=said, now=e.at)
+            out.append(
+                dingtalk_record(
+                    at=e.at,
+                    actor=e.actor,
+                    resource_type=e.resource_type,
+                    resource_id=e.resource_id,
+                    action=e.action,
+                    detail=e.detail,
+                    code=e.code,
+                    served_ids=ids,
+                    request_id=request_id,
+                )
+            )
+        return out
 
     @contextmanager
-    def translation(self) -> Iterator[None]:
-        """Collect the audit events of one translation; whatever is left is written at the end."""
+    def translation(
+        self, resource_type: str | None = None, resource_id: str | None = None
+    ) -> Iterator[None]:
+        """Collect the audit records of one translation of a resource (the outbox row's:
+        the records are linked to its SCIM changes); whatever is left is written at the end."""
         outer = getattr(self._local, "events", None) is not None
         if not outer:
             self._local.events = []
+            self._local.served = {}
+            self._local.failed_calls = self._local.failed_served = None
+            have_root = resource_type is not None and resource_id is not None
+            self._local.root = (resource_type, resource_id) if have_root else None
+            self.calls.start()
         try:
             yield
+        except BaseException:
+            if not outer:
+                # The calls of the operation that failed belong to its failure record, as do
+                # the SCIM changes it served (read now: a dead letter settles the outbox row).
+                self._local.failed_calls = self.calls.take()
+                root = self._local.root
+                if root is not None and root not in self._local.served:
+                    with self.db.read() as session:
+                        self._local.served[root] = served(session, *root)
+                self._local.failed_served = self._local.served
+            raise
         finally:
             if not outer:
                 events, self._local.events = self._local.events, None
+                calls = self.calls.take()
+                self.calls.stop()
+                if calls:  # calls no operation accounted for: reads that decided nothing
+                    what = {"outcome": "ok", "errcode": "0", **summary(calls)}
+                    rtype, rid = self._local.root or ("-", "-")
+                    events.append(_Event(self.clock(), None, rtype, rid, "read", what, None))
                 if events:
                     with self.db.write() as session:
-                        session.add_all(events)
+                        session.add_all(self._records(session, events))
+                self._local.root = None
+
+
+@dataclass(frozen=True)
+class _Event:
+    """One DingTalk-side operation, waiting to be written with its translation's link."""
+
+    at: datetime
+    actor: str | None
+    resource_type: str
+    resource_id: str
+    action: str
+    detail: dict[str, Any]
+    code: str | None

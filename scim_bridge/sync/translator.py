@@ -110,6 +110,7 @@ class Translator:
 
     def __post_init__(self) -> None:
         self.record = Recorder(self.db, self.clock)
+        self.client.listen(self.record.calls)  # each call's errcode and latency, audited
         self._managed = managed_fields(self.rules)
 
     # --- entry points ------------------------------------------------------------------------
@@ -128,7 +129,7 @@ class Translator:
         # One translation of a person at a time: a department removal re-projects its members
         # inline, possibly while a pool thread holds the same person's outbox row.
         stripe = self._user_locks[zlib.crc32(user_id.encode()) % len(self._user_locks)]
-        with stripe, self.record.translation():
+        with stripe, self.record.translation("User", user_id):
             self._sync_user(user_id, actor=actor)
 
     def _sync_user(self, user_id: str, *, actor: str | None) -> None:
@@ -192,7 +193,7 @@ class Translator:
 
     def sync_group(self, group_id: str, *, actor: str | None = None) -> None:
         """Rename, move, create or delete the department a group stands for."""
-        with self.record.translation():
+        with self.record.translation("Group", group_id):
             self._sync_group(group_id, actor=actor)
 
     def _sync_group(self, group_id: str, *, actor: str | None) -> None:

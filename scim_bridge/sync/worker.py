@@ -2,7 +2,7 @@
 
 Failure classes (design.md): throttled → wait and retry, never an attempt; transient → backoff
 with jitter, bounded attempts, then the dead-letter list; permanent → the dead-letter list at
-once, with the reason in plain words. Every outcome is in the audit trail (sync_events).
+once, with the reason in plain words. Every outcome is in the audit trail (sync/record.py).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.models import DeadLetter, SyncEvent
+from scim_bridge.directory.models import DeadLetter
 from scim_bridge.errors import (
     ConfigError,
     DingTalkError,
@@ -35,6 +35,7 @@ from scim_bridge.errors import (
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.monitor import readiness
 from scim_bridge.monitor.audit_chain import chain_pending
+from scim_bridge.monitor.audit_retention import retention_job
 from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.monitor.sla_jobs import SlaJobs
 from scim_bridge.sync import claims as outbox
@@ -60,7 +61,7 @@ class WorkerConfig:
     backoff_base: float = 30.0
     backoff_cap: float = 1800.0
     idle_poll: float = 1.0  # longest sleep without a wake-up (rows due later, other hosts)
-    event_retention: timedelta = timedelta(days=90)
+    audit_retention_days: int = 400  # issue 11: the audit trail (docs/audit.md, Retention)
 
 
 @dataclass
@@ -306,7 +307,12 @@ class Worker:
         )
         # Rows that became due (retries, expired leases of a dead worker) wake the loop.
         scheduler.add_job(self.wakeup.set, "interval", seconds=5, id="due-retries")
-        scheduler.add_job(self._prune_events, "interval", hours=6, id="prune-sync-events")
+        scheduler.add_job(
+            lambda: retention_job(self.db, now=self.clock(), days=self.config.audit_retention_days),
+            "interval",
+            hours=24,
+            id="audit-retention",
+        )
         # The audit trail's writers only insert; its sequencer chains what they committed
         # (docs/audit.md), so the chain keeps up without serialising SCIM writes.
         scheduler.add_job(self.chain_audit, "interval", seconds=5, id="audit-chain")
@@ -389,11 +395,6 @@ class Worker:
         except Exception:  # a failed run leaves records unchained, never lost: the next one chains
             log.exception("chaining the audit trail failed; the next run tries again")
             return 0
-
-    def _prune_events(self) -> None:
-        cutoff = self.clock() - self.config.event_retention
-        with self.db.write() as session:
-            session.execute(delete(SyncEvent).where(SyncEvent.at < cutoff))
 
 
 def _for_the_log(exc: Exception) -> str:

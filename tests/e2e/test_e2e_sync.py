@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -27,12 +28,13 @@ from e2e_harness import (
 )
 from sqlalchemy import create_engine, select, text
 
-from scim_bridge.directory.models import SyncEvent
+from scim_bridge.directory.models import AuditRecord
 from scim_bridge.mapping.rules import default_rules_path
+from scim_bridge.sync.dingtalk_audit import DINGTALK
 
 pytestmark = pytest.mark.slow
 TABLES = (
-    "group_members, user_values, outbox, groups, users, tokens, links, dead_letters, sync_events"
+    "group_members, user_values, outbox, groups, users, tokens, links, dead_letters, audit_records"
 )
 
 
@@ -97,9 +99,13 @@ def test_chaos_faults_throttling_and_killed_workers_still_converge_exactly(tmp_p
         calls = [call for call in c.emulator_calls() if call.get("fault")]
         engine = create_engine(db)
         with engine.connect() as conn:
-            retries = conn.execute(
-                select(SyncEvent.code, SyncEvent.detail).where(SyncEvent.outcome == "retry")
+            failed = conn.scalars(
+                select(AuditRecord.detail).where(
+                    AuditRecord.idp == DINGTALK, AuditRecord.operation == "sync"
+                )
             ).all()
+            attempts = [json.loads(d)["dingtalk"] for d in failed]
+            retries = [(a["errcode"], a["reason"]) for a in attempts if a["outcome"] == "retry"]
         engine.dispose()
         assert calls, "the emulator injected no fault"
         assert retries, "no retry was logged"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import AuditRecord
@@ -66,4 +67,41 @@ class Client:
             method=method,
             json=body,
             headers={**self.headers, "Content-Type": "application/scim+json"},
+        )
+
+
+def dingtalk_records(database: Database) -> list[dict[str, Any]]:
+    """Return the DingTalk-side records, oldest first (``detail`` parsed)."""
+    from scim_bridge.sync.dingtalk_audit import DINGTALK
+
+    return [r for r in records(database) if r["idp"] == DINGTALK]
+
+
+def scim_record(database: Database, operation: str, resource_id: str) -> dict[str, Any]:
+    """Return the newest SCIM record of one operation on one resource."""
+    found = [
+        r
+        for r in records(database)
+        if r["operation"] == operation and r["resource_id"] == resource_id
+    ]
+    assert found, f"no {operation} record of {resource_id}"
+    return found[-1]
+
+
+def dump(database: Database, db_url: str) -> str:
+    """Return everything the database holds, as text: the SQLite file and its WAL, free
+    pages included; PostgreSQL's live rows."""
+    if db_url.startswith("sqlite"):
+        path = Path(db_url.removeprefix("sqlite:///"))
+        files = (path, path.with_name(path.name + "-wal"))
+        raw = b"".join(f.read_bytes() for f in files if f.exists())
+        return raw.decode("utf-8", "replace")
+    with database.read() as session:
+        names = session.scalars(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        ).all()
+        return "\n".join(
+            str(row)
+            for name in names
+            for row in session.execute(text(f'SELECT * FROM "{name}"'))  # noqa: S608 (pg_tables)
         )

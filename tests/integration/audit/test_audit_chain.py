@@ -156,11 +156,12 @@ def test_verify_catches_a_chain_rewritten_up_to_a_checkpoint(
 ) -> None:
     # Rewriting the last record and its hash consistently still contradicts the checkpoint.
     from scim_bridge.directory.models import AuditRecord
-    from scim_bridge.monitor.audit_chain import link_hash
+    from scim_bridge.monitor.audit_chain import detail_digest, link_hash
 
     with chained.write() as session:
         last = session.query(AuditRecord).filter(AuditRecord.seq == 5).one()
         last.detail = last.detail.replace("title 4", "title X")
+        last.detail_hash = detail_digest(last.detail)
         last.hash = link_hash(str(last.prev_hash), last)
     assert "differs from the checkpoint" in broken(db_url)
 
