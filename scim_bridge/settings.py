@@ -141,6 +141,25 @@ class Settings:
     # /readyz: the worker's last token refresh (every minute) must be younger than this.
     ready_token_seconds: float = 300.0
 
+    # Alerts (issue 12, alerts): where alerts go, when rules fire (notify/, monitor/alert_rules.py).
+    # A DingTalk custom robot: its webhook (the access_token in its query is masked) and the
+    # secret of its "sign" security setting (open.dingtalk.com custom-robot-access, 加签).
+    alert_dingtalk_webhook: str = _url("")
+    alert_dingtalk_secret: str = _secret()
+    # A generic JSON webhook for ITSM tools (ServiceNow, ...): one POST per alert event.
+    alert_webhook_url: str = _url("")
+    # Where month-to-date SLA breaches go: the people who claim service credits.
+    alert_escalation_webhook_url: str = _url("")
+    alert_eval_seconds: float = 60.0
+    # Oldest unapplied change older than this: warning; three times this: critical.
+    alert_lag_seconds: float = 300.0
+    # Availability over the rolling window (percent of measured minutes) below these.
+    sla_warning: float = 95.0
+    sla_critical: float = 90.0
+    sla_window_minutes: int = 60
+    # Owned by the sla feature (monitor/availability.py); the same definition, needed here first.
+    sla_target: float = 99.9
+
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
         out: dict[str, Any] = {}
@@ -325,4 +344,23 @@ def _validated(settings: Settings) -> Settings:
         raise bad("token_rotation_overlap_hours", "must be between 0 and 8760 (one year)")
     if not 0 < settings.port < 65536:
         raise bad("port", "must be between 1 and 65535")
+    _validate_alerts(settings, bad)
     return settings
+
+
+def _validate_alerts(settings: Settings, bad: Any) -> None:
+    # Alerts (issue 12): thresholds that cannot be ordered would never fire, or always.
+    for name in ("alert_eval_seconds", "alert_lag_seconds"):
+        if getattr(settings, name) <= 0:
+            raise bad(name, "must be greater than 0 (seconds)")
+    if settings.sla_window_minutes < 1:
+        raise bad("sla_window_minutes", "must be at least 1")
+    for name in ("sla_warning", "sla_critical", "sla_target"):
+        if not 0 < getattr(settings, name) <= 100:
+            raise bad(name, "must be a percentage above 0 and at most 100")
+    if settings.sla_critical > settings.sla_warning:
+        raise bad("sla_critical", f"must not be above sla_warning ({settings.sla_warning})")
+    for name in ("alert_dingtalk_webhook", "alert_webhook_url", "alert_escalation_webhook_url"):
+        url = getattr(settings, name)
+        if url and not url.startswith(("http://", "https://")):
+            raise bad(name, "must be an http:// or https:// URL")

@@ -38,6 +38,8 @@ TABLES = (
     "guard_removals",
     "audit_records",
     "audit_checkpoints",
+    "alerts",
+    "alert_deliveries",
 )
 
 

@@ -38,6 +38,7 @@ from scim_bridge.monitor.audit_chain import chain_pending
 from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.sync import claims as outbox
 from scim_bridge.sync import dlq
+from scim_bridge.sync.alerting import AlertEngine
 from scim_bridge.sync.claims import Claim
 from scim_bridge.sync.failures import explain
 from scim_bridge.sync.translator import FAILED, RETRYING, Translator
@@ -76,6 +77,8 @@ class Worker:
     rules_loader: Callable[[], MappingRules] | None = None
     #: This process's Prometheus metrics (sync lag, guard pauses), or None.
     metrics: Metrics | None = None
+    #: The alert rules and channels (issue 12), evaluated every ``alerting.interval`` s, or None.
+    alerting: AlertEngine | None = None
     owner: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     )
@@ -300,6 +303,10 @@ class Worker:
         scheduler.add_job(
             self._refresh_token, "interval", seconds=60, id="token-refresh", next_run_time=at_once
         )
+        if self.alerting is not None:  # issue 12: the alert rules, one evaluation at a time
+            scheduler.add_job(
+                self.alerting.job, "interval", seconds=self.alerting.interval, id="alerts"
+            )
         # Whenever the mapping file changes: re-project who is affected (and on start, above).
         if self.rules_loader is not None:
             scheduler.add_job(self.reload_rules, "interval", seconds=10, id="watch-mapping")

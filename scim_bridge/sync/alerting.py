@@ -1,0 +1,207 @@
+"""The alert evaluation job (issue 12): gather facts, evaluate the rules, deliver the notices.
+
+Every ``alert_eval_seconds`` the worker's scheduler calls ``AlertEngine.job``. One evaluation
+runs at a time across processes (a PostgreSQL advisory lock; SQLite's single writer): it reads
+the facts and the open alerts, lets monitor/alert_rules.py decide, and writes the outcome and
+one delivery row per channel in the same transaction. Delivery follows, outside any lock: each
+channel's due rows go out together (the robot's digest), and their outcome is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from scim_bridge.dingtalk.errcodes import Retry, rule_for
+from scim_bridge.directory.db import Database
+from scim_bridge.directory.models import BridgeState, DeadLetter, OutboxEntry
+from scim_bridge.monitor import alert_store, readiness
+from scim_bridge.monitor.alert_rules import (
+    CHANNEL,
+    ESCALATION,
+    Event,
+    Facts,
+    Outcome,
+    Policy,
+    conditions,
+    evaluate,
+)
+from scim_bridge.notify.message import Channel, Notice
+
+log = logging.getLogger("scim_bridge.alerts")
+
+#: The channel that only the month-to-date escalation goes to.
+ESCALATION_CHANNEL = "escalation_webhook"
+#: pg_advisory_xact_lock key of the evaluation: "scimalrt" as a 64-bit integer.
+_LOCK_KEY = int.from_bytes(b"scimalrt", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+@dataclass(frozen=True)
+class Availability:
+    """DingTalk's availability now: the rolling window and the month to date (percent)."""
+
+    window_percent: float | None
+    month_percent: float | None
+    month: str
+
+
+class AvailabilitySource(Protocol):
+    """Reads availability from the store (the sla feature's monitor/availability.py)."""
+
+    def __call__(self, session: Session, *, now: datetime) -> Availability:
+        """Return the availability figures at ``now``."""
+        ...
+
+
+def _aware(when: datetime) -> datetime:
+    aware = alert_store.aware(when)
+    assert aware is not None
+    return aware
+
+
+def _transient(code: str | None) -> bool:
+    # DingTalk's side (system busy, 5xx, timeouts): the dead letter is the outage's doing.
+    if not code:
+        return False
+    return rule_for(code).retry is Retry.TRANSIENT or (code.isdigit() and 500 <= int(code) < 600)
+
+
+def gather_facts(
+    session: Session,
+    *,
+    now: datetime,
+    window_minutes: int,
+    availability: AvailabilitySource | None,
+) -> Facts:
+    """Read what the rules judge: the outbox, dead letters, the token, availability, channels."""
+    waiting = int(session.scalar(select(func.count()).select_from(OutboxEntry)) or 0)
+    oldest = session.execute(
+        select(OutboxEntry.first_changed_at, OutboxEntry.attempts)
+        .order_by(OutboxEntry.first_changed_at)
+        .limit(1)
+    ).first()
+    codes = session.scalars(select(DeadLetter.code)).all()
+    token = session.get(BridgeState, readiness.TOKEN_KEY)
+    figures = availability(session, now=now) if availability is not None else None
+    return Facts(
+        window_percent=figures.window_percent if figures else None,
+        window_minutes=window_minutes,
+        month_percent=figures.month_percent if figures else None,
+        month=figures.month if figures else now.strftime("%Y-%m"),
+        oldest_change_seconds=(
+            None if oldest is None else max(0.0, (now - _aware(oldest[0])).total_seconds())
+        ),
+        waiting_changes=waiting,
+        lag_retrying=oldest is not None and int(oldest[1] or 0) > 0,
+        dead_letters=len(codes),
+        dead_letters_transient=sum(1 for code in codes if _transient(code)),
+        token_ok=None if token is None else bool(token.value.get("ok")),
+        token_reason=str(token.value.get("reason") or "") if token is not None else "",
+        failing_channels=alert_store.failing_channels(session),
+    )
+
+
+def _lock(session: Session) -> None:
+    """Take the evaluation's turn for this transaction (released at commit or rollback)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    # SQLite: Database.write() began with BEGIN IMMEDIATE: this is the only writer.
+
+
+@dataclass
+class AlertEngine:
+    """Evaluate the alert rules and deliver what they announce, over the configured channels."""
+
+    db: Database
+    channels: Sequence[Channel]
+    policy: Policy
+    clock: Callable[[], datetime]
+    availability: AvailabilitySource | None = None
+    window_minutes: int = 60
+    interval: float = 60.0
+    _names: list[str] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._names = [c.name for c in self.channels]
+
+    def routes(self, event: Event) -> list[str]:
+        """Return the channels an event goes to.
+
+        The escalation webhook takes only the month-to-date escalation; an alert about a
+        failing channel goes to every channel but that one."""
+        alert = event.alert
+        names = [n for n in self._names if n != ESCALATION_CHANNEL or alert.severity == ESCALATION]
+        if alert.rule == CHANNEL:
+            names = [n for n in names if n != alert.labels.get("channel")]
+        return names
+
+    def evaluate(self) -> Outcome:
+        """Run the rules once at the engine's clock; record and queue what they decide."""
+        now = self.clock()
+        with self.db.write() as session:
+            _lock(session)
+            facts = gather_facts(
+                session,
+                now=now,
+                window_minutes=self.window_minutes,
+                availability=self.availability,
+            )
+            outcome = evaluate(
+                alert_store.open_states(session),
+                conditions(facts, self.policy),
+                now=now,
+                hold_down=self.policy.hold_down,
+            )
+            alert_store.record(session, outcome, now=now, routes=self.routes)
+        for event in outcome.events:
+            log.info("alert %s %s (%s)", event.alert.key, event.status, event.alert.severity)
+        return outcome
+
+    def deliver(self) -> int:
+        """Send every due delivery, each channel's together; return how many were sent."""
+        sent = 0
+        for channel in self.channels:
+            now = self.clock()
+            with self.db.write() as session:
+                due = alert_store.claim_due(session, channel=channel.name, now=now)
+            if not due:
+                continue
+            notices = [Notice.from_json(d.payload) for d in due]
+            delivery = channel.send(notices)
+            if not delivery.ok:
+                log.warning("alert channel %s failed: %s", channel.name, delivery.error)
+            with self.db.write() as session:
+                alert_store.settle(
+                    session,
+                    [d.id for d in due],
+                    ok=delivery.ok,
+                    error=delivery.error,
+                    retry_after=delivery.retry_after,
+                    now=self.clock(),
+                )
+            sent += len(due) if delivery.ok else 0
+        return sent
+
+    def run_once(self) -> Outcome:
+        """Evaluate, then deliver (the job; tests call it with an injected clock)."""
+        outcome = self.evaluate()
+        self.deliver()
+        return outcome
+
+    def job(self) -> None:
+        """The scheduler's entry: a failed run is logged, and the next one tries again."""
+        try:
+            self.run_once()
+        except Exception:
+            log.exception("alert evaluation failed; the next run tries again")
+
+
+def hold_down_for(interval: float) -> timedelta:
+    """Return the hold-down before an alert resolves: five evaluations, at least five minutes."""
+    return max(timedelta(minutes=5), timedelta(seconds=5 * interval))
