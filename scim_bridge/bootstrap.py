@@ -164,14 +164,20 @@ def build_worker(
 
 
 def alert_channels(
-    settings: Settings, *, environ: Mapping[str, str] | None = None
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    environ: Mapping[str, str] | None = None,
 ) -> list[Channel]:
     """Build the alert channels the settings configure; the log is always one (issue 12)."""
     channels: list[Channel] = [LogChannel()]
     if settings.alert_dingtalk_webhook:
-        channels.append(
-            RobotChannel(settings.alert_dingtalk_webhook, settings.alert_dingtalk_secret)
+        robot = RobotChannel(
+            settings.alert_dingtalk_webhook,
+            settings.alert_dingtalk_secret,
+            clock=lambda: clock().timestamp(),  # the robot signs and counts in epoch seconds
         )
+        channels.append(robot)
     if settings.alert_webhook_url:
         channels.append(WebhookChannel("itsm_webhook", settings.alert_webhook_url))
     if settings.alert_escalation_webhook_url:
@@ -199,7 +205,9 @@ def build_alerting(
     )
     return AlertEngine(
         db=db,
-        channels=channels if channels is not None else alert_channels(settings, environ=environ),
+        channels=channels
+        if channels is not None
+        else alert_channels(settings, clock=clock, environ=environ),
         policy=policy,
         clock=clock,
         window_minutes=settings.sla_window_minutes,

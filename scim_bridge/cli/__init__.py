@@ -8,10 +8,21 @@ below); build objects with ``scim_bridge.bootstrap``, raise our errors, never pr
 
 from __future__ import annotations
 
-from scim_bridge.cli import audit, config, database, dlq, guard, mapping, plan, serve, tokens
+from scim_bridge.cli import (
+    alerts,
+    audit,
+    config,
+    database,
+    dlq,
+    guard,
+    mapping,
+    plan,
+    serve,
+    tokens,
+)
 from scim_bridge.cli.root import main
 
-for _module in (serve, database, tokens, config, plan, dlq, guard, mapping, audit):
+for _module in (serve, database, tokens, config, plan, dlq, guard, mapping, audit, alerts):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

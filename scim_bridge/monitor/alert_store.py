@@ -141,18 +141,19 @@ def notice_body(event: Event, *, now: datetime) -> dict[str, object]:
 
 @dataclass(frozen=True)
 class Due:
-    """A delivery claimed for sending: its id and the notice body."""
+    """A delivery claimed for sending: its id, its channel and the notice body."""
 
     id: int
+    channel: str
     payload: dict[str, object]
 
 
-def claim_due(session: Session, *, channel: str, now: datetime) -> list[Due]:
-    """Claim the deliveries of ``channel`` that are due, oldest first, hiding them briefly."""
+def claim_due(session: Session, *, channels: Sequence[str], now: datetime) -> list[Due]:
+    """Claim the due deliveries of ``channels``, oldest first, hiding them for a lease."""
     rows = session.scalars(
         select(AlertDelivery)
         .where(
-            AlertDelivery.channel == channel,
+            AlertDelivery.channel.in_(list(channels)),
             AlertDelivery.outcome.in_((PENDING, RETRYING)),
             AlertDelivery.next_attempt_at <= now,
         )
@@ -161,7 +162,7 @@ def claim_due(session: Session, *, channel: str, now: datetime) -> list[Due]:
     ).all()
     for row in rows:
         row.next_attempt_at = now + CLAIM_LEASE
-    return [Due(row.id, dict(row.payload)) for row in rows]
+    return [Due(row.id, row.channel, dict(row.payload)) for row in rows]
 
 
 def backoff(attempt: int) -> float:

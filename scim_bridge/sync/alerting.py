@@ -72,12 +72,17 @@ def _transient(code: str | None) -> bool:
     return rule_for(code).retry is Retry.TRANSIENT or (code.isdigit() and 500 <= int(code) < 600)
 
 
+#: Reads reconcile's latest accuracy (percent) from the store; None until reconcile reports one.
+AccuracySource = Callable[[Session], "float | None"]
+
+
 def gather_facts(
     session: Session,
     *,
     now: datetime,
     window_minutes: int,
     availability: AvailabilitySource | None,
+    accuracy: AccuracySource | None = None,
 ) -> Facts:
     """Read what the rules judge: the outbox, dead letters, the token, availability, channels."""
     waiting = int(session.scalar(select(func.count()).select_from(OutboxEntry)) or 0)
@@ -103,6 +108,7 @@ def gather_facts(
         dead_letters_transient=sum(1 for code in codes if _transient(code)),
         token_ok=None if token is None else bool(token.value.get("ok")),
         token_reason=str(token.value.get("reason") or "") if token is not None else "",
+        reconcile_accuracy=accuracy(session) if accuracy is not None else None,
         failing_channels=alert_store.failing_channels(session),
     )
 
@@ -123,6 +129,7 @@ class AlertEngine:
     policy: Policy
     clock: Callable[[], datetime]
     availability: AvailabilitySource | None = None
+    accuracy: AccuracySource | None = None
     window_minutes: int = 60
     interval: float = 60.0
     _names: list[str] = field(init=False, default_factory=list)
@@ -151,6 +158,7 @@ class AlertEngine:
                 now=now,
                 window_minutes=self.window_minutes,
                 availability=self.availability,
+                accuracy=self.accuracy,
             )
             outcome = evaluate(
                 alert_store.open_states(session),
@@ -165,28 +173,30 @@ class AlertEngine:
 
     def deliver(self) -> int:
         """Send every due delivery, each channel's together; return how many were sent."""
-        sent = 0
+        with self.db.write() as session:
+            due = alert_store.claim_due(session, channels=self._names, now=self.clock())
+        if not due:
+            return 0
+        results = []
         for channel in self.channels:
-            now = self.clock()
-            with self.db.write() as session:
-                due = alert_store.claim_due(session, channel=channel.name, now=now)
-            if not due:
+            mine = [d for d in due if d.channel == channel.name]
+            if not mine:
                 continue
-            notices = [Notice.from_json(d.payload) for d in due]
-            delivery = channel.send(notices)
+            delivery = channel.send([Notice.from_json(d.payload) for d in mine])
             if not delivery.ok:
                 log.warning("alert channel %s failed: %s", channel.name, delivery.error)
-            with self.db.write() as session:
+            results.append(([d.id for d in mine], delivery))
+        with self.db.write() as session:
+            for ids, delivery in results:
                 alert_store.settle(
                     session,
-                    [d.id for d in due],
+                    ids,
                     ok=delivery.ok,
                     error=delivery.error,
                     retry_after=delivery.retry_after,
                     now=self.clock(),
                 )
-            sent += len(due) if delivery.ok else 0
-        return sent
+        return sum(len(ids) for ids, delivery in results if delivery.ok)
 
     def run_once(self) -> Outcome:
         """Evaluate, then deliver (the job; tests call it with an injected clock)."""
