@@ -20,6 +20,7 @@ from scim_bridge.http.runtime import Runtime, utc_now
 from scim_bridge.http.scim_api import canonical_path, make_scim_blueprint
 from scim_bridge.monitor.gauges import StoreGauges
 from scim_bridge.monitor.metrics import Metrics
+from scim_bridge.monitor.sla_gauges import AvailabilityGauges
 from scim_bridge.settings import Settings
 from scim_bridge.sync.wakeup import notify_local, socket_path
 
@@ -67,6 +68,8 @@ def create_app(
     if settings.metrics_enabled:
         runtime.metrics = Metrics(multiprocess_dir=metrics_dir)
         runtime.metrics.add_collector(StoreGauges(runtime.db, clock=clock))
+        if settings.sla_enabled:  # issue 12: availability from the minute buckets
+            runtime.metrics.add_collector(AvailabilityGauges(runtime.db, clock=clock))
         install_request_metrics(app, runtime.metrics)
         app.register_blueprint(
             make_metrics_blueprint(runtime.metrics, token=settings.metrics_token)

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from scim_bridge.dingtalk.client import DingTalkClient
+from scim_bridge.dingtalk.client import ROOT_DEPT_ID, DingTalkClient
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from scim_bridge.dingtalk.emulator.record import (
     EmulatorRecord,
@@ -40,14 +40,22 @@ from scim_bridge.mapping.rules import MappingRules, load_rules, rules_path
 from scim_bridge.monitor.alert_rules import Policy
 from scim_bridge.monitor.gauges import StoreGauges
 from scim_bridge.monitor.metrics import Metrics
+from scim_bridge.monitor.sla_gauges import AvailabilityGauges
+from scim_bridge.monitor.sla_jobs import SlaJobs, SlaPolicy
+from scim_bridge.monitor.sla_recorder import AvailabilityRecorder, Fanout
 from scim_bridge.notify.command import CommandChannel
 from scim_bridge.notify.log import LogChannel
 from scim_bridge.notify.message import Channel
 from scim_bridge.notify.robot import RobotChannel
 from scim_bridge.notify.webhook import WebhookChannel
 from scim_bridge.settings import EMULATOR, Settings, alert_environment
-from scim_bridge.sync.alerting import ESCALATION_CHANNEL, AlertEngine, hold_down_for
-from scim_bridge.sync.runtime_files import SingletonLock
+from scim_bridge.sync.alerting import (
+    ESCALATION_CHANNEL,
+    AlertEngine,
+    MeasuredAvailability,
+    hold_down_for,
+)
+from scim_bridge.sync.runtime_files import SingletonLock, runtime_dir
 from scim_bridge.sync.service import try_singleton_lock
 from scim_bridge.sync.translator import Translator
 from scim_bridge.sync.wakeup import LocalListener, PostgresListener, socket_path
@@ -141,7 +149,11 @@ def build_worker(
     (settings.alert_environment reads os.environ when it is None); ``metrics`` records the
     sync lag, guard pauses and (for a client built here) every DingTalk call."""
     rules = load_mapping(settings)  # a bad file stops start-up, naming line and fix
-    client = client or dingtalk_client(settings, observer=metrics)
+    sla = sla_jobs(settings, db, clock=clock)
+    observer = Fanout(metrics, sla.recorder if sla is not None else None)
+    client = client or dingtalk_client(settings, observer=observer)
+    if sla is not None:
+        sla.probe_read = lambda: client.get_department(ROOT_DEPT_ID)
     translator = Translator(db=db, client=client, rules=rules, clock=clock)
     config = config or WorkerConfig(
         threads=settings.sync_threads,
@@ -156,6 +168,7 @@ def build_worker(
         config=config,
         rules_loader=lambda: load_rules(path),
         metrics=metrics,
+        sla=sla,
     )
     # The alert command is one channel of the alert rules (issue 12): it hears of dead letters
     # once per episode, with the other alerts, instead of once per letter.
@@ -210,8 +223,31 @@ def build_alerting(
         else alert_channels(settings, clock=clock, environ=environ),
         policy=policy,
         clock=clock,
+        availability=(
+            MeasuredAvailability(settings.sla_window_minutes, settings.sla_report_tz)
+            if settings.sla_enabled
+            else None
+        ),
         window_minutes=settings.sla_window_minutes,
         interval=settings.alert_eval_seconds,
+    )
+
+
+def sla_jobs(
+    settings: Settings, db: Database, *, clock: Callable[[], datetime] = utc_now
+) -> SlaJobs | None:
+    """Build the SLA bookkeeping of a worker (issue 12), or None when it is switched off.
+
+    A client passed to build_worker is the caller's: give it ``Fanout(metrics, sla.recorder)``
+    as its observer for its calls to be counted."""
+    if not settings.sla_enabled:
+        return None
+    return SlaJobs(
+        db=db,
+        recorder=AvailabilityRecorder(clock=clock),
+        policy=SlaPolicy.from_settings(settings),
+        clock=clock,
+        reports_dir=runtime_dir(settings) / "reports",
     )
 
 
@@ -279,6 +315,8 @@ def worker_metrics(settings: Settings, db: Database) -> Metrics | None:
         return None
     metrics = Metrics()
     metrics.add_collector(StoreGauges(db, clock=utc_now))
+    if settings.sla_enabled:
+        metrics.add_collector(AvailabilityGauges(db, clock=utc_now))
     return metrics
 
 

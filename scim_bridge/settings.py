@@ -141,6 +141,27 @@ class Settings:
     # /readyz: the worker's last token refresh (every minute) must be younger than this.
     ready_token_seconds: float = 300.0
 
+    # DingTalk availability and the SLA (issue 12; monitor/availability.py, docs/operations.md).
+    # Off: no per-minute bookkeeping, no probe (only to measure what it costs, bench/).
+    sla_enabled: bool = True
+    # The contracted monthly availability, in percent.
+    sla_target: float = 99.9
+    # A cheap DingTalk read this often (seconds), by one process, so idle minutes are measured.
+    sla_probe_seconds: float = 60.0
+    # How often each process adds its in-memory counts into the minute rows (seconds).
+    sla_flush_seconds: float = 5.0
+    # A minute is down when more than this fraction of its DingTalk calls failed DingTalk-side
+    # (5xx, timeouts, "system busy"); our own 4xx, throttling and IP ban never count.
+    sla_down_ratio: float = 0.5
+    # Service credits: a preset ("dingtalk-standard", "none") or "BELOW:CREDIT,..." in percent,
+    # e.g. "99.9:10,99:25,95:100". The operator's contract decides, not this default.
+    sla_credit_table: str = "dingtalk-standard"
+    # Maintenance windows excluded from the SLA, "START/END reason; START/END reason" in ISO
+    # 8601 with an offset (also `scim-bridge maintenance add`).
+    sla_maintenance_windows: str = ""
+    # The time zone of the monthly report the worker renders on the 1st (an IANA name).
+    sla_report_tz: str = "UTC"
+
     # Alerts (issue 12, alerts): where alerts go, when rules fire (notify/, monitor/alert_rules.py).
     # A DingTalk custom robot: its webhook (the access_token in its query is masked) and the
     # secret of its "sign" security setting (open.dingtalk.com custom-robot-access, 加签).
@@ -157,8 +178,6 @@ class Settings:
     sla_warning: float = 95.0
     sla_critical: float = 90.0
     sla_window_minutes: int = 60
-    # Owned by the sla feature (monitor/availability.py); the same definition, needed here first.
-    sla_target: float = 99.9
 
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
@@ -344,6 +363,13 @@ def _validated(settings: Settings) -> Settings:
         raise bad("token_rotation_overlap_hours", "must be between 0 and 8760 (one year)")
     if not 0 < settings.port < 65536:
         raise bad("port", "must be between 1 and 65535")
+    # SLA (issue 12): the credit table and maintenance windows are checked where they are read.
+    if not 0 < settings.sla_target <= 100:
+        raise bad("sla_target", "must be a percentage above 0 and at most 100")
+    if settings.sla_probe_seconds < 5 or settings.sla_flush_seconds <= 0:
+        raise bad("sla_probe_seconds", "must be at least 5 (and sla_flush_seconds above 0)")
+    if not 0 <= settings.sla_down_ratio < 1:
+        raise bad("sla_down_ratio", "must be a fraction from 0 up to (not including) 1")
     _validate_alerts(settings, bad)
     return settings
 
@@ -355,7 +381,7 @@ def _validate_alerts(settings: Settings, bad: Any) -> None:
             raise bad(name, "must be greater than 0 (seconds)")
     if settings.sla_window_minutes < 1:
         raise bad("sla_window_minutes", "must be at least 1")
-    for name in ("sla_warning", "sla_critical", "sla_target"):
+    for name in ("sla_warning", "sla_critical"):
         if not 0 < getattr(settings, name) <= 100:
             raise bad(name, "must be a percentage above 0 and at most 100")
     if settings.sla_critical > settings.sla_warning:

@@ -40,6 +40,12 @@ TABLES = (
     "audit_checkpoints",
     "alerts",
     "alert_deliveries",
+    "availability_minutes",
+    "availability_failures",
+    "availability_flushes",
+    "incidents",
+    "maintenance_windows",
+    "sync_lag_minutes",
 )
 
 

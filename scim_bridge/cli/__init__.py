@@ -15,14 +15,29 @@ from scim_bridge.cli import (
     database,
     dlq,
     guard,
+    maintenance,
     mapping,
     plan,
+    report,
     serve,
     tokens,
 )
 from scim_bridge.cli.root import main
 
-for _module in (serve, database, tokens, config, plan, dlq, guard, mapping, audit, alerts):
+for _module in (
+    serve,
+    database,
+    tokens,
+    config,
+    plan,
+    dlq,
+    guard,
+    mapping,
+    audit,
+    report,
+    maintenance,
+    alerts,
+):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 

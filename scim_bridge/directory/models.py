@@ -16,6 +16,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -321,6 +322,93 @@ class AuditCheckpoint(Base):
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- availability of DingTalk, measured by our own calls (issue 12, monitor/availability.py) ---
+
+
+class AvailabilityMinute(Base):
+    """One UTC minute of DingTalk calls, by how each ended; several processes add into it.
+
+    ``down`` is the verdict of the policy in force when the counts were added (more than
+    ``sla_down_ratio`` of the minute's calls failed DingTalk-side): failures we cause
+    (``rejected``, ``throttled``, ``banned``) are counted apart and never make a minute down.
+    """
+
+    __tablename__ = "availability_minutes"
+
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    ok: Mapped[int] = mapped_column(Integer, default=0)
+    transient: Mapped[int] = mapped_column(Integer, default=0)  # 5xx, timeouts, system busy
+    rejected: Mapped[int] = mapped_column(Integer, default=0)  # our 4xx, permanent, auth
+    throttled: Mapped[int] = mapped_column(Integer, default=0)  # our QPS (88/90018, 9000x)
+    banned: Mapped[int] = mapped_column(Integer, default=0)  # the per-IP ban we earned
+    probe_ok: Mapped[int] = mapped_column(Integer, default=0)
+    probe_failed: Mapped[int] = mapped_column(Integer, default=0)  # DingTalk-side
+    probe_refused: Mapped[int] = mapped_column(Integer, default=0)  # ours (credentials, ban)
+    down: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AvailabilityFailure(Base):
+    """DingTalk-side failures of one minute by API and code, for the incidents' "seen" lists."""
+
+    __tablename__ = "availability_failures"
+
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    api: Mapped[str] = mapped_column(String(128), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AvailabilityFlush(Base):
+    """A batch of counts already added: a retried flush of the same batch adds nothing."""
+
+    __tablename__ = "availability_flushes"
+
+    batch_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    flushed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Incident(Base):
+    """A run of down minutes: opened and closed by monitor/incidents.py, never by hand."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # None while open; else the first minute DingTalk answered again.
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    down_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    apis: Mapped[dict[str, Any]]  # {"seen": [api, ...]}
+    errcodes: Mapped[dict[str, Any]]  # {"seen": [code, ...]}
+
+
+class MaintenanceWindow(Base):
+    """A declared maintenance window: its minutes count neither as up nor as down."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(16))  # "cli" | "settings"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SyncLagMinute(Base):
+    """Changes projected in one UTC minute by sync lag, as histogram buckets (the SLA report).
+
+    ``le`` is the bucket's upper bound in seconds (monitor/metrics.py LAG_BUCKETS; the last,
+    1e9, stands for +Inf); ``count`` the changes acknowledged by DingTalk that minute whose lag
+    (first unapplied SCIM commit -> acknowledgement) fell in it and no lower bucket.
+    """
+
+    __tablename__ = "sync_lag_minutes"
+
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    le: Mapped[float] = mapped_column(Float, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # --- Alerts (issue 12, alerts) ------------------------------------------------------------------

@@ -11,8 +11,9 @@ what resolves. The rules of an episode:
 - it resolves only after its condition has stayed clear for the hold-down, so a condition that
   flaps during it neither resolves nor fires again (no flapping storm);
 - grouping: while ``dingtalk_availability`` is open, the lag and dead letters that DingTalk's
-  transient errors cause are folded under it (recorded, not announced); if they outlive it they
-  are announced then, and if they clear first nobody was paged for them.
+  transient errors cause are folded under it: their events carry the parent (``alert.parent``)
+  so they reach the people watching the outage as lines of its digest but page nobody (the
+  evaluation job routes them); if they outlive it they are announced on their own then.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class AlertState:
     severity: str
     summary: str
     started_at: datetime
-    announced: bool = False
+    announced: bool = False  # paged on its own (not only as a line under its parent)
     parent: str | None = None  # the key it is folded under, while folded
     clear_since: datetime | None = None  # its condition has been clear since (hold-down)
     calm_since: datetime | None = None  # a lower severity has held since (hold-down)
@@ -240,8 +241,7 @@ def _fire(out: Outcome, cond: Condition, *, now: datetime, fold: bool) -> None:
         labels=dict(cond.labels),
     )
     out.open[cond.key] = state
-    if not fold:
-        out.events.append(Event(FIRING, state))
+    out.events.append(Event(FIRING, state))  # folded: a line under the outage, not a page
 
 
 def _clear(out: Outcome, prev: AlertState, *, now: datetime, hold_down: timedelta) -> None:
@@ -250,8 +250,7 @@ def _clear(out: Outcome, prev: AlertState, *, now: datetime, hold_down: timedelt
         out.open[prev.key] = replace(prev, clear_since=since, calm_since=None)
         return
     out.resolved.append(prev)
-    if prev.announced:  # a folded alert nobody was told of resolves silently
-        out.events.append(Event(RESOLVED, prev))
+    out.events.append(Event(RESOLVED, prev))  # still folded: resolves where it was told
 
 
 def _hold(

@@ -119,6 +119,8 @@ def notice_body(event: Event, *, now: datetime) -> dict[str, object]:
     """Return the body of an event's notice (notify.message.Notice.as_json's fields)."""
     alert = event.alert
     labels = dict(alert.labels)
+    if alert.parent is not None:
+        labels["grouped_under"] = alert.parent
     if event.previous_severity is not None:
         labels["previous_severity"] = event.previous_severity
     body: dict[str, object] = {

@@ -56,6 +56,9 @@ def digest(notices: Sequence[Notice]) -> dict[str, str]:
     lines = [f"### {title}", ""]
     for notice in notices[:DIGEST_LINES]:
         verb = "🔥 **FIRING**" if notice.status == FIRING else "✅ **RESOLVED**"
+        under = notice.labels.get("grouped_under")
+        if under:  # caused by the outage above it: a line of its digest, not a page
+            verb = f"↳ grouped under `{under}`: {verb}"
         lines.append(f"- {verb} `{notice.rule}` **{notice.severity}**: {notice.summary}")
         lines.append(f"  (key `{notice.key}`, since {notice.started_at})")
     if len(notices) > DIGEST_LINES:

@@ -32,12 +32,15 @@ from scim_bridge.monitor.alert_rules import (
     conditions,
     evaluate,
 )
+from scim_bridge.monitor.availability import month_to_date, rolling_window, zone
 from scim_bridge.notify.message import Channel, Notice
 
 log = logging.getLogger("scim_bridge.alerts")
 
 #: The channel that only the month-to-date escalation goes to.
 ESCALATION_CHANNEL = "escalation_webhook"
+#: Where the events of an alert folded under an outage go: the chat and the log, no pager.
+GROUPED_CHANNELS = frozenset({"dingtalk_robot", "log"})
 #: pg_advisory_xact_lock key of the evaluation: "scimalrt" as a 64-bit integer.
 _LOCK_KEY = int.from_bytes(b"scimalrt", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
@@ -57,6 +60,22 @@ class AvailabilitySource(Protocol):
     def __call__(self, session: Session, *, now: datetime) -> Availability:
         """Return the availability figures at ``now``."""
         ...
+
+
+@dataclass(frozen=True)
+class MeasuredAvailability:
+    """Availability from the SLA bookkeeping (monitor/availability.py): the rolling window over
+    measured minutes only, and the month to date in the contract's time zone."""
+
+    window_minutes: int
+    tz: str = "UTC"
+
+    def __call__(self, session: Session, *, now: datetime) -> Availability:
+        """Return the figures at ``now``."""
+        window = rolling_window(session, now=now, minutes=self.window_minutes)
+        month = month_to_date(session, now=now, tz=self.tz)
+        local = now.astimezone(zone(self.tz))
+        return Availability(window.percent, month.percent, local.strftime("%Y-%m"))
 
 
 def _aware(when: datetime) -> datetime:
@@ -140,10 +159,13 @@ class AlertEngine:
     def routes(self, event: Event) -> list[str]:
         """Return the channels an event goes to.
 
-        The escalation webhook takes only the month-to-date escalation; an alert about a
-        failing channel goes to every channel but that one."""
+        The escalation webhook takes only the month-to-date escalation; an alert folded under
+        an outage goes as a line of its digest to the robot and the log only; an alert about
+        a failing channel goes to every channel but that one."""
         alert = event.alert
         names = [n for n in self._names if n != ESCALATION_CHANNEL or alert.severity == ESCALATION]
+        if alert.parent is not None:
+            names = [n for n in names if n in GROUPED_CHANNELS]
         if alert.rule == CHANNEL:
             names = [n for n in names if n != alert.labels.get("channel")]
         return names

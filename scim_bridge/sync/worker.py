@@ -36,6 +36,7 @@ from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.monitor import readiness
 from scim_bridge.monitor.audit_chain import chain_pending
 from scim_bridge.monitor.metrics import Metrics
+from scim_bridge.monitor.sla_jobs import SlaJobs
 from scim_bridge.sync import claims as outbox
 from scim_bridge.sync import dlq
 from scim_bridge.sync.alerting import AlertEngine
@@ -77,6 +78,8 @@ class Worker:
     rules_loader: Callable[[], MappingRules] | None = None
     #: This process's Prometheus metrics (sync lag, guard pauses), or None.
     metrics: Metrics | None = None
+    #: The SLA bookkeeping's jobs (issue 12, monitor/sla_jobs.py), or None when switched off.
+    sla: SlaJobs | None = None
     #: The alert rules and channels (issue 12), evaluated every ``alerting.interval`` s, or None.
     alerting: AlertEngine | None = None
     owner: str = field(
@@ -218,10 +221,15 @@ class Worker:
 
     def _observe_lag(self, claim: Claim) -> None:
         # Issue 12: SCIM commit of the first unapplied change -> DingTalk acknowledged.
-        if self.metrics is not None and claim.first_changed_at is not None:
-            first = claim.first_changed_at
-            first = first if first.tzinfo is not None else first.replace(tzinfo=UTC)
-            self.metrics.observe_lag((self.clock() - first).total_seconds())
+        if claim.first_changed_at is None:
+            return
+        first = claim.first_changed_at
+        first = first if first.tzinfo is not None else first.replace(tzinfo=UTC)
+        seconds = (self.clock() - first).total_seconds()
+        if self.metrics is not None:
+            self.metrics.observe_lag(seconds)
+        if self.sla is not None:  # the monthly report's lag percentiles
+            self.sla.recorder.observe_lag(seconds)
 
     def _retry_or_bury(self, claim: Claim, exc: Exception) -> None:
         attempt = claim.attempts + 1
@@ -310,6 +318,17 @@ class Worker:
         # Whenever the mapping file changes: re-project who is affected (and on start, above).
         if self.rules_loader is not None:
             scheduler.add_job(self.reload_rules, "interval", seconds=10, id="watch-mapping")
+        # Issue 12: SLA counts to the database, the availability probe, last month's report.
+        if self.sla is not None:
+            sla = self.sla
+            scheduler.add_job(
+                sla.flush, "interval", seconds=sla.policy.flush_seconds, id="sla-flush"
+            )
+            scheduler.add_job(
+                sla.probe, "interval", seconds=sla.policy.probe_seconds, id="sla-probe"
+            )
+            monthly = {"day": 1, "hour": 0, "minute": 15, "timezone": sla.policy.report_tz}
+            scheduler.add_job(sla.monthly_report, "cron", **monthly, id="sla-report")
         return scheduler
 
     def reproject(self) -> None:

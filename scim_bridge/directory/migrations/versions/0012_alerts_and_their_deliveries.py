@@ -1,7 +1,7 @@
 """alerts and their deliveries
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0011
 Create Date: 2026-12-07 01:10:00.000000
 
 Issue 12 (alerts): one row per alert episode (stable key, rule, severity, firing -> resolved,
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0012"
-down_revision = "0007"
+down_revision = "0011"  # 0007 on its own branch; after s3-sla merged, 0011
 branch_labels = None
 depends_on = None
 
