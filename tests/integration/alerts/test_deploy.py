@@ -23,6 +23,7 @@ from scim_bridge.directory.db import Database
 from scim_bridge.monitor.alert_rules import CHANNEL, RECONCILE, RULES
 from scim_bridge.monitor.gauges import StoreGauges
 from scim_bridge.monitor.metrics import Metrics, parse
+from scim_bridge.monitor.sla_gauges import AvailabilityGauges
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 RULES_FILE = DEPLOY / "prometheus" / "alerts.yml"
@@ -113,6 +114,7 @@ def exported(database: Database) -> set[str]:
     metrics.token_fetched(True)
     metrics.guard_paused()
     metrics.add_collector(StoreGauges(database, clock=lambda: datetime.now(UTC)))
+    metrics.add_collector(AvailabilityGauges(database, clock=lambda: datetime.now(UTC)))
     return {name for name, _labels, _value in parse(metrics.exposition())}
 
 
