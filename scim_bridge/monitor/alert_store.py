@@ -96,7 +96,7 @@ def record(session: Session, outcome: Outcome, *, now: datetime, routes: Routes)
     queued = 0
     for event in outcome.events:
         row = rows[event.alert.key]
-        payload = notice_body(event, now=now).copy()
+        payload = notice_body(event, now=now)
         for channel in routes(event):
             session.add(
                 AlertDelivery(
