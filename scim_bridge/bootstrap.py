@@ -142,15 +142,18 @@ def build_worker(
     config: WorkerConfig | None = None,
     environ: Mapping[str, str] | None = None,
     metrics: Metrics | None = None,
+    sla: SlaJobs | None = None,
 ) -> Worker:
     """Build a worker: the DingTalk client, the mapping rules and the translator.
 
     ``environ`` is the process environment the alert command's allow-list is taken from
     (settings.alert_environment reads os.environ when it is None); ``metrics`` records the
-    sync lag, guard pauses and (for a client built here) every DingTalk call."""
+    sync lag, guard pauses and (for a client built here) every DingTalk call; ``sla`` is the
+    SLA bookkeeping (built from the settings when not given; see sla_jobs for a client of
+    the caller's own)."""
     rules = load_mapping(settings)  # a bad file stops start-up, naming line and fix
-    sla = sla_jobs(settings, db, clock=clock)
-    observer = Fanout(metrics, sla.recorder if sla is not None else None)
+    sla = sla if sla is not None else sla_jobs(settings, db, clock=clock)
+    observer = Fanout(metrics, sla.recorder) if sla is not None else metrics
     client = client or dingtalk_client(settings, observer=observer)
     if sla is not None:
         sla.probe_read = lambda: client.get_department(ROOT_DEPT_ID)

@@ -366,8 +366,10 @@ def _validated(settings: Settings) -> Settings:
     # SLA (issue 12): the credit table and maintenance windows are checked where they are read.
     if not 0 < settings.sla_target <= 100:
         raise bad("sla_target", "must be a percentage above 0 and at most 100")
-    if settings.sla_probe_seconds < 5 or settings.sla_flush_seconds <= 0:
-        raise bad("sla_probe_seconds", "must be at least 5 (and sla_flush_seconds above 0)")
+    if settings.sla_probe_seconds < 5:
+        raise bad("sla_probe_seconds", "must be at least 5 (seconds)")
+    if settings.sla_flush_seconds <= 0:
+        raise bad("sla_flush_seconds", "must be greater than 0 (seconds)")
     if not 0 <= settings.sla_down_ratio < 1:
         raise bad("sla_down_ratio", "must be a fraction from 0 up to (not including) 1")
     _validate_alerts(settings, bad)

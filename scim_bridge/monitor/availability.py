@@ -116,19 +116,36 @@ def measured_minutes(session: Session, start: datetime, end: datetime) -> dict[d
     return {aware(minute): bool(down) for minute, down in rows}
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """The minutes of a span: {measured minute: down} and the maintenance minutes left out."""
+
+    seen: dict[datetime, bool]
+    excluded: set[datetime]
+    elapsed: int  # minutes of the span, maintenance excluded
+
+    def figure(self, *, unmeasured_is_up: bool) -> WindowFigure:
+        """Return the span's availability: over elapsed minutes, or over measured ones only."""
+        down = sum(self.seen.values())
+        base = self.elapsed if unmeasured_is_up else len(self.seen)
+        percent = None if base <= 0 else 100.0 * (1.0 - down / base)
+        return WindowFigure(percent, len(self.seen), down, max(0, self.elapsed))
+
+
+def evidence(session: Session, start: datetime, end: datetime) -> Evidence:
+    """Read the minutes of [start, end) (whole UTC minutes), maintenance left out."""
+    start, end = floor_minute(start), floor_minute(end)
+    if end <= start:
+        return Evidence({}, set(), 0)
+    excluded = maintenance_minutes(session, start, end)
+    seen = {k: v for k, v in measured_minutes(session, start, end).items() if k not in excluded}
+    return Evidence(seen, excluded, int((end - start) / MINUTE) - len(excluded))
+
+
 def _span(
     session: Session, start: datetime, end: datetime, *, unmeasured_is_up: bool
 ) -> WindowFigure:
-    start, end = floor_minute(start), floor_minute(end)
-    if end <= start:
-        return WindowFigure(None, 0, 0, 0)
-    excluded = maintenance_minutes(session, start, end)
-    seen = {k: v for k, v in measured_minutes(session, start, end).items() if k not in excluded}
-    elapsed = int((end - start) / MINUTE) - len(excluded)
-    down = sum(seen.values())
-    base = elapsed if unmeasured_is_up else len(seen)
-    percent = None if base <= 0 else 100.0 * (1.0 - down / base)
-    return WindowFigure(percent, len(seen), down, max(0, elapsed))
+    return evidence(session, start, end).figure(unmeasured_is_up=unmeasured_is_up)
 
 
 def rolling_window(session: Session, *, now: datetime, minutes: int) -> WindowFigure:

@@ -34,6 +34,8 @@ CURSOR_KEY = "sla.evaluated_through"
 SETTLE = timedelta(seconds=30)
 #: The furthest back a first evaluation (or one after a long stop) looks.
 LOOKBACK = timedelta(days=1)
+#: The code recorded for a call whose errcode the observer does not carry (sla_recorder.py).
+OUTCOME_ONLY = "transient"
 #: pg_advisory_xact_lock key of the evaluation: "scimsla1" as a 64-bit integer.
 _LOCK_KEY = int.from_bytes(b"scimsla1", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
@@ -115,7 +117,10 @@ def _note_failures(session: Session, incident: Incident, *, limit: datetime) -> 
         .distinct()
     ).all()
     incident.apis = {"seen": sorted({api for api, _ in rows})}
-    incident.errcodes = {"seen": sorted({code for _, code in rows})}
+    # The probe records DingTalk's own code; the translator's calls only their class
+    # ("transient", all the client's observer says), listed only when no code was seen.
+    codes = {code for _, code in rows}
+    incident.errcodes = {"seen": sorted(codes - {OUTCOME_ONLY} or codes)}
 
 
 def incidents_between(session: Session, start: datetime, end: datetime) -> list[Incident]:

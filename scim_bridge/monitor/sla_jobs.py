@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.db import Database
+from scim_bridge.errors import ConfigError
 from scim_bridge.monitor.availability import aware, open_incident, zone
 from scim_bridge.monitor.credits import CreditTable, credit_table
 from scim_bridge.monitor.incidents import evaluate
@@ -60,7 +61,10 @@ class SlaPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> SlaPolicy:
         """Check and collect the sla_* settings; a bad one is a ConfigError naming it."""
-        zone(settings.sla_report_tz)
+        try:
+            zone(settings.sla_report_tz)
+        except ConfigError as exc:
+            raise ConfigError(f"setting sla_report_tz: {exc}") from None
         return cls(
             target_percent=settings.sla_target,
             probe_seconds=settings.sla_probe_seconds,

@@ -66,7 +66,7 @@ def release_backoff(session: Session, *, now: datetime) -> int:
     worked on and are left alone. A row whose counted attempt was our own bug is released
     too; it then fails again and backs off again, which costs one attempt at most.
     """
-    result = session.execute(
+    released = session.execute(
         update(OutboxEntry)
         .where(
             OutboxEntry.attempts > 0,
@@ -74,5 +74,6 @@ def release_backoff(session: Session, *, now: datetime) -> int:
             or_(OutboxEntry.lease_owner.is_(None), OutboxEntry.lease_expires_at < now),
         )
         .values(available_at=now)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        .returning(OutboxEntry.id)
+    ).all()
+    return len(released)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
@@ -58,7 +58,9 @@ class Batch:
     """Counts taken from memory and not yet known to be in the database."""
 
     batch_id: str
-    minutes: dict[datetime, Counter[str]] = field(default_factory=dict)
+    minutes: defaultdict[datetime, Counter[str]] = field(
+        default_factory=lambda: defaultdict(Counter)
+    )
     failures: Counter[tuple[datetime, str, str]] = field(default_factory=Counter)
     lags: Counter[tuple[datetime, float]] = field(default_factory=Counter)
 
@@ -79,12 +81,18 @@ class AvailabilityRecorder:
     def _fresh() -> Batch:
         return Batch(uuid.uuid4().hex)
 
+    def _minute(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is UTC:  # the usual clock: skip the conversion (every call pays this)
+            return now.replace(second=0, microsecond=0)
+        return floor_minute(now)
+
     def call_finished(self, api: str, outcome: str, seconds: float) -> None:
         """Count one HTTP request to DingTalk in the minute it ended."""
         column = COLUMN.get(outcome, "rejected")
-        minute = floor_minute(self._clock())
+        minute = self._minute()
         with self._lock:
-            self._current.minutes.setdefault(minute, Counter())[column] += 1
+            self._current.minutes[minute][column] += 1
             if column == "transient":
                 self._current.failures[(minute, api[:128], outcome)] += 1
 
@@ -93,16 +101,16 @@ class AvailabilityRecorder:
 
     def probe_finished(self, outcome: str, *, api: str, code: str = "") -> None:
         """Count the probe's verdict: "ok", "failed" (DingTalk-side) or "refused" (ours)."""
-        minute = floor_minute(self._clock())
+        minute = self._minute()
         with self._lock:
-            self._current.minutes.setdefault(minute, Counter())[f"probe_{outcome}"] += 1
+            self._current.minutes[minute][f"probe_{outcome}"] += 1
             if outcome == "failed" and code:
                 self._current.failures[(minute, api[:128], code[:64])] += 1
 
     def observe_lag(self, seconds: float) -> None:
         """Count one change DingTalk acknowledged, ``seconds`` after its first unapplied commit."""
         le = next((bound for bound in LAG_BOUNDS if seconds <= bound), INF)
-        minute = floor_minute(self._clock())
+        minute = self._minute()
         with self._lock:
             self._current.lags[(minute, le)] += 1
 
@@ -139,7 +147,10 @@ def _insert(session: Session, model: Any) -> Any:
 def add_batch(session: Session, batch: Batch, *, now: datetime, down_ratio: float) -> bool:
     """Add a batch's counts into the minute rows, once per batch id; False if already added."""
     seen = _insert(session, AvailabilityFlush).values(batch_id=batch.batch_id, flushed_at=now)
-    if session.execute(seen.on_conflict_do_nothing()).rowcount == 0:  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: a conflict returns no row on both databases (psycopg's rowcount
+    # for INSERT .. ON CONFLICT DO NOTHING is not dependable through every execution path).
+    stmt = seen.on_conflict_do_nothing().returning(AvailabilityFlush.batch_id)
+    if session.execute(stmt).first() is None:
         return False
     if batch.minutes:
         rows = [_minute_row(minute, counts, down_ratio) for minute, counts in batch.minutes.items()]

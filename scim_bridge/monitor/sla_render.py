@@ -103,7 +103,8 @@ def daily_bars(f: SlaFigures) -> list[Bar]:
     if not f.daily:
         return []
     values = [d.percent for d in f.daily if d.percent is not None]
-    floor = min([99.0, *values, f.target_percent - 0.1])
+    lowest = min([99.0, *values, f.target_percent - 0.1])
+    floor = lowest - max(0.1, (100.0 - lowest) * 0.15)  # the worst day still shows a bar
     slot = (WIDTH - 2 * PAD) / len(f.daily)
     bars = []
     for n, day in enumerate(f.daily):

@@ -25,14 +25,13 @@ from scim_bridge.monitor.availability import (
     METHOD,
     MINUTE,
     aware,
+    evidence,
     floor_minute,
-    measured_minutes,
     month_bounds,
     zone,
 )
 from scim_bridge.monitor.credits import CreditTable
 from scim_bridge.monitor.incidents import incidents_between
-from scim_bridge.monitor.maintenance import maintenance_minutes
 from scim_bridge.monitor.sla_recorder import INF
 
 PERCENTILES = (50, 90, 99)
@@ -120,11 +119,9 @@ def build(
     where = zone(tz)
     start, end = month_bounds(month, tz)
     upto = max(start, min(end, floor_minute(now)))
-    excluded = maintenance_minutes(session, start, upto)
-    seen = {k: v for k, v in measured_minutes(session, start, upto).items() if k not in excluded}
-    elapsed = int((upto - start) / MINUTE) - len(excluded)
-    down = sum(seen.values())
-    percent = None if elapsed <= 0 else 100.0 * (1.0 - down / elapsed)
+    minutes = evidence(session, start, upto)
+    whole = minutes.figure(unmeasured_is_up=True)
+    percent, elapsed = whole.percent, whole.elapsed_minutes
     lag = _lag(session, start, upto)
     accuracy = _accuracy(session, start, upto)
     return SlaFigures(
@@ -133,12 +130,12 @@ def build(
         target_percent=policy.target_percent,
         availability_percent=percent,
         met_target=None if percent is None else percent >= policy.target_percent,
-        downtime_minutes=down,
-        measured_minutes=len(seen),
-        elapsed_minutes=max(0, elapsed),
+        downtime_minutes=whole.down_minutes,
+        measured_minutes=whole.measured_minutes,
+        elapsed_minutes=elapsed,
         minutes_in_month=int((end - start) / MINUTE),
-        maintenance_minutes=len(excluded),
-        coverage_percent=None if elapsed <= 0 else 100.0 * len(seen) / elapsed,
+        maintenance_minutes=len(minutes.excluded),
+        coverage_percent=whole.coverage_percent,
         complete=upto >= end,
         incidents=[
             IncidentFigure(
@@ -152,7 +149,7 @@ def build(
         ],
         credit_percent=policy.credits.credit_percent(percent),
         credit_table=policy.credits.describe(),
-        daily=_daily(start, upto, tz, seen, excluded),
+        daily=_daily(start, upto, tz, minutes.seen, minutes.excluded),
         sync_lag=lag,
         changes_processed=lag.changes,
         dead_letters=_dead_letters(session, start, upto),

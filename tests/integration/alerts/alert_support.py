@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from alert_receiver import ROBOT_SECRET, Receiver
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import Alert, AlertDelivery, DeadLetter, OutboxEntry
 from scim_bridge.monitor import readiness
+from scim_bridge.settings import Settings
 from scim_bridge.sync.alerting import Availability
 
 
@@ -109,3 +111,15 @@ def delivery_rows(database: Database) -> list[AlertDelivery]:
 
 
 MINUTE = timedelta(minutes=1)
+
+
+def alert_settings(database: Database, receiver: Receiver, **more: Any) -> Settings:
+    """Settings with every channel pointed at the receiver."""
+    return Settings(
+        database_url=database.url,
+        alert_dingtalk_webhook=receiver.robot_url,
+        alert_dingtalk_secret=ROBOT_SECRET,
+        alert_webhook_url=f"{receiver.url}/itsm",
+        alert_escalation_webhook_url=f"{receiver.url}/escalation",
+        **more,
+    )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from alert_receiver import ROBOT_SECRET, Clock, Receiver, serve_receiver
+from alert_receiver import Clock, Receiver, serve_receiver
+from alert_support import alert_settings
 
 from scim_bridge.bootstrap import build_alerting
 from scim_bridge.directory.db import Database
-from scim_bridge.settings import Settings
 from scim_bridge.sync.alerting import AlertEngine
 
 
@@ -25,18 +24,6 @@ def receiver(clock: Clock) -> Iterator[Receiver]:
     """The robot, ITSM and escalation endpoints on 127.0.0.1."""
     with serve_receiver(clock) as got:
         yield got
-
-
-def alert_settings(database: Database, receiver: Receiver, **more: Any) -> Settings:
-    """Settings with every channel pointed at the receiver."""
-    return Settings(
-        database_url=database.url,
-        alert_dingtalk_webhook=receiver.robot_url,
-        alert_dingtalk_secret=ROBOT_SECRET,
-        alert_webhook_url=f"{receiver.url}/itsm",
-        alert_escalation_webhook_url=f"{receiver.url}/escalation",
-        **more,
-    )
 
 
 @pytest.fixture

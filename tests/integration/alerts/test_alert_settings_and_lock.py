@@ -6,9 +6,8 @@ import threading
 
 import pytest
 from alert_receiver import ROBOT_SECRET, ROBOT_TOKEN, Clock, Receiver
-from alert_support import add_dead_letter, delivery_rows
+from alert_support import add_dead_letter, alert_settings, delivery_rows
 from click.testing import CliRunner
-from conftest import alert_settings
 
 from scim_bridge.bootstrap import build_alerting
 from scim_bridge.cli import main

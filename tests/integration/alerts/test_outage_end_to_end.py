@@ -17,12 +17,11 @@ from typing import Any
 
 import pytest
 from alert_receiver import Clock, Receiver, serve_receiver
-from alert_support import events
-from conftest import alert_settings
+from alert_support import alert_settings, events
 
 from scim_bridge.app import create_app
 from scim_bridge.bootstrap import build_alerting, build_worker, sla_jobs
-from scim_bridge.dingtalk.client import ROOT_DEPT_ID, DingTalkClient
+from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from scim_bridge.directory.db import Database
 from scim_bridge.monitor.availability import month_to_date
@@ -73,9 +72,8 @@ def test_three_minutes_of_dingtalk_outage_page_once_resolve_once_and_raise_a_lag
         sleep=lambda seconds: None,  # the client's retry pauses: clock time, not wall time
         observer=Fanout(sla.recorder),
     )
-    sla.probe_read = lambda: client.get_department(ROOT_DEPT_ID)
     worker = build_worker(
-        settings, database, client=client, clock=clock, config=WorkerConfig(threads=2)
+        settings, database, client=client, clock=clock, config=WorkerConfig(threads=2), sla=sla
     )
     worker.rng = random.Random(12)  # the backoff's jitter, reproducible
     alerts = build_alerting(settings, database, clock=clock, environ={})
