@@ -54,6 +54,7 @@ from scim_bridge.sync.alerting import (
     AlertEngine,
     MeasuredAvailability,
     hold_down_for,
+    report_delivery,
 )
 from scim_bridge.sync.runtime_files import SingletonLock, runtime_dir
 from scim_bridge.sync.service import try_singleton_lock
@@ -176,6 +177,8 @@ def build_worker(
     # The alert command is one channel of the alert rules (issue 12): it hears of dead letters
     # once per episode, with the other alerts, instead of once per letter.
     worker.alerting = build_alerting(settings, db, clock=clock, environ=environ)
+    if sla is not None:  # issue 12: last month's report goes to the channels on the 1st
+        sla.deliver_report = report_delivery(worker.alerting.channels)
     return worker
 
 

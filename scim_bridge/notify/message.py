@@ -73,6 +73,15 @@ class Delivery:
     retry_after: float | None = None
 
 
+@dataclass(frozen=True)
+class Report:
+    """A periodic report (the monthly SLA report): a title, markdown for people, JSON for tools."""
+
+    title: str
+    markdown: str
+    body: dict[str, Any]
+
+
 class Channel(Protocol):
     """One place alerts go."""
 
@@ -80,6 +89,10 @@ class Channel(Protocol):
 
     def send(self, notices: Sequence[Notice]) -> Delivery:
         """Deliver ``notices`` together (a digest where the channel has one), never raise."""
+        ...
+
+    def send_report(self, report: Report) -> Delivery:
+        """Deliver a report (never raise)."""
         ...
 
 

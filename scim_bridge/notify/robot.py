@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import requests
 
-from scim_bridge.notify.message import FIRING, Delivery, Notice
+from scim_bridge.notify.message import FIRING, Delivery, Notice, Report
 from scim_bridge.notify.transport import post_json
 
 #: The robot's limit (custom-robot-access), and its window in seconds.
@@ -103,6 +103,13 @@ class RobotChannel:
         """Send the notices as one message (never raises)."""
         if not notices:
             return Delivery(True)
+        return self._post(digest(notices))
+
+    def send_report(self, report: Report) -> Delivery:
+        """Send a report's markdown as one message (never raises)."""
+        return self._post({"title": report.title[:64], "text": report.markdown})
+
+    def _post(self, markdown: dict[str, str]) -> Delivery:
         now = self._clock()
         wait = self._admit(now)
         if wait is not None:
@@ -112,7 +119,7 @@ class RobotChannel:
         params = {"timestamp": str(int(now * 1000))}
         if self._secret:
             params["sign"] = sign(self._secret, int(params["timestamp"]))
-        body = {"msgtype": "markdown", "markdown": digest(notices)}
+        body = {"msgtype": "markdown", "markdown": markdown}
         delivery, answer = post_json(self._session, self._webhook, body, params=params)
         if not delivery.ok:
             return delivery

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import requests
 
-from scim_bridge.notify.message import Delivery, Notice
+from scim_bridge.notify.message import Delivery, Notice, Report
 from scim_bridge.notify.transport import post_json
 
 
@@ -30,3 +30,8 @@ class WebhookChannel:
             if not delivery.ok:
                 return delivery
         return Delivery(True)
+
+    def send_report(self, report: Report) -> Delivery:
+        """POST the report's JSON body (never raises)."""
+        delivery, _answer = post_json(self._session, self._url, report.body)
+        return delivery

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import func, select, text
@@ -33,7 +34,8 @@ from scim_bridge.monitor.alert_rules import (
     evaluate,
 )
 from scim_bridge.monitor.availability import month_to_date, rolling_window, zone
-from scim_bridge.notify.message import Channel, Notice
+from scim_bridge.monitor.sla_report import SlaFigures
+from scim_bridge.notify.message import Channel, Notice, Report
 
 log = logging.getLogger("scim_bridge.alerts")
 
@@ -237,3 +239,49 @@ class AlertEngine:
 def hold_down_for(interval: float) -> timedelta:
     """Return the hold-down before an alert resolves: five evaluations, at least five minutes."""
     return max(timedelta(minutes=5), timedelta(seconds=5 * interval))
+
+
+# --- the monthly SLA report to the channels (issue 12) ------------------------------------------
+
+#: A report goes to people and to the credit claimers, not to the ITSM tool (it is no incident).
+REPORT_CHANNELS = frozenset({"log", "dingtalk_robot", ESCALATION_CHANNEL, "command"})
+
+
+def sla_report_message(path: Path, figures: SlaFigures) -> Report:
+    """Return the monthly SLA report as a channel message: a markdown summary and the JSON."""
+    availability = figures.availability_percent
+    shown = "not measured" if availability is None else f"{availability:.3f}%"
+    verdict = {True: "met", False: "MISSED", None: "not measured"}[figures.met_target]
+    title = f"scim-bridge SLA report {figures.month} ({figures.tz}): {shown}"
+    lines = [
+        f"### {title}",
+        "",
+        f"- availability **{shown}** against {figures.target_percent:g}%: {verdict}",
+        f"- {figures.downtime_minutes} minute(s) down in {len(figures.incidents)} incident(s)",
+        f"- coverage {_percent(figures.coverage_percent)}, service credit "
+        f"{figures.credit_percent:g}% ({figures.credit_table})",
+        f"- the full report: `{path.name}` on the worker, or `scim-bridge report sla "
+        f"--month {figures.month} --tz {figures.tz}`",
+    ]
+    body = {"type": "sla_report", "file": path.name, **figures.as_json()}
+    body.pop("daily", None)  # the per-day series belongs in the file, not in a webhook
+    return Report(title=title, markdown="\n".join(lines), body=body)
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def report_delivery(channels: Sequence[Channel]) -> Callable[[Path, SlaFigures], None]:
+    """Return the SLA jobs' ``deliver_report``: the report to the people channels, logged."""
+
+    def deliver(path: Path, figures: SlaFigures) -> None:
+        report = sla_report_message(path, figures)
+        for channel in channels:
+            if channel.name not in REPORT_CHANNELS:
+                continue
+            delivery = channel.send_report(report)
+            if not delivery.ok:  # the file stays on disk: `report sla` renders it again
+                log.warning("SLA report to %s failed: %s", channel.name, delivery.error)
+
+    return deliver
