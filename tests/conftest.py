@@ -38,8 +38,10 @@ TABLES = (
     "guard_removals",
     "audit_records",
     "audit_checkpoints",
+    # issue 12, alerts (migration 0012)
     "alerts",
     "alert_deliveries",
+    # issue 12, the SLA (migration 0011)
     "availability_minutes",
     "availability_failures",
     "availability_flushes",

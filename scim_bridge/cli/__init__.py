@@ -8,37 +8,18 @@ below); build objects with ``scim_bridge.bootstrap``, raise our errors, never pr
 
 from __future__ import annotations
 
-from scim_bridge.cli import (
-    alerts,
-    audit,
-    config,
-    database,
-    dlq,
-    guard,
-    maintenance,
-    mapping,
-    plan,
-    report,
-    serve,
-    tokens,
-)
+from scim_bridge.cli import audit, config, database, dlq, guard, mapping, plan, serve, tokens
+from scim_bridge.cli.alerts import COMMANDS as ALERTS_COMMANDS  # issue 12, alerts
+from scim_bridge.cli.maintenance import COMMANDS as MAINTENANCE_COMMANDS  # issue 12
+from scim_bridge.cli.report import COMMANDS as REPORT_COMMANDS  # issue 12
 from scim_bridge.cli.root import main
 
-for _module in (
-    serve,
-    database,
-    tokens,
-    config,
-    plan,
-    dlq,
-    guard,
-    mapping,
-    audit,
-    report,
-    maintenance,
-    alerts,
-):
+for _module in (serve, database, tokens, config, plan, dlq, guard, mapping, audit):
     for _command in _module.COMMANDS:
         main.add_command(_command)
+for _command in (*REPORT_COMMANDS, *MAINTENANCE_COMMANDS):  # issue 12: the SLA
+    main.add_command(_command)
+for _command in ALERTS_COMMANDS:  # issue 12: alerts
+    main.add_command(_command)
 
 __all__ = ["main"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -107,8 +107,8 @@ class SlaJobs:
     probe_read: Callable[[], object] | None = None
     reports_dir: Path | None = None
     deliver_report: DeliverReport = log_report
-    #: How many outbox rows the last recovery released (for tests and the log).
-    released: list[int] = field(default_factory=list)
+    #: How many outbox rows the last recovery released (None: none yet), for tests and the log.
+    released: int | None = None
 
     def flush(self) -> None:
         """Add this process's counted calls to the minute rows."""
@@ -151,7 +151,7 @@ class SlaJobs:
 
     def _release(self, session: Session) -> None:
         count = release_backoff(session, now=self.clock())
-        self.released.append(count)
+        self.released = count
         if count:
             log.info("SLA: DingTalk recovered; %d change(s) waiting in backoff are due now", count)
 
