@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import Alert, AlertDelivery
@@ -27,6 +27,8 @@ BACKOFF_BASE = 30.0
 BACKOFF_CAP = 1800.0
 #: How long a claimed delivery is hidden from other processes while it is being sent.
 CLAIM_LEASE = timedelta(seconds=60)
+#: Resolved alerts (and their deliveries) are kept this long, for `alerts list` and reviews.
+RETENTION = timedelta(days=180)
 
 #: Given an alert event, the channels that should carry it.
 Routes = Callable[[Event], Sequence[str]]
@@ -236,3 +238,13 @@ def recent(session: Session, *, limit: int = 50) -> list[tuple[Alert, list[Alert
         ).all():
             deliveries[d.alert_id].append(d)
     return [(a, deliveries[a.id]) for a in alerts]
+
+
+def prune(session: Session, *, now: datetime, keep: timedelta = RETENTION) -> int:
+    """Forget alerts resolved more than ``keep`` ago, with their deliveries; return how many."""
+    old = select(Alert.id).where(Alert.status == RESOLVED, Alert.resolved_at < now - keep)
+    session.execute(delete(AlertDelivery).where(AlertDelivery.alert_id.in_(old)))
+    result = session.execute(
+        delete(Alert).where(Alert.status == RESOLVED, Alert.resolved_at < now - keep)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -191,6 +191,7 @@ class AlertEngine:
                 hold_down=self.policy.hold_down,
             )
             alert_store.record(session, outcome, now=now, routes=self.routes)
+            alert_store.prune(session, now=now)  # a small table: the history of half a year
         for event in outcome.events:
             log.info("alert %s %s (%s)", event.alert.key, event.status, event.alert.severity)
         return outcome

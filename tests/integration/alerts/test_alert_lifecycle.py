@@ -18,6 +18,7 @@ from alert_support import (
     alert_rows,
     clear_dead_letters,
     clear_outbox,
+    delivery_rows,
     events,
     token_state,
     wait_change,
@@ -206,3 +207,21 @@ def test_a_dead_letter_of_our_own_making_is_not_folded_under_an_outage(
     assert len(receiver.robot) == 1  # both in one digest
     text = receiver.robot[0]["markdown"]["text"]
     assert "dead_letters" in text and "dingtalk_availability" in text
+
+
+def test_resolved_alerts_are_kept_half_a_year_then_forgotten(
+    database: Database, engine: AlertEngine, clock: Clock, receiver: Receiver
+) -> None:
+    add_dead_letter(database, at=clock())
+    engine.run_once()
+    clear_dead_letters(database)
+    clock.advance(minutes=1)
+    engine.run_once()
+    clock.advance(minutes=5)
+    engine.run_once()  # resolved now
+    clock.advance(days=179)
+    engine.run_once()
+    assert [row.status for row in alert_rows(database)] == ["resolved"]
+    clock.advance(days=2)
+    engine.run_once()
+    assert alert_rows(database) == [] and delivery_rows(database) == []
