@@ -38,16 +38,29 @@ from scim_bridge.errors import ConfigError
 from scim_bridge.http.dingtalk_events import callback_cipher
 from scim_bridge.http.runtime import Runtime
 from scim_bridge.mapping.rules import MappingRules, load_rules, rules_path
+from scim_bridge.monitor.alert_rules import Policy
 from scim_bridge.monitor.gauges import StoreGauges
 from scim_bridge.monitor.metrics import Metrics
-from scim_bridge.monitor.reconcile_state import ReconcileGauges
+from scim_bridge.monitor.reconcile_state import ReconcileGauges, latest_accuracy
 from scim_bridge.monitor.sla_gauges import AvailabilityGauges
 from scim_bridge.monitor.sla_jobs import SlaJobs, SlaPolicy
 from scim_bridge.monitor.sla_recorder import AvailabilityRecorder, Fanout
+from scim_bridge.notify.command import CommandChannel
+from scim_bridge.notify.log import LogChannel
+from scim_bridge.notify.message import Channel
+from scim_bridge.notify.robot import RobotChannel
+from scim_bridge.notify.webhook import WebhookChannel
 from scim_bridge.settings import EMULATOR, Settings, alert_environment
+from scim_bridge.sync.alerting import (
+    ESCALATION_CHANNEL,
+    AlertEngine,
+    MeasuredAvailability,
+    hold_down_for,
+    report_delivery,
+)
 from scim_bridge.sync.events import EventJob, targeted_reconcile
 from scim_bridge.sync.runtime_files import SingletonLock, runtime_dir
-from scim_bridge.sync.service import command_alert, try_singleton_lock
+from scim_bridge.sync.service import try_singleton_lock
 from scim_bridge.sync.translator import Translator
 from scim_bridge.sync.wakeup import LocalListener, PostgresListener, socket_path
 from scim_bridge.sync.worker import Worker, WorkerConfig
@@ -170,10 +183,12 @@ def build_worker(
             db, client, settings, rules_of=lambda: translator.rules, clock=clock
         )
         worker.event_job = EventJob(db, repair, clock, on_queued=worker.wakeup.set)
-    if settings.alert_command:
-        env = alert_environment(environ)
-        worker.on_dead_letter.append(command_alert(settings.alert_command, env=env))
     worker.reconcile = reconcile_job(settings, db, worker, clock=clock, client=client)
+    # The alert command is one channel of the alert rules (issue 12): it hears of dead letters
+    # once per episode, with the other alerts, instead of once per letter.
+    worker.alerting = build_alerting(settings, db, clock=clock, environ=environ)
+    if sla is not None:  # issue 12: last month's report goes to the channels on the 1st
+        sla.deliver_report = report_delivery(worker.alerting.channels)
     return worker
 
 
@@ -202,6 +217,64 @@ def reconcile_job(
         lambda: worker.translator.rules,
         clock=clock,
         close_client=client is None,
+    )
+
+
+def alert_channels(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    environ: Mapping[str, str] | None = None,
+) -> list[Channel]:
+    """Build the alert channels the settings configure; the log is always one (issue 12)."""
+    channels: list[Channel] = [LogChannel()]
+    if settings.alert_dingtalk_webhook:
+        robot = RobotChannel(
+            settings.alert_dingtalk_webhook,
+            settings.alert_dingtalk_secret,
+            clock=lambda: clock().timestamp(),  # the robot signs and counts in epoch seconds
+        )
+        channels.append(robot)
+    if settings.alert_webhook_url:
+        channels.append(WebhookChannel("itsm_webhook", settings.alert_webhook_url))
+    if settings.alert_escalation_webhook_url:
+        channels.append(WebhookChannel(ESCALATION_CHANNEL, settings.alert_escalation_webhook_url))
+    if settings.alert_command:
+        channels.append(CommandChannel(settings.alert_command, env=alert_environment(environ)))
+    return channels
+
+
+def build_alerting(
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    environ: Mapping[str, str] | None = None,
+    channels: list[Channel] | None = None,
+) -> AlertEngine:
+    """Build the alert evaluation job: the rules' thresholds and the channels (issue 12)."""
+    policy = Policy(
+        sla_warning=settings.sla_warning,
+        sla_critical=settings.sla_critical,
+        sla_target=settings.sla_target,
+        lag_seconds=settings.alert_lag_seconds,
+        hold_down=hold_down_for(settings.alert_eval_seconds),
+    )
+    return AlertEngine(
+        db=db,
+        channels=channels
+        if channels is not None
+        else alert_channels(settings, clock=clock, environ=environ),
+        policy=policy,
+        clock=clock,
+        availability=(
+            MeasuredAvailability(settings.sla_window_minutes, settings.sla_report_tz)
+            if settings.sla_enabled
+            else None
+        ),
+        window_minutes=settings.sla_window_minutes,
+        interval=settings.alert_eval_seconds,
+        accuracy=latest_accuracy,
     )
 
 

@@ -208,6 +208,27 @@ class Settings:
     # The time zone of the monthly report the worker renders on the 1st (an IANA name).
     sla_report_tz: str = "UTC"
 
+    # Alerts (issue 12; notify/, monitor/alert_rules.py). A DingTalk custom robot's webhook
+    # (the access_token in its query is masked); empty: no robot.
+    alert_dingtalk_webhook: str = _url("")
+    # The secret of that robot's "sign" security setting (open.dingtalk.com custom robots, 加签).
+    alert_dingtalk_secret: str = _secret()
+    # A generic JSON webhook for ITSM tools (ServiceNow, ...): one POST per alert event.
+    alert_webhook_url: str = _url("")
+    # Where month-to-date SLA breaches go: the people who claim service credits.
+    alert_escalation_webhook_url: str = _url("")
+    # How often the worker evaluates the alert rules (seconds).
+    alert_eval_seconds: float = 60.0
+    # Oldest unapplied change older than this: warning; three times this: critical.
+    alert_lag_seconds: float = 300.0
+    # DingTalk availability over the rolling window (percent of measured minutes) below this:
+    # a warning.
+    sla_warning: float = 95.0
+    # ... and below this: critical.
+    sla_critical: float = 90.0
+    # The rolling window of the availability alert, in minutes.
+    sla_window_minutes: int = 60
+
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
         out: dict[str, Any] = {}
@@ -406,6 +427,7 @@ def _validated(settings: Settings) -> Settings:
         raise bad("sla_down_ratio", "must be a fraction from 0 up to (not including) 1")
     if settings.audit_retention_days < 1:  # issue 11 (auditdt): 0 would prune the whole trail
         raise bad("audit_retention_days", "must be at least 1 (days; the default is 400)")
+    _validate_alerts(settings, bad)
     return settings
 
 
@@ -420,3 +442,21 @@ def _validate_reconcile(settings: Settings, bad: Callable[[str, str], ConfigErro
         raise bad("reconcile_monthly_call_budget", "must be 0 (no budget) or more")
     if settings.reconcile_incremental_slice < 0:
         raise bad("reconcile_incremental_slice", "must be 0 or more (departments)")
+
+
+def _validate_alerts(settings: Settings, bad: Any) -> None:
+    # Alerts (issue 12): thresholds that cannot be ordered would never fire, or always.
+    for name in ("alert_eval_seconds", "alert_lag_seconds"):
+        if getattr(settings, name) <= 0:
+            raise bad(name, "must be greater than 0 (seconds)")
+    if settings.sla_window_minutes < 1:
+        raise bad("sla_window_minutes", "must be at least 1")
+    for name in ("sla_warning", "sla_critical"):
+        if not 0 < getattr(settings, name) <= 100:
+            raise bad(name, "must be a percentage above 0 and at most 100")
+    if settings.sla_critical > settings.sla_warning:
+        raise bad("sla_critical", f"must not be above sla_warning ({settings.sla_warning})")
+    for name in ("alert_dingtalk_webhook", "alert_webhook_url", "alert_escalation_webhook_url"):
+        url = getattr(settings, name)
+        if url and not url.startswith(("http://", "https://")):
+            raise bad(name, "must be an http:// or https:// URL")

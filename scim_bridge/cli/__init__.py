@@ -9,6 +9,7 @@ below); build objects with ``scim_bridge.bootstrap``, raise our errors, never pr
 from __future__ import annotations
 
 from scim_bridge.cli import (
+    alerts,
     audit,
     config,
     database,
@@ -27,6 +28,7 @@ from scim_bridge.cli import (
 from scim_bridge.cli.root import main
 
 for _module in (
+    alerts,
     audit,
     config,
     database,

@@ -472,3 +472,58 @@ class ErasureReceipt(Base):
     # Filled when the translator reports the person removed from DingTalk.
     dingtalk_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     dingtalk_answer: Mapped[str | None] = mapped_column(Text)
+
+
+# --- Alerts (issue 12, alerts) ------------------------------------------------------------------
+
+
+class Alert(Base):
+    """One alert episode: a stable key, its rule and severity, from firing to resolved.
+
+    At most one row per key is open (``status`` firing); a resolved row stays as history and a
+    new episode of the same key is a new row. The clocks (``clear_since``, ``calm_since``) are
+    the hold-down of monitor/alert_rules.py, kept here so every worker process agrees on them.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(128))
+    rule: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))  # warning | critical | escalation
+    status: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    summary: Mapped[str] = mapped_column(Text)
+    labels: Mapped[dict[str, Any]]
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    announced: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_key: Mapped[str | None] = mapped_column(String(128))
+    clear_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    calm_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_alerts_status_key", "status", "key"),)
+
+
+class AlertDelivery(Base):
+    """One announcement of an alert to one channel, and how its attempts went.
+
+    ``payload`` is the notice as sent (notify.message.Notice.as_json); ``error`` is the channel's
+    own words, which never carry a secret or a webhook's query string.
+    """
+
+    __tablename__ = "alert_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(64))
+    event: Mapped[str] = mapped_column(String(16))  # firing | resolved
+    payload: Mapped[dict[str, Any]]
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(16))  # pending | sent | failed | abandoned
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_alert_deliveries_outcome_next", "outcome", "next_attempt_at"),)

@@ -130,11 +130,12 @@ class ReconcileGauges(Collector):
             return
         if run is None:
             return
-        yield GaugeMetricFamily(
-            "scim_bridge_reconcile_accuracy_percent",
-            "Managed people whose DingTalk record is exactly right, at the latest reconcile.",
-            value=run.accuracy_percent if run.accuracy_percent is not None else 0.0,
-        )
+        if run.accuracy_percent is not None:  # none managed: no figure, rather than a false 0
+            yield GaugeMetricFamily(
+                "scim_bridge_reconcile_accuracy_percent",
+                "Managed people whose DingTalk record is exactly right, at the latest reconcile.",
+                value=run.accuracy_percent,
+            )
         drift = GaugeMetricFamily(
             "scim_bridge_reconcile_drift",
             "Differences between DingTalk and the directory found by the latest reconcile.",
@@ -148,6 +149,12 @@ class ReconcileGauges(Collector):
             "Seconds since the latest reconcile finished.",
             value=max(0.0, (self._clock() - (run.finished_at or run.started_at)).total_seconds()),
         )
+
+
+def latest_accuracy(session: Session) -> float | None:
+    """Return the accuracy the latest full or incremental reconcile measured, or None."""
+    run = _latest_survey(session)
+    return None if run is None else run.accuracy_percent
 
 
 def _latest_survey(session: Session) -> RunView | None:

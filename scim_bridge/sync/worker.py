@@ -40,6 +40,7 @@ from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.monitor.sla_jobs import SlaJobs
 from scim_bridge.sync import claims as outbox
 from scim_bridge.sync import dlq
+from scim_bridge.sync.alerting import AlertEngine
 from scim_bridge.sync.claims import Claim
 from scim_bridge.sync.failures import explain
 from scim_bridge.sync.reconcile_job import ReconcileJob, cron_trigger
@@ -85,6 +86,8 @@ class Worker:
     reconcile: ReconcileJob | None = None
     #: The SLA bookkeeping's jobs (issue 12, monitor/sla_jobs.py), or None when switched off.
     sla: SlaJobs | None = None
+    #: The alert rules and channels (issue 12), evaluated every ``alerting.interval`` s, or None.
+    alerting: AlertEngine | None = None
     owner: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     )
@@ -321,6 +324,10 @@ class Worker:
         )
         if self.event_job is not None:  # DingTalk contact-change events (issue 10)
             scheduler.add_job(self.event_job, "interval", seconds=2, id="dingtalk-events")
+        if self.alerting is not None:  # issue 12: the alert rules, one evaluation at a time
+            scheduler.add_job(
+                self.alerting.job, "interval", seconds=self.alerting.interval, id="alerts"
+            )
         # Whenever the mapping file changes: re-project who is affected (and on start, above).
         if self.rules_loader is not None:
             scheduler.add_job(self.reload_rules, "interval", seconds=10, id="watch-mapping")

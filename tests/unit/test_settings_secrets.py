@@ -30,7 +30,7 @@ def test_every_text_setting_named_like_a_secret_is_masked() -> None:
             continue
         value = (
             f"https://user:{planted}@example.test/x?access_token={planted}"
-            if f.name.endswith("_url")
+            if f.name.endswith(("_url", "_webhook"))  # URLs are checked to be URLs
             else planted
         )
         shown = Settings().replace(**{f.name: value}).masked()[f.name]

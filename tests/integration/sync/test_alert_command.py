@@ -14,6 +14,7 @@ from scim_bridge.bootstrap import build_worker
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import DeadLetter
+from scim_bridge.notify.message import Notice
 from scim_bridge.settings import Settings
 from scim_bridge.sync.service import command_alert
 
@@ -31,6 +32,16 @@ ALLOWED = {
     "TZ": "Asia/Shanghai",
     "SCIM_BRIDGE_ALERT_PAGER": "ops-oncall",
 }
+
+
+DEAD_LETTERS_FIRING = Notice(
+    rule="dead_letters",
+    key="dead_letters",
+    severity="warning",
+    status="firing",
+    summary="1 change(s) on the dead-letter list",
+    started_at="2026-12-07T00:00:00Z",
+)
 
 
 def env_dumper(target: Path) -> str:
@@ -76,8 +87,10 @@ def test_worker_alert_command_gets_no_secret_of_ours(
     client = DingTalkClient(app_key="k", app_secret="App-S3cret", oapi_url="http://127.0.0.1:9")
     try:
         worker = build_worker(settings, database, client=client)
-        for hook in worker.on_dead_letter:
-            hook(letter())
+        # Issue 12: the command is one channel of the alert rules, not a dead-letter hook.
+        assert worker.alerting is not None
+        for channel in worker.alerting.channels:
+            assert channel.send([DEAD_LETTERS_FIRING]).ok
     finally:
         client.close()
     env = seen(target)
