@@ -38,6 +38,9 @@ TABLES = (
     "guard_removals",
     "audit_records",
     "audit_checkpoints",
+    "admin_users",
+    "login_failures",
+    "console_actions",
 )
 
 

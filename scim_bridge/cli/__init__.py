@@ -15,4 +15,10 @@ for _module in (serve, database, tokens, config, plan, dlq, guard, mapping, audi
     for _command in _module.COMMANDS:
         main.add_command(_command)
 
+# Issue 13: the console's accounts and the sample directory's push.
+from scim_bridge.cli import admin, demo  # noqa: E402
+
+for _command in (*admin.COMMANDS, *demo.COMMANDS):
+    main.add_command(_command)
+
 __all__ = ["main"]

@@ -1,0 +1,224 @@
+"""The admin console's access: sign-in, sign-out, the actions form, headers, error pages.
+
+Pages that only read live in ``admin_pages.py``; this module owns who gets in and what they
+may do. A web request never calls DingTalk: an action is a ``console_actions`` row the worker
+carries out (design.md). Every action, and every sign-in, is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from scim_bridge.directory import admins, console_actions, login_throttle
+from scim_bridge.directory.audit import record_on
+from scim_bridge.directory.prepared import Cursor
+from scim_bridge.directory.rows import Context
+from scim_bridge.directory.tokens import Principal
+from scim_bridge.errors import ScimError
+from scim_bridge.http import auth
+from scim_bridge.http.admin_pages import register_pages
+from scim_bridge.http.errors import request_id
+from scim_bridge.http.runtime import Runtime
+
+#: Content-Security-Policy of every console page: nothing inline runs (the one script is a
+#: file under static/), nothing is framed (clickjacking), forms post only to us.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; "
+    "object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers without CSP level 2
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",  # pages hold personal data: no browser or proxy copy
+}
+#: Pages anyone may open (the rest need a session).
+PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
+#: The idp column of the console's audit records: a person acting, not an IdP.
+CONSOLE_IDP = "console"
+
+
+def secure_headers(response: BaseResponse) -> BaseResponse:
+    """Add the console's security headers to a response."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    return response
+
+
+def audit_console(
+    runtime: Runtime,
+    cur: Cursor,
+    *,
+    actor: str,
+    operation: str,
+    target: str | None,
+    detail: dict[str, Any],
+    status: int = 200,
+) -> None:
+    """Append a console record to the audit trail, in the caller's transaction."""
+    principal = Principal(token_id=0, name=f"console:{actor}", idp=CONSOLE_IDP, profile="auto")
+    ctx = Context(
+        principal=principal,
+        now=runtime.clock(),
+        request_id=request_id(),
+        client=request.remote_addr,
+        audit=runtime.settings.audit_enabled,
+    )
+    record_on(
+        cur,
+        ctx,
+        resource_type="Console",
+        resource_id=target,
+        operation=operation,
+        status=status,
+        detail=detail,
+    )
+
+
+def make_admin_blueprint(runtime: Runtime) -> Blueprint:
+    """Build /admin: sign-in, sign-out and actions (the pages: admin_pages.py)."""
+    bp = Blueprint(
+        "admin", __name__, url_prefix="/admin", template_folder="templates", static_folder="static"
+    )
+    settings = runtime.settings
+    idle = timedelta(minutes=settings.admin_session_idle_minutes)
+    policy = login_throttle.ThrottlePolicy(
+        window=timedelta(minutes=settings.admin_login_window_minutes),
+        per_account=settings.admin_login_failures_per_account,
+        per_address=settings.admin_login_failures_per_address,
+    )
+
+    @bp.before_request
+    def gate() -> BaseResponse | None:
+        if request.endpoint in PUBLIC_ENDPOINTS:
+            if request.method == "POST":
+                auth.check_csrf()
+            return None
+        with runtime.db.read() as session:
+            admin = auth.current_admin(session, now=runtime.clock(), idle=idle)
+        if admin is None:
+            return redirect(url_for("admin.login", next=request.path))
+        if request.method == "POST":
+            auth.check_csrf()  # a session's token, before the role: a forged form learns nothing
+        return None
+
+    @bp.after_app_request
+    def console_headers(response: BaseResponse) -> BaseResponse:
+        # Every console response, its 404s and redirects included (they are app-level).
+        if request.path == "/" or request.path.startswith("/admin"):
+            secure_headers(response)
+        return response
+
+    register_pages(bp, runtime)
+
+    @bp.context_processor
+    def page_globals() -> dict[str, Any]:
+        return {
+            "csrf_token": auth.csrf_token,
+            "admin": g.get("admin"),
+            "sandbox": runtime.sandbox is not None,
+        }
+
+    @bp.errorhandler(ScimError)
+    def refused(exc: ScimError) -> tuple[str, int]:
+        # Console errors are pages, not SCIM JSON (http/errors.py stays the SCIM renderer).
+        return render_template(
+            "admin/error.html", status=exc.status, message=exc.detail
+        ), exc.status
+
+    @bp.route("/login", methods=["GET", "POST"])
+    def login() -> BaseResponse | tuple[str, int]:
+        if request.method == "GET":
+            return render_template("admin/login.html", error=None), 200
+        return attempt_login()
+
+    def attempt_login() -> BaseResponse | tuple[str, int]:
+        name = request.form.get("name", "").strip()
+        password = request.form.get("password", "")
+        address = request.remote_addr or "-"
+        now = runtime.clock()
+        with runtime.db.read() as session:
+            if login_throttle.blocked(session, policy, account=name, address=address, now=now):
+                error = "Too many failed sign-ins; wait a few minutes and try again."
+                return render_template("admin/login.html", error=error), 429
+            admin = admins.check_password(session, name, password)
+        with runtime.db.write() as session:
+            if admin is None:
+                login_throttle.record_failure(
+                    session, policy, account=name, address=address, now=now
+                )
+                audit_console(
+                    runtime,
+                    Cursor.of(session),
+                    actor=name[:64] or "-",
+                    operation="login",
+                    target=None,
+                    status=401,
+                    detail={"error": "wrong name or password"},
+                )
+            else:
+                login_throttle.clear_account(session, account=name)
+                admins.record_login(session, admin.id, now=now)
+                audit_console(
+                    runtime,
+                    Cursor.of(session),
+                    actor=admin.name,
+                    operation="login",
+                    target=None,
+                    detail={"role": admin.role},
+                )
+        if admin is None:
+            return render_template("admin/login.html", error="Wrong name or password."), 401
+        auth.start_session(admin, now=now)
+        return redirect(safe_next(request.args.get("next")))
+
+    @bp.post("/logout")
+    def logout() -> BaseResponse:
+        auth.end_session()
+        return redirect(url_for("admin.login"))
+
+    @bp.post("/actions")
+    def act() -> BaseResponse:
+        admin: admins.Admin = g.admin
+        auth.require_role_to_act(admin)
+        kind = request.form.get("kind", "")
+        target = request.form.get("target", "")
+        with runtime.db.write() as session:
+            action = console_actions.queue_action(
+                session, kind, target=target, requested_by=admin.name, now=runtime.clock()
+            )
+            audit_console(
+                runtime,
+                Cursor.of(session),
+                actor=admin.name,
+                operation=action.kind,
+                target=target,
+                detail={"action": action.id},
+            )
+        return redirect(safe_next(request.form.get("back")))
+
+    return bp
+
+
+def safe_next(target: str | None) -> str:
+    """Return where to go after a form: a console path of ours, never another site."""
+    if target and target.startswith("/admin") and "//" not in target and "\\" not in target:
+        return target
+    return "/admin/"
+
+
+def make_root_blueprint() -> Blueprint:
+    """Build `/`, which sends a person to the console."""
+    bp = Blueprint("root", __name__)
+
+    @bp.get("/")
+    def root() -> Response:
+        return redirect("/admin/")  # type: ignore[return-value]
+
+    return bp
