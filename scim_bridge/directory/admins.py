@@ -61,11 +61,13 @@ def _scrypt(password: str, salt: bytes, *, n: int, r: int, p: int) -> bytes:
     )
 
 
-def hash_password(password: str) -> str:
-    """Return the stored form of a password: ``scrypt$N$r$p$salt_hex$key_hex``."""
+def hash_password(password: str, *, cost: int = SCRYPT_N) -> str:
+    """Return the stored form of a password: ``scrypt$N$r$p$salt_hex$key_hex``.
+
+    ``cost`` (N) is lowered only by tests, to sign in quickly; the stored text carries it."""
     salt = secrets.token_bytes(SALT_BYTES)
-    key = _scrypt(password, salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${key.hex()}"
+    key = _scrypt(password, salt, n=cost, r=SCRYPT_R, p=SCRYPT_P)
+    return f"scrypt${cost}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${key.hex()}"
 
 
 def verify_password(password: str, stored: str) -> bool:
