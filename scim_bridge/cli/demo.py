@@ -17,6 +17,7 @@ from scim_bridge.cli.root import now, opened, settings_of
 from scim_bridge.errors import ConfigError
 
 SCIM_JSON = "application/scim+json"
+DEMO_IDP = "demo"
 
 
 class Pusher:
@@ -42,7 +43,13 @@ class Pusher:
                 query = {"filter": f'{unique} eq "{value}"', "attributes": "id"}
                 found = self.http.get(f"{self.url}/{endpoint}", params=query, timeout=self.timeout)
                 found.raise_for_status()
-                return str(found.json()["Resources"][0]["id"])
+                matches = found.json().get("Resources") or []
+                if not matches:
+                    raise ConfigError(
+                        f"{value!r} exists but belongs to another IdP's token; push with a "
+                        "token of the IdP that created it (--token), or into an empty database"
+                    )
+                return str(matches[0]["id"])
         except requests.ConnectionError:
             raise ConfigError(
                 f"nothing answers at {self.url}; start the server first (`make run`) or pass --url"
@@ -72,7 +79,8 @@ def demo(
     if token is None:
         with opened(settings) as database, database.write() as session:
             name = "demo-" + now().strftime("%Y%m%d-%H%M%S")
-            _row, token = create_token(session, name, now=now())
+            # One IdP for every demo token: a second run sees, and reuses, the first's people.
+            _row, token = create_token(session, name, idp=DEMO_IDP, now=now())
         click.echo(f"created token {name!r} for the push", err=True)
     company = make_company(people) if seed is None else make_company(people, seed=seed)
     pusher = Pusher(url, token)
