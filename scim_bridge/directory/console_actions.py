@@ -83,3 +83,36 @@ def _view(row: ConsoleAction) -> QueuedAction:
         done_at=row.done_at,
         outcome=row.outcome,
     )
+
+
+def waiting_ids(session: Session, *, limit: int) -> list[int]:
+    """Return the ids of actions the worker has not carried out yet, oldest first."""
+    query = (
+        select(ConsoleAction.id)
+        .where(ConsoleAction.done_at.is_(None))
+        .order_by(ConsoleAction.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def claim(session: Session, action_id: int) -> ConsoleAction | None:
+    """Lock a waiting action for this transaction; None if another worker has it or did it.
+
+    On PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several workers share the table (as
+    sync/claims.py does for the outbox); SQLite has one writer at a time anyway.
+    """
+    query = select(ConsoleAction).where(
+        ConsoleAction.id == action_id, ConsoleAction.done_at.is_(None)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return session.scalar(query)
+
+
+def finish(session: Session, action_id: int, *, outcome: str, now: datetime) -> None:
+    """Record that an action was carried out, and what came of it."""
+    row = session.get(ConsoleAction, action_id)
+    if row is not None:
+        row.done_at = now
+        row.outcome = outcome[:500]

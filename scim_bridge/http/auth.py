@@ -21,10 +21,14 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from scim_bridge.directory import tokens
 from scim_bridge.directory.admins import Admin, find_admin
 from scim_bridge.directory.models import BridgeState
-from scim_bridge.errors import Forbidden
+from scim_bridge.directory.rows import READ_ONLY
+from scim_bridge.errors import Forbidden, Unauthorized
 from scim_bridge.http.runtime import Runtime
+from scim_bridge.http.scim_request import PREFIX, ScimRequests
+from scim_bridge.scim.profiles import choose_profile
 
 #: The bridge_state key of the generated session-signing key.
 SESSION_KEY_STATE = "console.session_key"
@@ -99,6 +103,48 @@ def session_key_source(runtime: Runtime) -> Callable[[], str]:
                 return stored_session_key(db_session, now=runtime.clock())
 
     return key
+
+
+# --- SCIM: the bearer token of an IdP -----------------------------------------------------------
+
+
+def authenticate_bearer(api: ScimRequests, *, search_endpoints: frozenset[str]) -> None:
+    """Find the token of this SCIM request (RFC 6750), or raise 401; a read-only token's
+    writes are refused here with 403, before the body is read."""
+    runtime = api.runtime
+    header = request.headers.get("Authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise Unauthorized("send Authorization: Bearer <token>")
+    now = runtime.clock()
+    with runtime.db.reader() as reader:
+        principal, stale = tokens.authenticate(reader, presented.strip(), now=now)
+    if principal is None:
+        raise Unauthorized("the bearer token is not valid or has been revoked")
+    if stale:
+        with runtime.db.write() as db_session:
+            tokens.touch(db_session, principal.token_id, now=now)
+    g.principal = principal
+    g.profile = choose_profile(
+        principal.profile, runtime.settings.default_profile, request.headers.get("User-Agent")
+    )
+    if (
+        principal.read_only
+        and request.method not in ("GET", "HEAD")
+        and request.endpoint not in search_endpoints
+    ):
+        # RFC 7644 §3.12: 403, "not permitted based on the supplied authorization";
+        # refused before the body is read (the services refuse it too: Context), and
+        # audited: a read-only token trying to write is worth knowing about.
+        view_args = request.view_args or {}
+        with api.refusals_audited(written_resource(), view_args.get("resource_id")):
+            raise Forbidden(READ_ONLY)
+
+
+def written_resource() -> str:
+    """The endpoint a write names, for its audit record: Users, Groups, else Bulk."""
+    segment = request.path.removeprefix(PREFIX + "/").split("/", 1)[0]
+    return segment if segment in ("Users", "Groups") else "Bulk"
 
 
 # --- the console session ------------------------------------------------------------------------
