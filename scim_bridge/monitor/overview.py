@@ -85,7 +85,9 @@ def count(session: Session, model: Any, *where: Any) -> int:
 
 def idp_calls(session: Session) -> list[IdpCall]:
     """Return each IdP token and when it last called, most recent first."""
-    rows = session.scalars(select(Token).order_by(Token.last_used_at.desc(), Token.name))
+    rows = session.scalars(
+        select(Token).order_by(Token.last_used_at.desc().nulls_last(), Token.name)
+    )
     return [
         IdpCall(
             token=r.name,

@@ -12,8 +12,11 @@ Debian's packages, so CI runs it. Nothing is downloaded: both binaries are given
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -23,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from e2e_harness import CLI, free_port, wait_until
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -252,3 +257,79 @@ def test_console_in_a_browser(console: Console, browser: Any) -> None:
         "01-login-desktop.png",
         "01-login-phone.png",
     ]
+
+
+# --- a newcomer's first run: `make run`, sign in, `scim-bridge demo`, watch the sandbox --------
+
+
+@contextlib.contextmanager
+def quickstart(cwd: Path, env: dict[str, str], log: Path, port: int) -> Iterator[None]:
+    """`scim-bridge quickstart` (what `make run` runs) in its own process group."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [CLI, "quickstart", "--port", str(port)],
+            cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def printed(log: Path, label: str) -> str:
+    """Return what quickstart printed after ``label :``."""
+    for line in log.read_text(encoding="utf-8").splitlines():
+        if line.strip().startswith(label):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"quickstart printed no {label!r} line")
+
+
+@pytest.mark.slow
+def test_newcomer_signs_in_with_the_printed_password_and_watches_the_demo_arrive(
+    tmp_path: Path, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_BRIDGE_")}
+    env.pop("XDG_RUNTIME_DIR", None)
+    env.update(HOME=str(tmp_path / "home"), SCIM_BRIDGE_WORKERS="1")
+    port, log = free_port(), tmp_path / "quickstart.log"
+    shots = Path(os.environ.get("SCIM_BRIDGE_ARTIFACTS_DIR") or tmp_path) / "console-screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with quickstart(tmp_path, env, log, port):
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: requests.get(f"{base}/readyz", timeout=2).ok, timeout=90, what="api")
+        assert printed(log, "Console       ") == f"{base}/admin"
+        name, password = printed(log, "Console login").split(" / ")
+        driver = browser
+        driver.get(f"{base}/")  # `/` leads to the console, and it to the sign-in page
+        wait_for(driver, lambda d: "/admin/login" in d.current_url)
+        driver.find_element(By.ID, "name").send_keys(name)
+        driver.find_element(By.ID, "password").send_keys(password)
+        driver.find_element(By.ID, "sign-in").click()
+        wait_for(driver, lambda d: text_of(d, "h1") == "Overview")
+
+        demo = subprocess.run(
+            [CLI, "demo", "--url", f"{base}/scim/v2", "--people", "30"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False,
+        )  # fmt: skip
+        assert demo.returncode == 0, demo.stderr
+        assert "users 30/30" in demo.stderr
+
+        def arrived(d: Any) -> bool:
+            d.get(f"{base}/admin/sandbox")
+            return "Engineering" in text_of(d, "main") and "Head of Engineering" in text_of(
+                d, "main"
+            )
+
+        wait_for(driver, arrived)
+        for label, (width, height) in (("desktop", DESKTOP), ("phone", PHONE)):
+            driver.set_window_size(width, height)
+            driver.save_screenshot(str(shots / f"07-newcomer-sandbox-{label}.png"))
+        driver.set_window_size(*DESKTOP)
+        driver.get(f"{base}/admin/")
+        wait_for(driver, lambda d: text_of(d, "[data-field=people]") == "30")
+        driver.save_screenshot(str(shots / "08-newcomer-overview-desktop.png"))
+    assert "Traceback" not in log.read_text(encoding="utf-8")
