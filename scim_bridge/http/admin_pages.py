@@ -15,6 +15,7 @@ from flask import Blueprint, Response, json, render_template
 from scim_bridge.directory.console_actions import recent_actions
 from scim_bridge.errors import NotFound
 from scim_bridge.http.runtime import Runtime
+from scim_bridge.monitor.lag_history import lag_24h
 from scim_bridge.monitor.overview import read_overview, sparkline_points
 
 
@@ -24,7 +25,7 @@ def register_pages(bp: Blueprint, runtime: Runtime) -> None:
     @bp.get("/")
     def overview() -> str:
         with runtime.db.read() as session:
-            view = read_overview(session, now=runtime.clock())
+            view = read_overview(session, now=runtime.clock(), history=lag_24h)
             actions = recent_actions(session, limit=5)
         return render_template(
             "admin/overview.html",
@@ -36,7 +37,7 @@ def register_pages(bp: Blueprint, runtime: Runtime) -> None:
     @bp.get("/overview.json")
     def overview_json() -> Response:
         with runtime.db.read() as session:
-            view = read_overview(session, now=runtime.clock())
+            view = read_overview(session, now=runtime.clock(), history=lag_24h)
         return Response(json.dumps(view.as_json()), mimetype="application/json")
 
     @bp.get("/sandbox")

@@ -111,9 +111,13 @@ PENDING_PARTS = ("DingTalk availability", "Open alerts and incidents", "Last rec
 
 
 def read_overview(
-    session: Session, *, now: datetime, parts: dict[str, PartReader] | None = None
+    session: Session,
+    *,
+    now: datetime,
+    parts: dict[str, PartReader] | None = None,
+    history: Callable[..., list[float]] | None = None,
 ) -> Overview:
-    """Read everything the overview shows, in one session."""
+    """Read everything the overview shows, in one session (``history``: the lag per hour)."""
     parts = parts or {}
     placeholders = []
     for title in PENDING_PARTS:
@@ -131,6 +135,7 @@ def read_overview(
         departments=count(session, Link, Link.kind == "department", Link.state != "removed"),
         pending_actions=pending_count(session),
         idps=idp_calls(session),
+        lag_24h=history(session, now=now) if history is not None else [],
         placeholders=placeholders,
     )
 

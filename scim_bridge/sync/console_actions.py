@@ -20,6 +20,7 @@ from scim_bridge.directory.console_actions import ALL, ActionKind
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import ConsoleAction
 from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.monitor.lag_history import record_lag_sample
 from scim_bridge.sync import dlq
 
 log = logging.getLogger("scim_bridge.sync.console_actions")
@@ -79,3 +80,9 @@ def _letter_ids(target: str) -> list[int]:
         return [int(part) for part in target.split(",") if part.strip()]
     except ValueError:
         return []
+
+
+def sample_lag(db: Database, *, clock: Callable[[], datetime]) -> None:
+    """Keep the overview's 24-hour lag history (monitor/lag_history.py) up to date."""
+    with db.write() as session:
+        record_lag_sample(session, now=clock())

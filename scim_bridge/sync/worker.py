@@ -40,7 +40,7 @@ from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.sync import claims as outbox
 from scim_bridge.sync import dlq
 from scim_bridge.sync.claims import Claim
-from scim_bridge.sync.console_actions import carry_out_actions
+from scim_bridge.sync.console_actions import carry_out_actions, sample_lag
 from scim_bridge.sync.failures import explain
 from scim_bridge.sync.translator import FAILED, RETRYING, Translator
 from scim_bridge.sync.wakeup import Wakeup
@@ -305,6 +305,9 @@ class Worker:
             "interval",
             seconds=2,
             id="console-actions",
+        )
+        scheduler.add_job(
+            partial(sample_lag, self.db, clock=self.clock), "interval", seconds=60, id="lag-sample"
         )
         scheduler.add_job(
             self._refresh_token, "interval", seconds=60, id="token-refresh", next_run_time=at_once
