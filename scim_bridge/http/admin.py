@@ -40,6 +40,8 @@ SECURITY_HEADERS = {
 }
 #: Pages anyone may open (the rest need a session).
 PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
+#: Requests a page's script makes on its own: they do not keep an idle session alive.
+POLLS = frozenset({"admin.overview_json"})
 #: The idp column of the console's audit records: a person acting, not an IdP.
 CONSOLE_IDP = "console"
 
@@ -101,7 +103,9 @@ def make_admin_blueprint(runtime: Runtime) -> Blueprint:
                 auth.check_csrf()
             return None
         with runtime.db.read() as session:
-            admin = auth.current_admin(session, now=runtime.clock(), idle=idle)
+            admin = auth.current_admin(
+                session, now=runtime.clock(), idle=idle, activity=request.endpoint not in POLLS
+            )
         if admin is None:
             return redirect(url_for("admin.login", next=request.path))
         if request.method == "POST":

@@ -179,8 +179,14 @@ def end_session() -> None:
     session.clear()
 
 
-def current_admin(db_session: Session, *, now: datetime, idle: timedelta) -> Admin | None:
-    """Return the signed-in account of this request, or None; an idle session ends here."""
+def current_admin(
+    db_session: Session, *, now: datetime, idle: timedelta, activity: bool = True
+) -> Admin | None:
+    """Return the signed-in account of this request, or None; an idle session ends here.
+
+    ``activity``: whether this request counts as the person being there (a page they opened),
+    or not (the overview's background poll, which would otherwise keep an abandoned tab
+    signed in for ever)."""
     uid = session.get("uid")
     seen = session.get("seen")
     if not isinstance(uid, int) or not isinstance(seen, int | float):
@@ -192,7 +198,8 @@ def current_admin(db_session: Session, *, now: datetime, idle: timedelta) -> Adm
     if admin is None:  # disabled since: its sessions end with it
         end_session()
         return None
-    session["seen"] = now.timestamp()
+    if activity:
+        session["seen"] = now.timestamp()
     g.admin = admin
     return admin
 

@@ -111,6 +111,17 @@ def test_an_idle_session_expires_and_activity_keeps_it(
     assert as_admin.get("/admin/").status_code == 302  # the session is gone, not just paused
 
 
+def test_the_overview_poll_does_not_keep_an_abandoned_tab_signed_in(
+    as_admin: Any, console_settings: Settings, clock: Clock
+) -> None:
+    idle = console_settings.admin_session_idle_minutes
+    for _ in range(3):  # the script polls on and on; nobody opens a page
+        clock.advance(minutes=idle / 2)
+        as_admin.get("/admin/overview.json")
+    assert as_admin.get("/admin/overview.json").status_code == 302
+    assert as_admin.get("/admin/").status_code == 302
+
+
 def test_a_disabled_account_loses_its_session(as_admin: Any, database: Database) -> None:
     with database.write() as session:
         admins.disable_admin(session, "ada")
