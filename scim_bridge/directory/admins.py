@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import AdminUser
-from scim_bridge.errors import ConfigError
+from scim_bridge.errors import ConfigError, Forbidden
 
 ROLES = ("admin", "viewer")
 #: scrypt's cost (N), block size (r) and parallelism (p); see the module docstring.
@@ -97,6 +97,12 @@ def as_admin(row: AdminUser) -> Admin:
         created_at=row.created_at,
         last_login_at=row.last_login_at,
     )
+
+
+def require_admin(admin: Admin) -> None:
+    """Refuse a viewer's attempt to change anything (403)."""
+    if not admin.may_act:
+        raise Forbidden(f"{admin.name} is a viewer: viewers see, only admins act")
 
 
 def check_new_account(name: str, role: str, password: str) -> None:

@@ -13,11 +13,9 @@ from typing import Any
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from scim_bridge.directory import admins, console_actions, login_throttle
-from scim_bridge.directory.audit import record_on
-from scim_bridge.directory.prepared import Cursor
+from scim_bridge.directory import admins, console_access, login_throttle
+from scim_bridge.directory.console_access import console_principal
 from scim_bridge.directory.rows import Context
-from scim_bridge.directory.tokens import Principal
 from scim_bridge.errors import ScimError
 from scim_bridge.http import auth
 from scim_bridge.http.admin_pages import register_pages
@@ -42,8 +40,6 @@ SECURITY_HEADERS = {
 PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
 #: Requests a page's script makes on its own: they do not keep an idle session alive.
 POLLS = frozenset({"admin.overview_json"})
-#: The idp column of the console's audit records: a person acting, not an IdP.
-CONSOLE_IDP = "console"
 
 
 def secure_headers(response: BaseResponse) -> BaseResponse:
@@ -53,33 +49,14 @@ def secure_headers(response: BaseResponse) -> BaseResponse:
     return response
 
 
-def audit_console(
-    runtime: Runtime,
-    cur: Cursor,
-    *,
-    actor: str,
-    operation: str,
-    target: str | None,
-    detail: dict[str, Any],
-    status: int = 200,
-) -> None:
-    """Append a console record to the audit trail, in the caller's transaction."""
-    principal = Principal(token_id=0, name=f"console:{actor}", idp=CONSOLE_IDP, profile="auto")
-    ctx = Context(
-        principal=principal,
+def console_context(runtime: Runtime, actor: str) -> Context:
+    """The audit context of a console request by ``actor``."""
+    return Context(
+        principal=console_principal(actor),
         now=runtime.clock(),
         request_id=request_id(),
         client=request.remote_addr,
         audit=runtime.settings.audit_enabled,
-    )
-    record_on(
-        cur,
-        ctx,
-        resource_type="Console",
-        resource_id=target,
-        operation=operation,
-        status=status,
-        detail=detail,
     )
 
 
@@ -143,43 +120,24 @@ def make_admin_blueprint(runtime: Runtime) -> Blueprint:
         return attempt_login()
 
     def attempt_login() -> BaseResponse | tuple[str, int]:
-        name = request.form.get("name", "").strip()
-        password = request.form.get("password", "")
-        address = request.remote_addr or "-"
-        now = runtime.clock()
-        with runtime.db.read() as session:
-            if login_throttle.blocked(session, policy, account=name, address=address, now=now):
-                error = "Too many failed sign-ins; wait a few minutes and try again."
-                return render_template("admin/login.html", error=error), 429
-            admin = admins.check_password(session, name, password)
-        with runtime.db.write() as session:
-            if admin is None:
-                login_throttle.record_failure(
-                    session, policy, account=name, address=address, now=now
-                )
-                audit_console(
-                    runtime,
-                    Cursor.of(session),
-                    actor=name[:64] or "-",
-                    operation="login",
-                    target=None,
-                    status=401,
-                    detail={"error": "wrong name or password"},
-                )
-            else:
-                login_throttle.clear_account(session, account=name)
-                admins.record_login(session, admin.id, now=now)
-                audit_console(
-                    runtime,
-                    Cursor.of(session),
-                    actor=admin.name,
-                    operation="login",
-                    target=None,
-                    detail={"role": admin.role},
-                )
-        if admin is None:
-            return render_template("admin/login.html", error="Wrong name or password."), 401
-        auth.start_session(admin, now=now)
+        name = request.form.get("name", "").strip()[:64]
+        attempt = console_access.sign_in(
+            runtime.db,
+            policy,
+            name=name,
+            password=request.form.get("password", ""),
+            address=request.remote_addr or "-",
+            context=lambda actor: console_context(runtime, actor),
+        )
+        if attempt.admin is None:
+            throttled = attempt.outcome is console_access.Outcome.THROTTLED
+            error = (
+                "Too many failed sign-ins; wait a few minutes and try again."
+                if throttled
+                else "Wrong name or password."
+            )
+            return render_template("admin/login.html", error=error), 429 if throttled else 401
+        auth.start_session(attempt.admin, now=runtime.clock())
         return redirect(safe_next(request.args.get("next")))
 
     @bp.post("/logout")
@@ -190,21 +148,13 @@ def make_admin_blueprint(runtime: Runtime) -> Blueprint:
     @bp.post("/actions")
     def act() -> BaseResponse:
         admin: admins.Admin = g.admin
-        auth.require_role_to_act(admin)
-        kind = request.form.get("kind", "")
-        target = request.form.get("target", "")
-        with runtime.db.write() as session:
-            action = console_actions.queue_action(
-                session, kind, target=target, requested_by=admin.name, now=runtime.clock()
-            )
-            audit_console(
-                runtime,
-                Cursor.of(session),
-                actor=admin.name,
-                operation=action.kind,
-                target=target,
-                detail={"action": action.id},
-            )
+        console_access.request_action(
+            runtime.db,
+            console_context(runtime, admin.name),
+            admin,
+            kind=request.form.get("kind", ""),
+            target=request.form.get("target", ""),
+        )
         return redirect(safe_next(request.form.get("back")))
 
     return bp

@@ -202,9 +202,3 @@ def current_admin(
         session["seen"] = now.timestamp()
     g.admin = admin
     return admin
-
-
-def require_role_to_act(admin: Admin) -> None:
-    """Refuse a viewer's attempt to change anything."""
-    if not admin.may_act:
-        raise Forbidden(f"{admin.name} is a viewer: viewers see, only admins act")
