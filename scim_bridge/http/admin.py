@@ -61,17 +61,21 @@ def console_context(runtime: Runtime, actor: str) -> Context:
 
 
 def make_admin_blueprint(runtime: Runtime) -> Blueprint:
-    """Build /admin: sign-in, sign-out and actions (the pages: admin_pages.py)."""
+    """Build /admin: the gate, sign-in and sign-out, the pages (admin_pages.py), actions."""
     bp = Blueprint(
         "admin", __name__, url_prefix="/admin", template_folder="templates", static_folder="static"
     )
-    settings = runtime.settings
-    idle = timedelta(minutes=settings.admin_session_idle_minutes)
-    policy = login_throttle.ThrottlePolicy(
-        window=timedelta(minutes=settings.admin_login_window_minutes),
-        per_account=settings.admin_login_failures_per_account,
-        per_address=settings.admin_login_failures_per_address,
-    )
+    guard(bp, runtime)
+    register_sign_in(bp, runtime)
+    register_pages(bp, runtime)
+    register_actions(bp, runtime)
+    return bp
+
+
+def guard(bp: Blueprint, runtime: Runtime) -> None:
+    """Add what every console request goes through: the session and CSRF gate, the security
+    headers, the pages' globals, and error pages."""
+    idle = timedelta(minutes=runtime.settings.admin_session_idle_minutes)
 
     @bp.before_request
     def gate() -> BaseResponse | None:
@@ -96,8 +100,6 @@ def make_admin_blueprint(runtime: Runtime) -> Blueprint:
             secure_headers(response)
         return response
 
-    register_pages(bp, runtime)
-
     @bp.context_processor
     def page_globals() -> dict[str, Any]:
         return {
@@ -109,34 +111,36 @@ def make_admin_blueprint(runtime: Runtime) -> Blueprint:
     @bp.errorhandler(ScimError)
     def refused(exc: ScimError) -> tuple[str, int]:
         # Console errors are pages, not SCIM JSON (http/errors.py stays the SCIM renderer).
-        return render_template(
-            "admin/error.html", status=exc.status, message=exc.detail
-        ), exc.status
+        page = render_template("admin/error.html", status=exc.status, message=exc.detail)
+        return page, exc.status
+
+
+def register_sign_in(bp: Blueprint, runtime: Runtime) -> None:
+    """Add /admin/login and /admin/logout."""
+    settings = runtime.settings
+    policy = login_throttle.ThrottlePolicy(
+        window=timedelta(minutes=settings.admin_login_window_minutes),
+        per_account=settings.admin_login_failures_per_account,
+        per_address=settings.admin_login_failures_per_address,
+    )
 
     @bp.route("/login", methods=["GET", "POST"])
     def login() -> BaseResponse | tuple[str, int]:
         if request.method == "GET":
             return render_template("admin/login.html", error=None), 200
-        return attempt_login()
-
-    def attempt_login() -> BaseResponse | tuple[str, int]:
-        name = request.form.get("name", "").strip()[:64]
         attempt = console_access.sign_in(
             runtime.db,
             policy,
-            name=name,
+            name=request.form.get("name", "").strip()[:64],
             password=request.form.get("password", ""),
             address=request.remote_addr or "-",
             context=lambda actor: console_context(runtime, actor),
         )
         if attempt.admin is None:
-            throttled = attempt.outcome is console_access.Outcome.THROTTLED
-            error = (
-                "Too many failed sign-ins; wait a few minutes and try again."
-                if throttled
-                else "Wrong name or password."
-            )
-            return render_template("admin/login.html", error=error), 429 if throttled else 401
+            if attempt.outcome is console_access.Outcome.THROTTLED:
+                error = "Too many failed sign-ins; wait a few minutes and try again."
+                return render_template("admin/login.html", error=error), 429
+            return render_template("admin/login.html", error="Wrong name or password."), 401
         auth.start_session(attempt.admin, now=runtime.clock())
         return redirect(safe_next(request.args.get("next")))
 
@@ -144,6 +148,10 @@ def make_admin_blueprint(runtime: Runtime) -> Blueprint:
     def logout() -> BaseResponse:
         auth.end_session()
         return redirect(url_for("admin.login"))
+
+
+def register_actions(bp: Blueprint, runtime: Runtime) -> None:
+    """Add /admin/actions: an admin's request, queued for the worker."""
 
     @bp.post("/actions")
     def act() -> BaseResponse:
@@ -156,8 +164,6 @@ def make_admin_blueprint(runtime: Runtime) -> Blueprint:
             target=request.form.get("target", ""),
         )
         return redirect(safe_next(request.form.get("back")))
-
-    return bp
 
 
 def safe_next(target: str | None) -> str:
