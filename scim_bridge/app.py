@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,8 @@ from flask import Flask
 
 from scim_bridge.directory.db import Database
 from scim_bridge.http.acceptance import user_acceptance
+from scim_bridge.http.admin import make_admin_blueprint, make_root_blueprint
+from scim_bridge.http.auth import install_console_session, session_key_source
 from scim_bridge.http.dingtalk_events import callback_cipher, make_dingtalk_events_blueprint
 from scim_bridge.http.errors import register_error_handlers
 from scim_bridge.http.health import make_health_blueprint
@@ -45,11 +47,13 @@ def create_app(
     db: Database | None = None,
     clock: Callable[[], datetime] = utc_now,
     metrics_dir: Path | None = None,
+    sandbox: Callable[[], Mapping[str, Any]] | None = None,
 ) -> Flask:
     """Build the Flask application for one process.
 
     ``metrics_dir``: prometheus-client's multiprocess directory, when `serve` runs several
-    processes (the caller has put it in PROMETHEUS_MULTIPROC_DIR before any metric exists)."""
+    processes (the caller has put it in PROMETHEUS_MULTIPROC_DIR before any metric exists).
+    ``sandbox``: returns the built-in emulator's directory for the console's sandbox view."""
     logging.getLogger("scim_bridge").setLevel(settings.log_level.upper())
     app = Flask("scim_bridge")
     # Werkzeug refuses larger bodies with 413 before we read them (RFC 7644 §3.7.4 for Bulk).
@@ -57,6 +61,7 @@ def create_app(
     app.url_map.strict_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep schemas, id, … first
     runtime = Runtime(settings=settings, db=db or Database(settings.database_url), clock=clock)
+    runtime.sandbox = sandbox
     if settings.reject_unprojectable:
         runtime.check_user = user_acceptance(settings)
     # Wake a translator in another process on this host the moment a change commits.
@@ -70,6 +75,10 @@ def create_app(
     cipher = callback_cipher(settings)  # DingTalk contact-change events (issue 10), if configured
     if cipher is not None:
         app.register_blueprint(make_dingtalk_events_blueprint(runtime, cipher))
+    # The admin console (issue 13): its own sign-in, apart from the SCIM tokens.
+    install_console_session(app, session_key_source(runtime))
+    app.register_blueprint(make_admin_blueprint(runtime))
+    app.register_blueprint(make_root_blueprint())
     if settings.metrics_enabled:
         runtime.metrics = Metrics(multiprocess_dir=metrics_dir)
         runtime.metrics.add_collector(StoreGauges(runtime.db, clock=clock))

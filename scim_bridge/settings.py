@@ -228,6 +228,19 @@ class Settings:
     sla_critical: float = 90.0
     # The rolling window of the availability alert, in minutes.
     sla_window_minutes: int = 60
+    # Admin console (issue 13): /admin. Sessions are signed cookies; an idle one ends after
+    # this many minutes.
+    admin_session_idle_minutes: float = 30.0
+    # The key that signs console sessions; empty: one generated at first use and kept in the
+    # database (bridge_state), so every process and restart shares it.
+    admin_session_secret: str = _secret()
+    # Sign-in throttle: the window over which refused attempts are counted, in minutes.
+    admin_login_window_minutes: float = 15.0
+    # Refused attempts allowed per account within the window; then every attempt on it is
+    # refused until the window moves on.
+    admin_login_failures_per_account: int = 5
+    # Refused attempts allowed per client address within the window.
+    admin_login_failures_per_address: int = 20
 
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
@@ -411,6 +424,12 @@ def _validated(settings: Settings) -> Settings:
         raise bad("sync_backoff_base", "must be greater than 0 (seconds)")
     if not 0 <= settings.token_rotation_overlap_hours <= 8760:
         raise bad("token_rotation_overlap_hours", "must be between 0 and 8760 (one year)")
+    for name in ("admin_login_failures_per_account", "admin_login_failures_per_address"):
+        if getattr(settings, name) < 1:
+            raise bad(name, "must be at least 1")
+    for name in ("admin_session_idle_minutes", "admin_login_window_minutes"):
+        if getattr(settings, name) <= 0:
+            raise bad(name, "must be greater than 0 (minutes)")
     if not 0 < settings.port < 65536:
         raise bad("port", "must be between 1 and 65535")
     if settings.dingtalk_callback_max_age <= 0:

@@ -9,10 +9,12 @@ below); build objects with ``scim_bridge.bootstrap``, raise our errors, never pr
 from __future__ import annotations
 
 from scim_bridge.cli import (
+    admin,
     alerts,
     audit,
     config,
     database,
+    demo,
     dlq,
     erase,
     explain,
@@ -28,10 +30,12 @@ from scim_bridge.cli import (
 from scim_bridge.cli.root import main
 
 for _module in (
+    admin,
     alerts,
     audit,
     config,
     database,
+    demo,
     dlq,
     erase,
     explain,

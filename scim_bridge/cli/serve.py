@@ -73,6 +73,7 @@ def serve(
             threads=threads or settings.threads,
             embed_worker=not no_worker,
             metrics_dir=metrics_dir,
+            sandbox_url=settings.dingtalk_base_url if wanted else None,
         )
 
 
@@ -81,8 +82,9 @@ def serve(
 @click.option("--port", type=int, default=None)
 @click.pass_context
 def quickstart(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Migrate, create a token, print the SCIM URL and token, serve (what `make run` does)."""
+    """Migrate, create a token (and a first console admin), print them, serve (`make run`)."""
     from scim_bridge.bootstrap import check_can_serve, metrics_directory
+    from scim_bridge.directory.admins import create_first_admin
     from scim_bridge.directory.db import upgrade
     from scim_bridge.directory.tokens import create_token
 
@@ -96,10 +98,14 @@ def quickstart(ctx: click.Context, host: str | None, port: int | None) -> None:
         with opened(settings) as database, database.write() as session:
             name = "quickstart-" + now().strftime("%Y%m%d-%H%M%S")
             _row, plaintext = create_token(session, name, now=now())
+            first = create_first_admin(session, now=now())
         click.echo("")
         click.echo(f"  SCIM base URL : http://{host}:{port}/scim/v2")
         click.echo(f"  Bearer token  : {plaintext}")
         click.echo(f"  DingTalk      : {settings.dingtalk_base_url}")
+        click.echo(f"  Console       : http://{host}:{port}/admin")
+        if first is not None:  # printed once: only its hash is kept
+            click.echo(f"  Console login : {first[0]} / {first[1]}")
         click.echo("")
         sys.stdout.flush()
         with metrics_directory(settings, os.environ) as metrics_dir:
@@ -110,6 +116,7 @@ def quickstart(ctx: click.Context, host: str | None, port: int | None) -> None:
                 workers=settings.workers,
                 threads=settings.threads,
                 metrics_dir=metrics_dir,
+                sandbox_url=settings.dingtalk_base_url if wanted else None,
             )
 
 

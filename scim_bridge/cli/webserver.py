@@ -54,14 +54,17 @@ def run_gunicorn(
     threads: int,
     embed_worker: bool = True,
     metrics_dir: Path | None = None,
+    sandbox_url: str | None = None,
 ) -> None:
     """Serve the API with gunicorn (never Flask's development server) until stopped.
 
-    ``metrics_dir``: the multiprocess directory of bootstrap.metrics_directory, or None."""
+    ``metrics_dir``: the multiprocess directory of bootstrap.metrics_directory, or None.
+    ``sandbox_url``: the built-in emulator the console's sandbox view reads, or None."""
     from gunicorn.app.base import BaseApplication
 
     from scim_bridge.app import create_app
     from scim_bridge.bootstrap import embed_translator
+    from scim_bridge.dingtalk.emulator.read_api import EmulatorStateReader
 
     options = gunicorn_options(settings, host=host, port=port, workers=workers, threads=threads)
     held: list[Any] = []  # the embedded translator lives as long as its worker process
@@ -74,7 +77,8 @@ def run_gunicorn(
 
         def load(self) -> Any:
             # Called in each worker after fork: every worker gets its own engine and pool.
-            app = create_app(settings, metrics_dir=metrics_dir)
+            sandbox = EmulatorStateReader(sandbox_url) if sandbox_url else None
+            app = create_app(settings, metrics_dir=metrics_dir, sandbox=sandbox)
             if embed_worker:
                 held.append(embed_translator(settings, app.extensions["scim_bridge"]))
             return app

@@ -527,3 +527,57 @@ class AlertDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_alert_deliveries_outcome_next", "outcome", "next_attempt_at"),)
+
+
+# --- admin console (issue 13) -----------------------------------------------------------------
+
+
+class AdminUser(Base):
+    """A person who may sign in to /admin: an admin acts, a viewer only sees.
+
+    Only an scrypt hash of the password is stored (directory/admins.py gives its parameters),
+    with a salt of its own, in the hash's text: ``scrypt$n$r$p$salt_hex$hash_hex``.
+    """
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # admin | viewer
+    password_hash: Mapped[str] = mapped_column(String(256))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginFailure(Base):
+    """One refused console sign-in, counted per account and per address by the throttle.
+
+    Kept in the database, not in memory, so that every API process (gunicorn forks several)
+    sees the same count: a guesser spreading attempts over processes gains nothing.
+    """
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    account: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class ConsoleAction(Base):
+    """An operator's request from the console ("sync now", "retry", "drop", "apply").
+
+    A web request never calls DingTalk (design.md): it inserts this row, and the worker
+    carries it out and fills in ``done_at`` and ``outcome``; the page polls for them.
+    """
+
+    __tablename__ = "console_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # sync_now | retry | drop | apply
+    target: Mapped[str] = mapped_column(String(300))  # a resource id, a group key, or "all"
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    outcome: Mapped[str | None] = mapped_column(Text)

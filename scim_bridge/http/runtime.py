@@ -32,6 +32,8 @@ class Runtime:
     check_user: Callable[[Mapping[str, Any]], None] | None = None
     #: This process's Prometheus metrics (None: SCIM_BRIDGE_METRICS_ENABLED is off).
     metrics: Metrics | None = None
+    #: The console's sandbox view: returns the built-in emulator's directory (None: not in use).
+    sandbox: Callable[[], Mapping[str, Any]] | None = None
 
     def outbox_committed(self) -> None:
         """Tell every listener that new outbox rows are committed."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
@@ -42,6 +43,7 @@ from scim_bridge.sync import claims as outbox
 from scim_bridge.sync import dlq
 from scim_bridge.sync.alerting import AlertEngine
 from scim_bridge.sync.claims import Claim
+from scim_bridge.sync.console_actions import carry_out_actions, sample_lag
 from scim_bridge.sync.failures import explain
 from scim_bridge.sync.reconcile_job import ReconcileJob, cron_trigger
 from scim_bridge.sync.translator import FAILED, RETRYING, Translator
@@ -319,6 +321,16 @@ class Worker:
         # The audit trail's writers only insert; its sequencer chains what they committed
         # (docs/audit.md), so the chain keeps up without serialising SCIM writes.
         scheduler.add_job(self.chain_audit, "interval", seconds=5, id="audit-chain")
+        # The console's actions (issue 13): rows a web request inserted, carried out here.
+        scheduler.add_job(
+            partial(carry_out_actions, self.db, clock=self.clock, wake=self.wakeup.set),
+            "interval",
+            seconds=2,
+            id="console-actions",
+        )
+        scheduler.add_job(
+            partial(sample_lag, self.db, clock=self.clock), "interval", seconds=60, id="lag-sample"
+        )
         scheduler.add_job(
             self._refresh_token, "interval", seconds=60, id="token-refresh", next_run_time=at_once
         )

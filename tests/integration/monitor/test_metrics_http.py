@@ -18,7 +18,7 @@ from scim_bridge.directory.prepared import Cursor
 from scim_bridge.monitor.metrics import parse, total
 from scim_bridge.settings import MASK, Settings
 
-USER_ROUTE = "/scim/v2/<any(Users, Groups):endpoint>/<resource_id>"
+USER_ROUTE = "/scim/v2/Users/<resource_id>"
 
 
 def user(name: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0009"
-down_revision = "0008"  # 0007 on its own branch; chained after reconcile's 0008 here
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

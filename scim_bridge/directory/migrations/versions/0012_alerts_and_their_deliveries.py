@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0012"
-down_revision = "0011"  # 0007 on its own branch; after s3-sla merged, 0011
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,127 @@
+"""How long each console page takes with a large directory (issue 13: < 200 ms each with
+100,000 people and 10,000 dead letters), in-process through the Flask test client.
+
+Rows are inserted straight into the tables (users, links, dead letters, outbox) so the set-up
+takes seconds, not the hours 100,000 SCIM POSTs would. Each page is fetched several times
+after one warm-up; the median and the worst are printed. Prints numbers; asserts nothing.
+
+    .venv/bin/python bench/console_pages.py                      # 100,000 people, SQLite
+    .venv/bin/python bench/console_pages.py --people 2000 --dead 200
+    .venv/bin/python bench/console_pages.py --postgres postgresql://postgres@127.0.0.1:55433/postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
+
+from scim_bridge.app import create_app
+from scim_bridge.directory import admins
+from scim_bridge.directory.db import Database, normalise_url, upgrade
+from scim_bridge.directory.models import DeadLetter, Link, OutboxEntry, User
+from scim_bridge.settings import Settings
+
+PAGES = ("/admin/", "/admin/overview.json", "/admin/login")
+BATCH = 5000
+
+
+def fill(db: Database, *, people: int, dead: int) -> None:
+    """Insert people (each linked and synced), dead letters and a few outbox rows."""
+    now = datetime.now(UTC)
+    for start in range(0, people, BATCH):
+        ids = [str(uuid.uuid4()) for _ in range(start, min(people, start + BATCH))]
+        user_rows = [
+            {"id": i, "idp": "bench", "data": {"userName": f"u{start + n}@example.com"},
+             "version": 1, "created": now, "last_modified": now,
+             "user_name": f"u{start + n}@example.com", "user_name_key": f"u{start + n}@example.com",
+             "active": True}
+            for n, i in enumerate(ids)
+        ]  # fmt: skip
+        links = [
+            {"kind": "user", "key": i, "dingtalk_id": f"dt{start + n}", "state": "synced",
+             "attempts": 0, "updated_at": now}
+            for n, i in enumerate(ids)
+        ]  # fmt: skip
+        with db.write() as session:
+            session.execute(insert(User), user_rows)
+            session.execute(insert(Link), links)
+    with db.write() as session:
+        session.execute(
+            insert(DeadLetter),
+            [{"resource_type": "User", "resource_id": str(uuid.uuid4()), "reason": "no mobile",
+              "code": "40022", "attempts": 1, "created_at": now} for _ in range(dead)],
+        )  # fmt: skip
+        session.execute(
+            insert(OutboxEntry),
+            [{"resource_type": "User", "resource_id": str(uuid.uuid4()), "seq": 1,
+              "changed_at": now, "first_changed_at": now, "available_at": now, "attempts": 0}
+             for _ in range(100)],
+        )  # fmt: skip
+        admins.create_admin(
+            session, "bench", role="admin",
+            password_hash=admins.hash_password("bench password", cost=2**10), now=now,
+        )  # fmt: skip
+
+
+def measure(db: Database, url: str, rounds: int) -> None:
+    """Sign in, then time each page."""
+    client = create_app(Settings(database_url=url), db=db).test_client()
+    page = client.get("/admin/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    form = {"csrf_token": token.group(1), "name": "bench", "password": "bench password"}
+    client.post("/admin/login", data=form)
+    for path in PAGES:
+        client.get(path)  # warm-up
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            answer = client.get(path)
+            times.append((time.perf_counter() - started) * 1000)
+            assert answer.status_code == 200, (path, answer.status_code)
+        print(f"{path:<24} median {statistics.median(times):7.1f} ms   worst {max(times):7.1f} ms")
+
+
+def main() -> None:
+    """Parse arguments, fill a fresh database, measure."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--dead", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--postgres", help="a PostgreSQL server URL (a database is created)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.postgres:
+            admin_url = make_url(normalise_url(args.postgres))
+            name = f"console_bench_{uuid.uuid4().hex[:8]}"
+            engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+            with engine.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+            url = admin_url.set(database=name).render_as_string(hide_password=False)
+        else:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        upgrade(url)
+        db = Database(url)
+        started = time.perf_counter()
+        fill(db, people=args.people, dead=args.dead)
+        backend = "PostgreSQL" if args.postgres else "SQLite"
+        print(f"{backend}: {args.people} people, {args.dead} dead letters "
+              f"(filled in {time.perf_counter() - started:.1f} s)")  # fmt: skip
+        measure(db, url, args.rounds)
+        db.dispose()
+        if args.postgres:
+            with engine.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()

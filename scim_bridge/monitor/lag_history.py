@@ -1,0 +1,53 @@
+"""The sync lag over the last 24 hours, for the console's sparkline (issue 13).
+
+The worker samples the lag now (the age of the oldest change DingTalk has not acknowledged)
+every minute and keeps the worst sample of each hour, 24 hours of them, in one bridge_state
+row: small, shared by every process, and enough for a sparkline. Prometheus keeps the full
+histogram (scim_bridge_sync_lag_seconds) for anything finer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from scim_bridge.directory.models import BridgeState
+from scim_bridge.monitor.overview import sync_lag_seconds
+
+STATE_KEY = "overview.lag_hours"
+HOURS = 24
+
+
+def _hour(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H")
+
+
+def record_lag_sample(session: Session, *, now: datetime) -> float:
+    """Fold the lag now into its hour's worst sample; forget hours older than a day."""
+    lag = round(sync_lag_seconds(session, now=now), 1)
+    row = session.get(BridgeState, STATE_KEY)
+    hours: dict[str, float] = dict(row.value.get("hours", {})) if row is not None else {}
+    key = _hour(now)
+    hours[key] = max(lag, float(hours.get(key, 0.0)))
+    oldest = _hour(now - timedelta(hours=HOURS - 1))
+    hours = {k: v for k, v in hours.items() if k >= oldest}
+    if row is None:
+        session.add(BridgeState(key=STATE_KEY, value={"hours": hours}, updated_at=now))
+    else:
+        row.value = {"hours": hours}  # a new dict: SQLAlchemy sees the change
+        row.updated_at = now
+    return lag
+
+
+def lag_24h(session: Session, *, now: datetime) -> list[float]:
+    """Return the worst lag of each of the last 24 hours, oldest first (0 for an hour without
+    a sample); empty when nothing was sampled yet."""
+    row = session.get(BridgeState, STATE_KEY)
+    hours = row.value.get("hours", {}) if row is not None else {}
+    if not hours:
+        return []
+    return [
+        float(hours.get(_hour(now - timedelta(hours=back)), 0.0))
+        for back in range(HOURS - 1, -1, -1)
+    ]

@@ -1,0 +1,335 @@
+"""The admin console in a real browser: headless Debian Chromium driven by selenium (issue 13).
+
+The app runs on a real HTTP server on 127.0.0.1 (SQLite), with the built-in emulator behind
+the sandbox view. The browser signs in, sees the overview update without a reload, queues an
+action, is refused as a viewer and with a forged form, and shows the sandbox tree.
+Screenshots (desktop and phone viewports) are saved under the directory the test prints
+(SCIM_BRIDGE_ARTIFACTS_DIR, else the test's temporary directory).
+
+Skipped only when /usr/bin/chromium is absent; `.ci/run` installs it (and chromedriver) from
+Debian's packages, so CI runs it. Nothing is downloaded: both binaries are given by path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from e2e_harness import CLI, free_port, wait_until
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from scim_bridge.app import create_app
+from scim_bridge.dingtalk.emulator import start_emulator
+from scim_bridge.dingtalk.emulator.read_api import EmulatorStateReader
+from scim_bridge.directory import admins
+from scim_bridge.directory.db import Database
+from scim_bridge.directory.models import ConsoleAction, DeadLetter
+from scim_bridge.settings import Settings
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PASSWORD = "correct horse battery staple"
+FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+DESKTOP = (1280, 900)
+PHONE = (390, 844)
+#: The longest the test waits for the page to show something (the overview polls every 5 s).
+WAIT_SECONDS = 30
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium chromium-driver)"
+)
+
+SANDBOX = {
+    "org_name": "Acme",
+    "departments": [
+        {"dept_id": 1, "name": "Acme", "parent_id": 0},
+        {"dept_id": 2, "name": "Engineering", "parent_id": 1},
+        {"dept_id": 3, "name": "Sales", "parent_id": 1},
+    ],
+    "users": [
+        {
+            "userid": "ceo",
+            "name": "Wang Wei",
+            "mobile": "13800000001",
+            "dept_id_list": [1],
+            "title": "Chief Executive Officer",
+        },
+        {
+            "userid": "eng",
+            "name": "Li Na",
+            "mobile": "13800000002",
+            "dept_id_list": [2],
+            "title": "Software Engineer",
+            "manager_userid": "ceo",
+        },
+        {
+            "userid": "ae",
+            "name": "Zhao Min",
+            "mobile": "13800000003",
+            "dept_id_list": [3],
+            "title": "Account Executive",
+            "manager_userid": "ceo",
+        },
+    ],
+}
+
+
+@dataclass
+class Console:
+    """The running console: its URL, database and where screenshots go."""
+
+    url: str
+    database: Database
+    shots: Path
+
+
+@pytest.fixture
+def console(sqlite_template: Path, tmp_path: Path) -> Iterator[Console]:
+    """The app on a real HTTP server on 127.0.0.1, an admin, a viewer and the sandbox."""
+    path = tmp_path / "console.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    database = Database(url)
+    now = datetime.now(UTC)
+    with database.write() as session:
+        for name, role in (("ada", "admin"), ("vic", "viewer")):
+            hashed = admins.hash_password(PASSWORD, cost=2**10)  # quick to verify in tests
+            admins.create_admin(session, name, role=role, password_hash=hashed, now=now)
+    shots = Path(os.environ.get("SCIM_BRIDGE_ARTIFACTS_DIR") or tmp_path) / "console-screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    print(f"\nconsole screenshots: {shots}", file=sys.stderr)
+    with start_emulator() as emulator:
+        emulator.emulator.load(SANDBOX)
+        app = create_app(
+            Settings(database_url=url), db=database, sandbox=EmulatorStateReader(emulator.url)
+        )
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield Console(f"http://127.0.0.1:{server.port}", database, shots)
+        finally:
+            server.shutdown()
+            database.dispose()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """Headless Chromium with a fresh profile, driven through Debian's chromedriver."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    options.add_argument(f"--window-size={DESKTOP[0]},{DESKTOP[1]}")
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(WAIT_SECONDS)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(driver: Any, predicate: Any) -> None:
+    """Wait until the page satisfies ``predicate`` (bounded; fails with the page's title)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.2).until(predicate, driver.title)
+
+
+def text_of(driver: Any, css: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.CSS_SELECTOR, css).text)
+
+
+def sign_in(driver: Any, console: Console, name: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.delete_all_cookies()
+    driver.get(f"{console.url}/admin/")
+    wait_for(driver, lambda d: "/admin/login" in d.current_url)
+    driver.find_element(By.ID, "name").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "sign-in").click()
+    wait_for(
+        driver, lambda d: d.find_elements(By.CSS_SELECTOR, "h1") and text_of(d, "h1") == "Overview"
+    )
+
+
+def screenshot(driver: Any, console: Console, name: str) -> None:
+    """Save the page at desktop and phone sizes."""
+    for label, (width, height) in (("desktop", DESKTOP), ("phone", PHONE)):
+        driver.set_window_size(width, height)
+        driver.save_screenshot(str(console.shots / f"{name}-{label}.png"))
+    driver.set_window_size(*DESKTOP)
+
+
+def add_dead_letter(console: Console, resource_id: str) -> None:
+    with console.database.write() as session:
+        session.add(
+            DeadLetter(
+                resource_type="User",
+                resource_id=resource_id,
+                reason="DingTalk needs a mobile number",
+                code="40022",
+                created_at=datetime.now(UTC),
+            )
+        )
+
+
+def queued(console: Console) -> list[tuple[str, str, str]]:
+    with console.database.read() as session:
+        return [(a.kind, a.target, a.requested_by) for a in session.scalars(select(ConsoleAction))]
+
+
+def test_console_in_a_browser(console: Console, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = browser
+    driver.get(f"{console.url}/admin/login")
+    screenshot(driver, console, "01-login")
+
+    sign_in(driver, console, "ada")
+    assert text_of(driver, "[data-field=dead_letters]") == "0"
+    # The overview updates without a reload: the static script polls overview.json.
+    add_dead_letter(console, "u-blocked")
+    wait_for(driver, lambda d: text_of(d, "[data-field=dead_letters]") == "1")
+    screenshot(driver, console, "02-overview")
+
+    # An admin acts: the action is a row for the worker.
+    driver.find_element(By.CSS_SELECTOR, "#retry-all button").click()
+    wait_for(driver, lambda d: "waiting" in text_of(d, "main"))
+    assert queued(console) == [("retry", "all", "ada")]
+    screenshot(driver, console, "03-action-queued")
+
+    # A forged form (no CSRF token) is refused and changes nothing.
+    driver.execute_script(
+        "var f = document.getElementById('retry-all');"
+        "f.querySelector('[name=csrf_token]').remove(); f.submit();"
+    )
+    wait_for(driver, lambda d: text_of(d, "h1") == "Not allowed")
+    assert "security token" in text_of(driver, ".error")
+    assert len(queued(console)) == 1
+    screenshot(driver, console, "04-forged-form-refused")
+
+    # The sandbox shows the emulator's directory as a tree.
+    driver.get(f"{console.url}/admin/sandbox")
+    wait_for(driver, lambda d: "Engineering" in text_of(d, "main"))
+    assert "Li Na" in text_of(driver, "main") and "reports to Wang Wei" in text_of(driver, "main")
+    screenshot(driver, console, "05-sandbox")
+
+    # A viewer sees, but cannot act: the button is disabled, and the request itself is refused.
+    sign_in(driver, console, "vic")
+    button = driver.find_element(By.CSS_SELECTOR, "#retry-all button")
+    assert button.get_attribute("disabled") is not None
+    driver.execute_script("document.getElementById('retry-all').submit();")
+    wait_for(driver, lambda d: text_of(d, "h1") == "Not allowed")
+    assert "viewers see, only admins act" in text_of(driver, ".error")
+    assert len(queued(console)) == 1
+    screenshot(driver, console, "06-viewer-refused")
+    assert sorted(p.name for p in console.shots.glob("*.png"))[:2] == [
+        "01-login-desktop.png",
+        "01-login-phone.png",
+    ]
+
+
+# --- a newcomer's first run: `make run`, sign in, `scim-bridge demo`, watch the sandbox --------
+
+
+@contextlib.contextmanager
+def quickstart(cwd: Path, env: dict[str, str], log: Path, port: int) -> Iterator[None]:
+    """`scim-bridge quickstart` (what `make run` runs) in its own process group."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [CLI, "quickstart", "--port", str(port)],
+            cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def printed(log: Path, label: str) -> str:
+    """Return what quickstart printed after ``label :``."""
+    for line in log.read_text(encoding="utf-8").splitlines():
+        if line.strip().startswith(label):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"quickstart printed no {label!r} line")
+
+
+@pytest.mark.slow
+def test_newcomer_signs_in_with_the_printed_password_and_watches_the_demo_arrive(
+    tmp_path: Path, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCIM_BRIDGE_")}
+    env.pop("XDG_RUNTIME_DIR", None)
+    env.update(HOME=str(tmp_path / "home"), SCIM_BRIDGE_WORKERS="1")
+    port, log = free_port(), tmp_path / "quickstart.log"
+    shots = Path(os.environ.get("SCIM_BRIDGE_ARTIFACTS_DIR") or tmp_path) / "console-screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with quickstart(tmp_path, env, log, port):
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: requests.get(f"{base}/readyz", timeout=2).ok, timeout=90, what="api")
+        assert printed(log, "Console       ") == f"{base}/admin"
+        name, password = printed(log, "Console login").split(" / ")
+        driver = browser
+        driver.get(f"{base}/")  # `/` leads to the console, and it to the sign-in page
+        wait_for(driver, lambda d: "/admin/login" in d.current_url)
+        driver.find_element(By.ID, "name").send_keys(name)
+        driver.find_element(By.ID, "password").send_keys(password)
+        driver.find_element(By.ID, "sign-in").click()
+        wait_for(driver, lambda d: text_of(d, "h1") == "Overview")
+
+        demo = subprocess.run(
+            [CLI, "demo", "--url", f"{base}/scim/v2", "--people", "30"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False,
+        )  # fmt: skip
+        assert demo.returncode == 0, demo.stderr
+        assert "users 30/30" in demo.stderr
+
+        def arrived(d: Any) -> bool:
+            d.get(f"{base}/admin/sandbox")
+            return "Engineering" in text_of(d, "main") and "Head of Engineering" in text_of(
+                d, "main"
+            )
+
+        wait_for(driver, arrived)
+        for label, (width, height) in (("desktop", DESKTOP), ("phone", PHONE)):
+            driver.set_window_size(width, height)
+            driver.save_screenshot(str(shots / f"07-newcomer-sandbox-{label}.png"))
+        driver.set_window_size(*DESKTOP)
+        driver.get(f"{base}/admin/")
+        wait_for(driver, lambda d: text_of(d, "[data-field=people]") == "30")
+        driver.save_screenshot(str(shots / "08-newcomer-overview-desktop.png"))
+    assert "Traceback" not in log.read_text(encoding="utf-8")
