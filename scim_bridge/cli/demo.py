@@ -7,6 +7,7 @@ members, over real HTTP with a bearer token, as Okta or Entra would. Progress go
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import click
@@ -78,7 +79,8 @@ def demo(
     url = url or f"http://{settings.host}:{settings.port}/scim/v2"
     if token is None:
         with opened(settings) as database, database.write() as session:
-            name = "demo-" + now().strftime("%Y%m%d-%H%M%S")
+            # The second gives a readable name, the random tail one that two runs never share.
+            name = f"demo-{now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
             # One IdP for every demo token: a second run sees, and reuses, the first's people.
             _row, token = create_token(session, name, idp=DEMO_IDP, now=now())
         click.echo(f"created token {name!r} for the push", err=True)
