@@ -17,15 +17,17 @@ from scim_bridge.errors import NotFound
 from scim_bridge.http.runtime import Runtime
 from scim_bridge.monitor.lag_history import lag_24h
 from scim_bridge.monitor.overview import read_overview, sparkline_points
+from scim_bridge.monitor.overview_parts import overview_parts
 
 
 def register_pages(bp: Blueprint, runtime: Runtime) -> None:
     """Add the read-only pages to the console's blueprint."""
+    parts = overview_parts(runtime.settings)
 
     @bp.get("/")
     def overview() -> str:
         with runtime.db.read() as session:
-            view = read_overview(session, now=runtime.clock(), history=lag_24h)
+            view = read_overview(session, now=runtime.clock(), history=lag_24h, parts=parts)
             actions = recent_actions(session, limit=5)
         return render_template(
             "admin/overview.html",
@@ -37,7 +39,7 @@ def register_pages(bp: Blueprint, runtime: Runtime) -> None:
     @bp.get("/overview.json")
     def overview_json() -> Response:
         with runtime.db.read() as session:
-            view = read_overview(session, now=runtime.clock(), history=lag_24h)
+            view = read_overview(session, now=runtime.clock(), history=lag_24h, parts=parts)
         return Response(json.dumps(view.as_json()), mimetype="application/json")
 
     @bp.get("/sandbox")
