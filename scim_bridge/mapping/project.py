@@ -192,11 +192,9 @@ def _extension(
 ) -> dict[str, str]:
     out: dict[str, str] = {}
     if rules.extension_from is not None:
-        found = rules.extension_from.first(user)
-        if isinstance(found, Mapping):
-            for key, value in found.items():
-                if not is_empty(value):
-                    out[str(key)] = value if isinstance(value, str) else json.dumps(value)
+        for key, value in _custom_fields(rules.extension_from.values(user)):
+            if not is_empty(value):
+                out[key] = value if isinstance(value, str) else json.dumps(value)
     for key, rule in rules.extension.items():
         value, problem = _evaluate(rule, user, rules, context)
         if problem:
@@ -211,6 +209,20 @@ def _extension(
             Issue("extension_over_limit", f"extension.{dropped} dropped: over {EXTENSION_MAX}")
         )
     return out
+
+
+def _custom_fields(found: list[Any]) -> list[tuple[str, Any]]:
+    """Read custom member fields: our schema's name/value pairs (DingTalkUser.json), or a map
+    of name to value as some IdP expressions send."""
+    pairs: list[tuple[str, Any]] = []
+    for item in found:
+        if not isinstance(item, Mapping):
+            continue
+        if set(item) <= {"name", "value"} and "name" in item:
+            pairs.append((str(item["name"]), item.get("value")))
+        else:
+            pairs.extend((str(k), v) for k, v in item.items())
+    return pairs
 
 
 def _department_keys(

@@ -27,6 +27,7 @@ from scim_bridge.errors import DingTalkError
 from scim_bridge.mapping.departments import group_key
 from scim_bridge.monitor.erasure import confirm_removal
 from scim_bridge.sync import person_links
+from scim_bridge.sync.decide import jsonable
 from scim_bridge.sync.dingtalk_audit import CallLog, dingtalk_record, served, summary
 from scim_bridge.sync.failures import failure_words
 
@@ -66,7 +67,8 @@ class Recorder:
                     row = Link(kind=kind, key=key, attempts=0, updated_at=now)
                     session.add(row)
                 row.dingtalk_id = dingtalk_id
-                row.snapshot = dict(snapshot)
+                # Plain JSON: the mapping hands out read-only maps (custom member fields).
+                row.snapshot = jsonable(snapshot)
                 row.state = SYNCED
                 row.last_error = None
                 row.attempts = 0

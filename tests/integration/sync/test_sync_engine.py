@@ -242,3 +242,21 @@ def test_removing_a_department_first_moves_out_members_whose_last_update_failed(
     names = {d["name"] for d in emulator.emulator.departments().values()}
     assert "Sales" not in names
     assert by_userid(emulator)["alice"]["dept_id_list"] == [1]  # moved to the root first
+
+
+def test_custom_member_fields_reach_dingtalk_and_the_link_records_them(
+    scim: Any, worker: Worker, emulator: RunningEmulator, database: Database
+) -> None:
+    # The mapping hands the translator read-only maps; the link's snapshot must still be JSON
+    # (a person with custom fields was retried forever as "failed internally").
+    dingtalk = "urn:ietf:params:scim:schemas:extension:dingtalk:2.0:User"
+    body = user("tess", **{dingtalk: {"extension": [{"name": "Team", "value": "Blue"}]}})
+    body["schemas"] = [*body["schemas"], dingtalk]
+    created = scim.post("/Users", body)
+    assert created.status_code == 201, created.json
+    worker.run_until_idle()
+    tess = by_userid(emulator)["tess"]
+    held = tess["extension"]
+    assert (json.loads(held) if isinstance(held, str) else held) == {"Team": "Blue"}
+    state = scim.get(f"/Users/{created.json['id']}").json[dingtalk]["sync"]
+    assert state["state"] == "synced", state
