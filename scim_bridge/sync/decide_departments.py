@@ -180,11 +180,12 @@ def plan_roles(
     wanted: Mapping[str, RoleSpec],
     role_links: Mapping[str, int],
     role_names: Mapping[str, str],
-) -> tuple[list[Operation], dict[str, str], list[Operation]]:
-    """Decide every role: (creates and renames, ids by key, roles no group stands for).
+) -> tuple[list[Operation], dict[str, str]]:
+    """Decide every role: (creates and renames, ids by key).
 
-    ``role_names`` are the names the bridge last gave its linked roles. The translator never
-    deletes a role (the client has no such call): the deletions are listed for the operator.
+    ``role_names`` are the names the bridge last gave its linked roles. A role no group stands
+    for any more is taken from its people (their roles operations) and left in DingTalk, as the
+    translator does: the client has no call that deletes a role, so none is listed.
     """
     ids: dict[str, str] = {}
     ops: list[Operation] = []
@@ -192,9 +193,4 @@ def plan_roles(
         role_id = role_links.get(key)
         ids[key] = str(role_id) if role_id is not None else new_id(key)
         ops += role_ops(wanted[key], role_id=role_id, held_name=role_names.get(key))
-    deletes = [
-        Operation(Kind.DELETE, Target.ROLE, key, str(role_id), key)
-        for key, role_id in sorted(role_links.items())
-        if key not in wanted
-    ]
-    return ops, ids, deletes
+    return ops, ids

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from scim_bridge.mapping.model import REMOVE, SKIP, UserProjection
+from scim_bridge.mapping.model import REMOVE, ROOT_DEPT_ID, SKIP, UserProjection
 from scim_bridge.sync.decide import DEPT_LIST, MANAGER
 
 #: Snapshot keys that are ours, not DingTalk fields: the mapping output's digest, and the
@@ -41,6 +41,21 @@ def user_fields(desired: Mapping[str, Any]) -> dict[str, Any]:
     return {
         k: v for k, v in desired.items() if k not in (DEPT_LIST, MANAGER) and not k.startswith("_")
     }
+
+
+def desired_person(
+    projection: UserProjection, dept_ids: Iterable[int], manager_userid: str | None
+) -> dict[str, Any]:
+    """Return the snapshot a person should have: fields, departments, manager, rules digest.
+
+    A person in no department is placed in the root (dingtalk-api.md §3.1: dept_id_list is
+    required); the digest lets a new mapping re-project only who changes.
+    """
+    desired: dict[str, Any] = dict(projection.fields)
+    desired[DEPT_LIST] = sorted(set(dept_ids)) or [ROOT_DEPT_ID]
+    desired[MANAGER] = manager_userid
+    desired[PROJECTION] = projection_hash(projection)
+    return desired
 
 
 def as_snapshot(remote: Mapping[str, Any]) -> dict[str, Any]:

@@ -82,8 +82,6 @@ def plan(desired: Projection, current: CurrentState) -> Plan:
     dept_ops, dept_ids, dept_deletes = plan_departments(
         desired.departments, current.departments, current.dept_links
     )
-    role_ops, role_ids, role_deletes = plan_roles(
-        desired.roles, current.role_links, current.role_names
-    )
+    role_ops, role_ids = plan_roles(desired.roles, current.role_links, current.role_names)
     user_ops = plan_users(desired, current, dept_ids, role_ids)
-    return Plan(steps=tuple(dept_ops + role_ops + user_ops + role_deletes + dept_deletes))
+    return Plan(steps=tuple(dept_ops + role_ops + user_ops + dept_deletes))

@@ -30,20 +30,24 @@ from scim_bridge.errors import AmbiguousWrite, DingTalkConflict, DingTalkNotFoun
 from scim_bridge.mapping.departments import DepartmentResolver, group_key
 from scim_bridge.mapping.model import (
     REMOVE,
-    ROOT_DEPT_ID,
     SKIP,
     DepartmentSpec,
     RoleSpec,
     UserProjection,
 )
-from scim_bridge.mapping.project import managed_fields, project_user, role_spec
+from scim_bridge.mapping.project import (
+    managed_fields,
+    project_user,
+    role_group_passes,
+    role_spec,
+)
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.sync import apply, decide, reproject
 from scim_bridge.sync.decide import DEPT_LIST, MANAGER, Kind, Operation, Target
 from scim_bridge.sync.decide_snapshots import (
     HELD_ROLES,
-    PROJECTION,
     as_snapshot,
+    desired_person,
     has_person,
     held_roles,
     projection_hash,
@@ -130,17 +134,11 @@ class Translator:
             return
         if projection.action == SKIP:
             return
-        dept_ids = sorted(
-            {
-                self.structure.ensure_department(read.specs, key, actor=actor)
-                for key in projection.department_keys
-            }
-        ) or [ROOT_DEPT_ID]
-        desired: dict[str, Any] = dict(projection.fields)
-        desired[DEPT_LIST] = dept_ids
-        desired[MANAGER] = read.manager_userid
-        # Remembered with the snapshot, so a new mapping re-projects only who changes.
-        desired[PROJECTION] = projection_hash(projection)
+        dept_ids = [
+            self.structure.ensure_department(read.specs, key, actor=actor)
+            for key in projection.department_keys
+        ]
+        desired = desired_person(projection, dept_ids, read.manager_userid)
         live = link is not None and link.state != REMOVED
         if link is None or not has_person(
             live=live, dingtalk_id=link.dingtalk_id, snapshot=link.snapshot
@@ -204,14 +202,19 @@ class Translator:
             group = view.group(group_id)
             link = link_of(session, DEPARTMENT, key)
             role = link_of(session, ROLE, key)
-            as_role = role_spec(key, self.rules, view) if role is not None else None
+            # A renamed group renames its role while it is one (plan lists the same).
+            as_role = (
+                role_spec(key, self.rules, view)
+                if role is not None and group is not None and role_group_passes(group, self.rules)
+                else None
+            )
             spec_map: dict[str, DepartmentSpec] = {}
             if group is not None and self.rules.departments.strategy == "groups":
                 resolver = DepartmentResolver(self.rules, view)
                 resolver.ensure(key)
                 spec_map = dict(resolver.specs)
         if as_role is not None:
-            self.structure.ensure_role(as_role, actor=actor)  # a renamed group renames its role
+            self.structure.ensure_role(as_role, actor=actor)
         if key in spec_map:
             self.structure.ensure_department(spec_map, key, actor=actor)
             return

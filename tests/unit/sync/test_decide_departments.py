@@ -191,9 +191,9 @@ def test_linked_departments_no_longer_wanted_are_deleted_deepest_first() -> None
     ]
 
 
-def test_plan_roles_creates_renames_and_lists_roles_no_group_stands_for() -> None:
+def test_plan_roles_creates_and_renames_and_leaves_roles_no_group_stands_for() -> None:
     admins = RoleSpec("group:a", "Admins", "SCIM")
-    ops, ids, deletes = plan_roles(
+    ops, ids = plan_roles(
         {"group:o": OWNERS, "group:a": admins},
         {"group:o": 42, "group:gone": 43},
         {"group:o": "Old owners", "group:gone": "Gone"},
@@ -203,4 +203,4 @@ def test_plan_roles_creates_renames_and_lists_roles_no_group_stands_for() -> Non
         (Kind.UPDATE, "group:o", "42"),
     ]
     assert ids == {"group:a": "new:group:a", "group:o": "42"}
-    assert [(op.kind, op.key, op.ident) for op in deletes] == [(Kind.DELETE, "group:gone", "43")]
+    # The translator never deletes a role (the client cannot): nor does the plan list one.

@@ -7,6 +7,7 @@ from typing import Any
 from scim_bridge.mapping.model import REMOVE, SKIP, UPSERT, UserProjection
 from scim_bridge.sync.decide_snapshots import (
     as_snapshot,
+    desired_person,
     group_is_stale,
     has_person,
     held_roles,
@@ -105,3 +106,18 @@ def test_members_placed_in_a_department_are_found_by_their_snapshot() -> None:
     ]
     assert members_placed(7, placements) == ["a"]
     assert members_placed(9, placements) == ["a", "b"]
+
+
+def test_the_desired_person_carries_departments_manager_and_the_rules_digest() -> None:
+    desired = desired_person(person(), [9, 7, 9], "boss")
+    assert desired == {
+        "name": "Alice",
+        "title": "Engineer",
+        "dept_id_list": [7, 9],
+        "manager_userid": "boss",
+        "_projection": projection_hash(person()),
+    }
+
+
+def test_a_person_in_no_department_is_placed_in_the_root() -> None:
+    assert desired_person(person(), [], None)["dept_id_list"] == [1]
