@@ -96,6 +96,9 @@ class Translator:
     #: Sees every operation decided, before it is applied (tests compare them with plan's).
     observe: Callable[[Operation], None] | None = None
     record: Recorder = field(init=False)
+    #: Departments and roles (translate_structure.py); linking and removing people.
+    structure: Structure = field(init=False)
+    people: People = field(init=False)
     _user_locks: tuple[threading.Lock, ...] = field(
         default_factory=lambda: tuple(threading.Lock() for _ in range(256))
     )
