@@ -1,16 +1,17 @@
-"""The translator's people: which DingTalk person a SCIM user becomes, and a leaver's removal.
+"""The translator's people: which DingTalk person a SCIM user becomes, its updates, its removal.
 
 decide.choose_person picks the userid (created, adopted by a link key, or refused); this module
 reads what it needs to choose (DingTalk's lookup by mobile, an index of e-mails and job numbers)
 and holds each userid on the link before the DingTalk call (person_links.py), so a person
-another SCIM user holds is never overwritten. A leaver's person is deleted only past the
+another SCIM user holds is never overwritten. decide.py decides each create, update and move,
+apply.py sends it, record.py records it. A leaver's person is deleted only past the
 mass-change guard, or only unlinked when another live link holds it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,11 +20,20 @@ from typing import Any
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import Link
-from scim_bridge.errors import DingTalkError, LinkConflict, ProjectionPaused
+from scim_bridge.errors import (
+    AmbiguousWrite,
+    DingTalkConflict,
+    DingTalkError,
+    DingTalkNotFound,
+    LinkConflict,
+    ProjectionPaused,
+)
 from scim_bridge.mapping.model import UserProjection
+from scim_bridge.mapping.project import managed_fields
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.sync import apply, decide, guard, person_links
-from scim_bridge.sync.decide import Kind
+from scim_bridge.sync.decide import DEPT_LIST, MANAGER, Kind, Operation, Target
+from scim_bridge.sync.decide_snapshots import as_snapshot, user_fields
 from scim_bridge.sync.record import REMOVED, USER, Recorder
 from scim_bridge.sync.translate_structure import KeyedLocks, Observe
 
@@ -31,9 +41,6 @@ from scim_bridge.sync.translate_structure import KeyedLocks, Observe
 INDEX_TTL = 600.0
 #: Plain words for the link keys, in a refusal.
 _KEY_WORDS = {"mobile": "the mobile number", "email": "the e-mail address"}
-
-Adopt = Callable[[str, dict[str, Any]], None]
-Create = Callable[[str], None]
 
 
 @dataclass
@@ -54,15 +61,14 @@ class People:
         user_id: str,
         link: Link | None,
         projection: UserProjection,
+        desired: dict[str, Any],
         rules: MappingRules,
         *,
-        adopt: Adopt,
-        create: Create,
+        actor: str | None,
     ) -> None:
-        """Create this user's DingTalk person (``create``), or adopt one no other link holds.
+        """Create this user's DingTalk person as ``desired``, or adopt one no other link holds.
 
-        ``adopt`` gets the link key that found the person and DingTalk's record of them. A
-        reservation another user wins is fed back to decide as that userid's holder.
+        A reservation another user wins is fed back to decide as that userid's holder.
         """
         known = link.dingtalk_id if link is not None else None
         holders: dict[str, str] = {}
@@ -93,9 +99,9 @@ class People:
                 continue
             with self._reserved(user_id, choice.userid, before=link):
                 if existing is not None:
-                    adopt(str(choice.key), existing)
+                    self._adopt(user_id, str(choice.key), existing, desired, rules, actor=actor)
                 else:
-                    create(choice.userid)
+                    self._create(user_id, choice.userid, desired, rules, actor=actor)
             return
 
     def _refusal(
@@ -177,6 +183,117 @@ class People:
                     index.setdefault(str(value).strip().lower(), str(person["userid"]))
             self._indexes[key] = (self.monotonic(), index)
             return index
+
+    def _adopt(
+        self,
+        user_id: str,
+        key: str,
+        existing: Mapping[str, Any],
+        desired: dict[str, Any],
+        rules: MappingRules,
+        *,
+        actor: str | None,
+    ) -> None:
+        """Link to a person already in DingTalk and bring their fields in line."""
+        userid = str(existing["userid"])
+        name = str(user_fields(desired).get("name") or "")
+        link = Operation(Kind.LINK, Target.USER, user_id, userid, name, reason=f"matched by {key}")
+        self.observed([link])
+        self.record.event("User", user_id, "link", userid, "ok", detail=link.reason, actor=actor)
+        self._update_remote(user_id, userid, as_snapshot(existing), desired, rules, actor=actor)
+        self.record.save_link(USER, user_id, userid, desired)
+
+    def _create(
+        self,
+        user_id: str,
+        userid: str,
+        desired: dict[str, Any],
+        rules: MappingRules,
+        *,
+        actor: str | None,
+    ) -> None:
+        """Create the person under ``userid``, or complete a create DingTalk already applied."""
+        (op,) = self.observed(
+            [
+                decide.create_user(
+                    user_id,
+                    userid,
+                    user_fields(desired),
+                    dept_ids=desired[DEPT_LIST],
+                    manager_userid=desired.get(MANAGER),
+                )
+            ]
+        )
+        try:
+            sent = apply.create_person(self.client, userid, op, desired)
+            self.record.event(
+                "User", user_id, "create", userid, "ok", fields=sent.fields, actor=actor
+            )
+        except (AmbiguousWrite, DingTalkConflict) as exc:
+            if isinstance(exc, DingTalkConflict) and exc.field not in (None, "userid"):
+                raise
+            # dingtalk-api.md §10: our userid is deterministic, so re-read before retrying.
+            existing = self.client.find_user(userid)
+            if existing is None:
+                raise
+            # Adopting is how a create that timed out after DingTalk applied it completes; a
+            # person another SCIM user holds is theirs (the reservation makes this a backstop).
+            holder = self.holder_of(user_id, userid)
+            if holder is not None:
+                how = f"DingTalk {exc.reason}"
+                raise self.conflict(user_id, userid, holder, how=how) from exc
+            self.record.event(
+                "User", user_id, "adopt", userid, "ok", detail=exc.reason, actor=actor
+            )
+            self._update_remote(user_id, userid, as_snapshot(existing), desired, rules, actor=actor)
+        self.record.save_link(USER, user_id, userid, desired)
+
+    def update(
+        self,
+        user_id: str,
+        link: Link,
+        desired: dict[str, Any],
+        rules: MappingRules,
+        *,
+        actor: str | None,
+    ) -> None:
+        """Bring the linked person in line with ``desired``; put them back if deleted by hand."""
+        userid = str(link.dingtalk_id)
+        try:
+            self._update_remote(user_id, userid, link.snapshot or {}, desired, rules, actor=actor)
+        except DingTalkNotFound:
+            # Someone removed the person in DingTalk: put them back (reconciliation).
+            self._create(user_id, userid, desired, rules, actor=actor)
+            return
+        self.record.save_link(USER, user_id, userid, desired)
+
+    def _update_remote(
+        self,
+        user_id: str,
+        userid: str,
+        current: Mapping[str, Any],
+        desired: Mapping[str, Any],
+        rules: MappingRules,
+        *,
+        actor: str | None,
+    ) -> None:
+        """Decide and send the update (fields, manager) and move one person needs."""
+        ops = self.observed(
+            decide.update_user(
+                user_id,
+                userid,
+                current,
+                user_fields(desired),
+                dept_ids=desired[DEPT_LIST],
+                manager_userid=desired.get(MANAGER),
+                managed=managed_fields(rules),
+            )
+        )
+        sent = apply.update_person(self.client, userid, ops, desired)
+        if sent is not None:
+            self.record.event(
+                "User", user_id, "update", userid, "ok", fields=sent.fields, actor=actor
+            )
 
     # --- leavers -----------------------------------------------------------------------------
 

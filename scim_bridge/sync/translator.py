@@ -7,7 +7,7 @@ link): read -> decide -> apply (apply*.py) -> record (record.py). A replay chang
 quick edits become one call. Network calls happen outside database transactions.
 
 This module reads and holds the steps together; departments and roles are
-translate_structure.py's, linking and removing people translate_people.py's.
+translate_structure.py's, people (link, create, update, remove) translate_people.py's.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 
@@ -26,33 +25,19 @@ from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import Link, User
 from scim_bridge.directory.outbox import mark_changed
-from scim_bridge.errors import AmbiguousWrite, DingTalkConflict, DingTalkNotFound
 from scim_bridge.mapping.departments import DepartmentResolver, group_key
-from scim_bridge.mapping.model import (
-    REMOVE,
-    SKIP,
-    DepartmentSpec,
-    RoleSpec,
-    UserProjection,
-)
-from scim_bridge.mapping.project import (
-    managed_fields,
-    project_user,
-    role_group_passes,
-    role_spec,
-)
+from scim_bridge.mapping.model import REMOVE, SKIP, DepartmentSpec, RoleSpec, UserProjection
+from scim_bridge.mapping.project import project_user, role_group_passes, role_spec
 from scim_bridge.mapping.rules import MappingRules
-from scim_bridge.sync import apply, decide, reproject
-from scim_bridge.sync.decide import DEPT_LIST, MANAGER, Kind, Operation, Target
+from scim_bridge.sync import decide, reproject
+from scim_bridge.sync.decide import Operation
 from scim_bridge.sync.decide_snapshots import (
     HELD_ROLES,
-    as_snapshot,
     desired_person,
     has_person,
     held_roles,
     projection_hash,
     reports_waiting,
-    user_fields,
 )
 from scim_bridge.sync.record import (
     DEPARTMENT,
@@ -96,7 +81,7 @@ class Translator:
     #: Sees every operation decided, before it is applied (tests compare them with plan's).
     observe: Callable[[Operation], None] | None = None
     record: Recorder = field(init=False)
-    #: Departments and roles (translate_structure.py); linking and removing people.
+    #: Departments and roles (translate_structure.py); people (translate_people.py).
     structure: Structure = field(init=False)
     people: People = field(init=False)
     _user_locks: tuple[threading.Lock, ...] = field(
@@ -148,20 +133,11 @@ class Translator:
         ):
             # No person under this link yet: new, removed, or only a userid reserved.
             desired[HELD_ROLES] = []  # a new (or re-created) person starts with no role of ours
-            self.people.link_person(
-                user_id,
-                link,
-                projection,
-                self.rules,
-                adopt=lambda key, existing: self._adopt_user(
-                    user_id, key, existing, desired, actor=actor
-                ),
-                create=lambda userid: self._create_user(user_id, userid, desired, actor=actor),
-            )
+            self.people.link_person(user_id, link, projection, desired, self.rules, actor=actor)
             self._wake_reports(user_id)
         else:
             desired[HELD_ROLES] = held_roles(link.snapshot)
-            self._update_user(user_id, link, desired, actor=actor)
+            self.people.update(user_id, link, desired, self.rules, actor=actor)
         if read.roles or desired[HELD_ROLES]:
             self.structure.give_roles(user_id, read.roles, desired, actor=actor)
         # A manager not yet in DingTalk is set once they are (scim-idp-notes §3.3).
@@ -232,103 +208,6 @@ class Translator:
         return reproject.reproject_changed(
             self.db, self.rules, now=self.clock, actor=actor, chunk=chunk
         )
-
-    # --- users -------------------------------------------------------------------------------
-
-    def _adopt_user(
-        self,
-        user_id: str,
-        key: str,
-        existing: Mapping[str, Any],
-        desired: dict[str, Any],
-        *,
-        actor: str | None,
-    ) -> None:
-        """Link to a person already in DingTalk and bring their fields in line."""
-        userid = str(existing["userid"])
-        name = str(user_fields(desired).get("name") or "")
-        link = Operation(Kind.LINK, Target.USER, user_id, userid, name, reason=f"matched by {key}")
-        self._observed([link])
-        self.record.event("User", user_id, "link", userid, "ok", detail=link.reason, actor=actor)
-        self._update_remote(user_id, userid, as_snapshot(existing), desired, actor=actor)
-        self.record.save_link(USER, user_id, userid, desired)
-
-    def _create_user(
-        self, user_id: str, userid: str, desired: dict[str, Any], *, actor: str | None
-    ) -> None:
-        (op,) = self._observed(
-            [
-                decide.create_user(
-                    user_id,
-                    userid,
-                    user_fields(desired),
-                    dept_ids=desired[DEPT_LIST],
-                    manager_userid=desired.get(MANAGER),
-                )
-            ]
-        )
-        try:
-            sent = apply.create_person(self.client, userid, op, desired)
-            self.record.event(
-                "User", user_id, "create", userid, "ok", fields=sent.fields, actor=actor
-            )
-        except (AmbiguousWrite, DingTalkConflict) as exc:
-            if isinstance(exc, DingTalkConflict) and exc.field not in (None, "userid"):
-                raise
-            # dingtalk-api.md §10: our userid is deterministic, so re-read before retrying.
-            existing = self.client.find_user(userid)
-            if existing is None:
-                raise
-            # Adopting is how a create that timed out after DingTalk applied it completes; a
-            # person another SCIM user holds is theirs (the reservation makes this a backstop).
-            holder = self.people.holder_of(user_id, userid)
-            if holder is not None:
-                how = f"DingTalk {exc.reason}"
-                raise self.people.conflict(user_id, userid, holder, how=how) from exc
-            self.record.event(
-                "User", user_id, "adopt", userid, "ok", detail=exc.reason, actor=actor
-            )
-            self._update_remote(user_id, userid, as_snapshot(existing), desired, actor=actor)
-        self.record.save_link(USER, user_id, userid, desired)
-
-    def _update_user(
-        self, user_id: str, link: Link, desired: dict[str, Any], *, actor: str | None
-    ) -> None:
-        userid = str(link.dingtalk_id)
-        try:
-            self._update_remote(user_id, userid, link.snapshot or {}, desired, actor=actor)
-        except DingTalkNotFound:
-            # Someone removed the person in DingTalk: put them back (reconciliation).
-            self._create_user(user_id, userid, desired, actor=actor)
-            return
-        self.record.save_link(USER, user_id, userid, desired)
-
-    def _update_remote(
-        self,
-        user_id: str,
-        userid: str,
-        current: Mapping[str, Any],
-        desired: Mapping[str, Any],
-        *,
-        actor: str | None,
-    ) -> None:
-        """Decide and send the update (fields, manager) and move one person needs."""
-        ops = self._observed(
-            decide.update_user(
-                user_id,
-                userid,
-                current,
-                user_fields(desired),
-                dept_ids=desired[DEPT_LIST],
-                manager_userid=desired.get(MANAGER),
-                managed=managed_fields(self.rules),
-            )
-        )
-        sent = apply.update_person(self.client, userid, ops, desired)
-        if sent is not None:
-            self.record.event(
-                "User", user_id, "update", userid, "ok", fields=sent.fields, actor=actor
-            )
 
     def _wake_reports(self, manager_id: str) -> None:
         """Re-project people whose manager just reached DingTalk."""
