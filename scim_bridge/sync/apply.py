@@ -69,3 +69,8 @@ def set_roles(client: DingTalkClient, userid: str, op: Operation) -> tuple[list[
     if removed:
         client.remove_roles_for_users(removed, [userid])
     return added, removed
+
+
+def delete_person(client: DingTalkClient, op: Operation) -> bool:
+    """Delete the person a delete operation names; say whether DingTalk still had them."""
+    return client.delete_user(op.ident)

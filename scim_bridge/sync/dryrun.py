@@ -86,11 +86,17 @@ def current_from_dingtalk(
         dept_links={k: int(str(v.dingtalk_id)) for k, v in _links(db, "department").items()},
         user_links={k: str(v.dingtalk_id) for k, v in _links(db, "user").items()},
         role_links=_role_links(db),
+        role_names=_role_names(db),
     )
 
 
 def _role_links(db: Database) -> dict[str, int]:
     return {k: int(str(v.dingtalk_id)) for k, v in _links(db, "role").items()}
+
+
+def _role_names(db: Database) -> dict[str, str]:
+    # The name the bridge last gave each role: a group renamed since renames its role.
+    return {k: str((v.snapshot or {}).get("name") or "") for k, v in _links(db, "role").items()}
 
 
 def current_from_links(db: Database) -> CurrentState:
@@ -113,6 +119,7 @@ def current_from_links(db: Database) -> CurrentState:
         dept_links={k: int(str(v.dingtalk_id)) for k, v in dept_links.items()},
         user_links={k: str(v.dingtalk_id) for k, v in user_links.items()},
         role_links=_role_links(db),
+        role_names=_role_names(db),
         # The role ids of ours each person was given, as the translator records them.
         user_roles={
             k: tuple(str(r) for r in (v.snapshot or {}).get("_roles") or [])

@@ -1,10 +1,9 @@
 """The dry run over the whole directory: every operation decide.py makes, in dependency order.
 
 ``scim-bridge plan`` feeds this the mapping's projection and what DingTalk holds (walked live, or
-as the links last applied it); the decisions are decide.py's, the same the translator executes.
-This module only resolves ids across resources (a department or manager the plan itself creates
-is named ``new:<key>``) and orders the operations: departments parents first, managers before
-their reports, deletions last and deepest first.
+as the links last applied it); the decisions are decide.py's and decide_departments.py's, the
+same the translator executes. This module only puts them together in dependency order:
+departments (parents first), roles, people (managers before their reports), then deletions.
 """
 
 from __future__ import annotations
@@ -14,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from scim_bridge.mapping.model import ROOT_DEPT_ID, ROOT_KEY, Projection
-from scim_bridge.sync import decide
+from scim_bridge.mapping.model import Projection
 from scim_bridge.sync.decide import Kind, Operation, Target
-from scim_bridge.sync.plan_users import new_id, plan_users
+from scim_bridge.sync.decide_departments import new_id, plan_departments, plan_roles
+from scim_bridge.sync.plan_users import plan_users
 
 __all__ = ["CurrentState", "Plan", "new_id", "plan", "writes"]
 
@@ -41,6 +40,8 @@ class CurrentState:
     role_links: Mapping[str, int] = field(default_factory=dict)
     #: {scim user id: role ids of ours the person holds} (from the links' snapshots)
     user_roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: {role key: the name the bridge last gave that role} (a renamed group renames its role)
+    role_names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,114 +79,9 @@ def plan(desired: Projection, current: CurrentState) -> Plan:
         departments={int(k): v for k, v in current.departments.items()},
         dept_links={k: int(v) for k, v in current.dept_links.items()},
     )
-    dept_ops, dept_ids, dept_deletes = _departments(desired, current)
-    role_ops, role_ids, role_deletes = _roles(desired, current)
+    dept_ops, dept_ids, dept_deletes = plan_departments(
+        desired.departments, current.departments, current.dept_links
+    )
+    role_ops, role_ids = plan_roles(desired.roles, current.role_links, current.role_names)
     user_ops = plan_users(desired, current, dept_ids, role_ids)
-    return Plan(steps=tuple(dept_ops + role_ops + user_ops + role_deletes + dept_deletes))
-
-
-def _departments(
-    desired: Projection, current: CurrentState
-) -> tuple[list[Operation], dict[str, str], list[Operation]]:
-    ids: dict[str, str] = {ROOT_KEY: str(ROOT_DEPT_ID)}
-    linked_ids = set(current.dept_links.values())
-    by_source: dict[str, int] = {}
-    for dept_id, dept in current.departments.items():
-        src = dept.get("source_identifier")
-        if src and dept_id not in linked_ids:
-            by_source.setdefault(str(src), dept_id)
-    links: list[Operation] = []
-    creates: list[Operation] = []
-    existing: list[tuple[str, int]] = []
-    for key in _parents_first(desired):
-        spec = desired.departments[key]
-        linked = current.dept_links.get(key)
-        if linked is not None and linked in current.departments:
-            ids[key] = str(linked)
-            existing.append((key, linked))
-            continue
-        adopt = by_source.pop(spec.source_identifier, None)
-        if adopt is not None:
-            # A department we made before the link was recorded (an ambiguous write): adopt it.
-            ids[key] = str(adopt)
-            existing.append((key, adopt))
-            links.append(
-                Operation(
-                    Kind.LINK,
-                    Target.DEPARTMENT,
-                    key,
-                    str(adopt),
-                    spec.name,
-                    reason="same source_identifier",
-                )
-            )
-            continue
-        ids[key] = new_id(key)
-        parent = ids[spec.parent_key] if spec.parent_key else str(ROOT_DEPT_ID)
-        creates += decide.ensure_department(spec, ident=ids[key], parent_id=parent, held=None)
-    changes: list[Operation] = []
-    for key, dept_id in existing:
-        spec = desired.departments[key]
-        parent = ids[spec.parent_key] if spec.parent_key else str(ROOT_DEPT_ID)
-        held = current.departments[dept_id]
-        changes += decide.ensure_department(spec, ident=str(dept_id), parent_id=parent, held=held)
-    # Renames first, then moves, as before: a move never waits on a rename.
-    changes.sort(key=lambda op: op.kind == Kind.MOVE)
-    stale = [
-        (key, dept_id, str(current.departments[dept_id].get("name", "")), _depth(dept_id, current))
-        for key, dept_id in current.dept_links.items()
-        if key not in desired.departments and key != ROOT_KEY and dept_id in current.departments
-    ]
-    return links + creates + changes, ids, decide.delete_departments(stale)
-
-
-def _parents_first(desired: Projection) -> list[str]:
-    depth: dict[str, int] = {}
-
-    def depth_of(key: str) -> int:
-        chain = []
-        probe: str | None = key
-        while probe is not None and probe not in depth and probe not in chain:
-            chain.append(probe)
-            spec = desired.departments.get(probe)
-            probe = spec.parent_key if spec else None
-        base = depth.get(probe, -1) if probe is not None else -1
-        for k in reversed(chain):
-            base += 1
-            depth[k] = base
-        return depth[key]
-
-    return sorted(desired.departments, key=lambda k: (depth_of(k), k))
-
-
-def _depth(dept_id: int, current: CurrentState) -> int:
-    depth = 0
-    seen: set[int] = set()
-    probe: Any = dept_id
-    while probe not in (None, ROOT_DEPT_ID) and probe not in seen:
-        seen.add(probe)
-        dept = current.departments.get(int(probe))
-        if dept is None:
-            break
-        probe = dept.get("parent_id")
-        depth += 1
-    return depth
-
-
-def _roles(
-    desired: Projection, current: CurrentState
-) -> tuple[list[Operation], dict[str, str], list[Operation]]:
-    ids: dict[str, str] = {}
-    creates: list[Operation] = []
-    for key in sorted(desired.roles):
-        linked = key in current.role_links
-        ids[key] = str(current.role_links[key]) if linked else new_id(key)
-        creates += decide.ensure_role(
-            desired.roles[key], ident=ids[key], held_name=None, linked=linked
-        )
-    deletes = [
-        Operation(Kind.DELETE, Target.ROLE, key, str(role_id), key)
-        for key, role_id in sorted(current.role_links.items())
-        if key not in desired.roles
-    ]
-    return creates, ids, deletes
+    return Plan(steps=tuple(dept_ops + role_ops + user_ops + dept_deletes))

@@ -14,14 +14,10 @@ from typing import TYPE_CHECKING, Any
 from scim_bridge.mapping.model import REMOVE, UPSERT, Projection, UserProjection
 from scim_bridge.sync import decide
 from scim_bridge.sync.decide import Kind, Operation, Target
+from scim_bridge.sync.decide_departments import new_id
 
 if TYPE_CHECKING:
     from scim_bridge.sync.plan import CurrentState
-
-
-def new_id(key: str) -> str:
-    """Return the placeholder id of something the plan creates."""
-    return f"new:{key}"
 
 
 @dataclass

@@ -17,9 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select
 
 from scim_bridge.directory.db import Database
@@ -36,16 +34,15 @@ from scim_bridge.errors import (
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.monitor import readiness
 from scim_bridge.monitor.audit_chain import chain_pending
-from scim_bridge.monitor.audit_retention import retention_job
 from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.monitor.sla_jobs import SlaJobs
 from scim_bridge.sync import claims as outbox
 from scim_bridge.sync import dlq
 from scim_bridge.sync.alerting import AlertEngine
 from scim_bridge.sync.claims import Claim
-from scim_bridge.sync.console_actions import carry_out_actions, sample_lag
 from scim_bridge.sync.failures import explain
-from scim_bridge.sync.reconcile_job import ReconcileJob, cron_trigger
+from scim_bridge.sync.reconcile_job import ReconcileJob
+from scim_bridge.sync.schedule import schedule_jobs
 from scim_bridge.sync.translator import FAILED, RETRYING, Translator
 from scim_bridge.sync.wakeup import Wakeup
 
@@ -104,7 +101,7 @@ class Worker:
 
     def run(self, stop: threading.Event) -> None:
         """Process the outbox until ``stop`` is set."""
-        scheduler = self._scheduler()
+        scheduler = schedule_jobs(self)
         scheduler.start()
         # On start: re-project whoever the mapping changed for while we were down. Its own
         # thread, not a one-shot scheduler job: a scheduler shut down just as it ran that job
@@ -303,61 +300,6 @@ class Worker:
 
     # --- periodic jobs (APScheduler) ---------------------------------------------------------
 
-    def _scheduler(self) -> BackgroundScheduler:
-        scheduler = BackgroundScheduler(daemon=True)
-        third = max(1.0, self.config.lease.total_seconds() / 3)
-        at_once = datetime.now(UTC)  # the heartbeat and the token: /readyz wants them now
-        scheduler.add_job(
-            self._heartbeat, "interval", seconds=third, id="lease-heartbeat", next_run_time=at_once
-        )
-        # Rows that became due (retries, expired leases of a dead worker) wake the loop.
-        scheduler.add_job(self.wakeup.set, "interval", seconds=5, id="due-retries")
-        scheduler.add_job(
-            lambda: retention_job(self.db, now=self.clock(), days=self.config.audit_retention_days),
-            "interval",
-            hours=24,
-            id="audit-retention",
-        )
-        # The audit trail's writers only insert; its sequencer chains what they committed
-        # (docs/audit.md), so the chain keeps up without serialising SCIM writes.
-        scheduler.add_job(self.chain_audit, "interval", seconds=5, id="audit-chain")
-        # The console's actions (issue 13): rows a web request inserted, carried out here.
-        scheduler.add_job(
-            partial(carry_out_actions, self.db, clock=self.clock, wake=self.wakeup.set),
-            "interval",
-            seconds=2,
-            id="console-actions",
-        )
-        scheduler.add_job(
-            partial(sample_lag, self.db, clock=self.clock), "interval", seconds=60, id="lag-sample"
-        )
-        scheduler.add_job(
-            self._refresh_token, "interval", seconds=60, id="token-refresh", next_run_time=at_once
-        )
-        if self.event_job is not None:  # DingTalk contact-change events (issue 10)
-            scheduler.add_job(self.event_job, "interval", seconds=2, id="dingtalk-events")
-        if self.alerting is not None:  # issue 12: the alert rules, one evaluation at a time
-            scheduler.add_job(
-                self.alerting.job, "interval", seconds=self.alerting.interval, id="alerts"
-            )
-        # Whenever the mapping file changes: re-project who is affected (and on start, above).
-        if self.rules_loader is not None:
-            scheduler.add_job(self.reload_rules, "interval", seconds=10, id="watch-mapping")
-        if self.reconcile is not None and (when := cron_trigger(self.reconcile.settings)):
-            scheduler.add_job(self.reconcile.run, when, id="reconcile", coalesce=True)
-        # Issue 12: SLA counts to the database, the availability probe, last month's report.
-        if self.sla is not None:
-            sla = self.sla
-            scheduler.add_job(
-                sla.flush, "interval", seconds=sla.policy.flush_seconds, id="sla-flush"
-            )
-            scheduler.add_job(
-                sla.probe, "interval", seconds=sla.policy.probe_seconds, id="sla-probe"
-            )
-            monthly = {"day": 1, "hour": 0, "minute": 15, "timezone": sla.policy.report_tz}
-            scheduler.add_job(sla.monthly_report, "cron", **monthly, id="sla-report")
-        return scheduler
-
     def reproject(self) -> None:
         """Queue the resources whose desired state differs from what was applied."""
         queued = self.translator.reproject_changed()
@@ -385,7 +327,7 @@ class Worker:
             self.translator.rules = rules
             self.reproject()
 
-    def _heartbeat(self) -> None:
+    def heartbeat(self) -> None:
         with self._guard:
             ids = list(self._inflight)
         with self.db.write() as session:
@@ -395,7 +337,7 @@ class Worker:
                 )
             readiness.record_heartbeat(session, owner=self.owner, now=self.clock())
 
-    def _refresh_token(self) -> None:
+    def refresh_token(self) -> None:
         ok, reason = True, "token fetched"
         try:
             self.translator.client.refresh_token()

@@ -19,6 +19,7 @@ from scim_bridge.monitor.audit import verify
 from scim_bridge.monitor.audit_chain import chain_pending
 from scim_bridge.monitor.audit_retention import prune_expired, retention_job
 from scim_bridge.settings import Settings
+from scim_bridge.sync.schedule import schedule_jobs
 
 T0 = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 KEEP = timedelta(days=400)
@@ -129,7 +130,7 @@ def test_a_retention_of_zero_days_is_refused_in_one_line() -> None:
 def test_the_worker_prunes_daily_with_the_configured_days(database: Database, worker: Any) -> None:
     write(database, 0, 1, 2)  # T0 is more than 400 days before the worker's (real) clock
     chain_pending(database, now=T0)
-    jobs = {job.id: job for job in worker._scheduler().get_jobs()}
+    jobs = {job.id: job for job in schedule_jobs(worker).get_jobs()}
     assert "prune-sync-events" not in jobs
     job = jobs["audit-retention"]
     assert job.trigger.interval == timedelta(days=1)

@@ -24,6 +24,7 @@ from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import DingTalkEvent, OutboxEntry, ReconcileRun
 from scim_bridge.settings import Settings
 from scim_bridge.sync.events import REPAIRED, EventJob
+from scim_bridge.sync.schedule import schedule_jobs
 from scim_bridge.sync.worker import Worker
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -164,11 +165,11 @@ def test_a_person_deleted_in_dingtalk_comes_back(
 def test_the_worker_schedules_the_event_job_only_when_callbacks_are_configured(
     worker: Worker, settings: Settings, database: Database, client: DingTalkClient
 ) -> None:
-    assert "dingtalk-events" in {job.id for job in worker._scheduler().get_jobs()}
+    assert "dingtalk-events" in {job.id for job in schedule_jobs(worker).get_jobs()}
     plain = settings.replace(dingtalk_callback_token="", dingtalk_callback_aes_key="")
     without = build_worker(plain, database, client=client)
     assert without.event_job is None
-    assert "dingtalk-events" not in {job.id for job in without._scheduler().get_jobs()}
+    assert "dingtalk-events" not in {job.id for job in schedule_jobs(without).get_jobs()}
 
 
 def test_the_running_worker_repairs_an_edit_on_its_own(

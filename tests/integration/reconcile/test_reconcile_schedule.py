@@ -14,6 +14,7 @@ from scim_bridge.monitor.metrics import parse, total
 from scim_bridge.monitor.reconcile_state import history
 from scim_bridge.settings import Settings
 from scim_bridge.sync.reconcile_job import ReconcileJob, cron_trigger
+from scim_bridge.sync.schedule import schedule_jobs
 from scim_bridge.sync.worker import Worker, WorkerConfig
 
 
@@ -22,7 +23,7 @@ def test_the_worker_schedules_reconcile_from_the_cron_setting(
 ) -> None:
     nightly = settings.replace(reconcile_cron="10 2 * * *")
     worker = build_worker(nightly, database, client=reader, config=WorkerConfig(threads=1))
-    job = worker._scheduler().get_job("reconcile")
+    job = schedule_jobs(worker).get_job("reconcile")
     assert job is not None
     assert str(job.trigger) == str(cron_trigger(nightly))
     assert "hour='2'" in str(job.trigger) and "minute='10'" in str(job.trigger)
@@ -30,7 +31,7 @@ def test_the_worker_schedules_reconcile_from_the_cron_setting(
     never = build_worker(
         settings.replace(reconcile_cron=""), database, client=reader, config=WorkerConfig(threads=1)
     )
-    assert never._scheduler().get_job("reconcile") is None
+    assert schedule_jobs(never).get_job("reconcile") is None
 
 
 def test_a_scheduled_run_repairs_and_the_next_finds_dingtalk_exact(

@@ -19,6 +19,7 @@ from scim_bridge.directory.models import AvailabilityMinute, MaintenanceWindow
 from scim_bridge.monitor.metrics import Metrics, parse, total
 from scim_bridge.monitor.sla_gauges import AvailabilityGauges
 from scim_bridge.settings import Settings
+from scim_bridge.sync.schedule import schedule_jobs
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_a_built_worker_counts_its_dingtalk_calls_and_schedules_the_sla_jobs(
         with database.read() as s:
             row = s.scalars(select(AvailabilityMinute)).one()
             assert row.ok >= 1 and row.transient == 0
-        scheduler = worker._scheduler()
+        scheduler = schedule_jobs(worker)
         assert {"sla-flush", "sla-probe", "sla-report"} <= {j.id for j in scheduler.get_jobs()}
         off = build_worker(wired.replace(sla_enabled=False), database)
         assert off.sla is None

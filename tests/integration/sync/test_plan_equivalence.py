@@ -1,9 +1,11 @@
 """`plan` and the translator decide the same way (issue 10): one engine, two callers.
 
-The 500-person sample directory is projected onto the emulator; then a round of IdP changes
-(new titles, a cleared e-mail, moves, a manager change, leavers, a newcomer) is planned with
-`--source links` and executed by the translator. The operations the translator decides, as it
-decides them, are exactly the operations the plan lists for those people.
+The 500-person sample directory is projected onto the emulator, two of its groups also as
+roles; then a round of IdP changes (new titles, a cleared e-mail, moves, a manager change,
+leavers, a newcomer, a group renamed, one deleted, one created, a role given and one taken
+back) is planned with `--source links` and executed by the translator. The operations the
+translator decides, as it decides them, are exactly the operations the plan lists: for those
+people, and for every department and role.
 """
 
 from __future__ import annotations
@@ -20,12 +22,17 @@ from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.tokens import Principal
 from scim_bridge.directory.users import Context
 from scim_bridge.mapping.project import project_directory
+from scim_bridge.mapping.rules import default_rules_path, parse_rules
 from scim_bridge.sync.decide import Operation, Target
 from scim_bridge.sync.dryrun import current_from_links, load_directory
 from scim_bridge.sync.plan import plan
 from scim_bridge.sync.worker import Worker
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample_directory.json"
+#: Two of the sample's groups are roles as well as departments.
+ROLES = """roles:
+  enabled: true
+  filter: 'displayName eq "Partner Programme" or displayName sw "Legal"'"""
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -77,19 +84,35 @@ def remove_attr(session: Any, user_id: str, path: str) -> None:
     )
 
 
-def comparable(ops: list[Operation], keys: set[str]) -> Counter[tuple[Any, ...]]:
-    """The user operations on ``keys``, as a multiset of what they do."""
+def resolved(value: Any, ids: dict[str, str]) -> Any:
+    """A value with the plan's ``new:<key>`` placeholders replaced by the ids DingTalk gave."""
+    if isinstance(value, list):
+        out = [resolved(v, ids) for v in value]
+        return sorted(out) if all(isinstance(v, str) for v in out) else out
+    if isinstance(value, str) and value.startswith("new:"):
+        return ids.get(value[len("new:") :], value)
+    return value
+
+
+def comparable(
+    ops: list[Operation], targets: set[Target], keys: set[str] | None, ids: dict[str, str]
+) -> Counter[tuple[Any, ...]]:
+    """The operations on ``targets`` (on ``keys`` only, unless None), as a multiset."""
     return Counter(
         (
+            str(op.target),
             str(op.kind),
             op.key,
             op.ident,
             op.name,
-            json.dumps([c.to_dict() for c in op.changes], sort_keys=True),
+            json.dumps(
+                [{**c.to_dict(), "new": resolved(c.to_dict()["new"], ids)} for c in op.changes],
+                sort_keys=True,
+            ),
             op.reason,
         )
         for op in ops
-        if op.target == Target.USER and op.key in keys
+        if op.target in targets and (keys is None or op.key in keys)
     )
 
 
@@ -97,22 +120,41 @@ def synced_people(database: Database) -> list[str]:
     return sorted(current_from_links(database).user_links)
 
 
+def members(sample: dict[str, Any], ids: dict[str, str]) -> dict[str, set[str]]:
+    """Each sample group's members (new user ids), by group name."""
+    return {
+        g["displayName"]: {ids[m["value"]] for m in g.get("members", [])} for g in sample["groups"]
+    }
+
+
+def add_members(session: Any, group_id: str, user_ids: list[str]) -> None:
+    value = [{"value": u} for u in user_ids]
+    body = {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": value}]}
+    groups.patch_group(session, group_id, body, context())
+
+
 def test_plan_lists_exactly_the_operations_the_translator_executes(
     database: Database, worker: Worker
 ) -> None:
+    text = default_rules_path().read_text(encoding="utf-8")
+    worker.translator.rules = parse_rules(
+        text.replace("roles:\n  enabled: false", ROLES), source="roles.yaml"
+    )
     sample, ids, group_ids = seed_sample(database)
     worker.run_until_idle(timeout=300)
     linked = synced_people(database)
     assert len(linked) > 400  # the sample's planted bad records stay dead-lettered
 
     # A round of IdP changes, on people the bridge holds.
+    by_name = {g["displayName"]: group_ids[g["id"]] for g in sample["groups"]}
+    member = members(sample, ids)
     a, b, c, d, e, f, g, h, i = linked[:9]
-    groups_by_member: dict[str, str] = {}
-    for group in sample["groups"]:
-        for member in group.get("members", []):
-            groups_by_member.setdefault(ids[member["value"]], group_ids[group["id"]])
-    mover = next(u for u in linked[10:] if u in groups_by_member)
-    target_group = next(gid for gid in group_ids.values() if gid != groups_by_member[mover])
+    special = set(linked[:9]) | member["Procurement"] | member["Legal"]
+    pool = [u for u in linked[10:] if u not in special]
+    mover = next(u for u in pool if u not in member["Engineering"])
+    joiner = next(u for u in pool if u not in member["Partner Programme"] and u != mover)
+    leaver = next(u for u in pool if u in member["Partner Programme"] and u not in (mover, joiner))
+    crew = [u for u in pool if u not in (mover, joiner, leaver)][:2]
     with database.write() as session:
         replace_attr(session, a, "title", "Chief Example Officer")
         replace_attr(session, b, "displayName", "Renamed Person")
@@ -121,15 +163,27 @@ def test_plan_lists_exactly_the_operations_the_translator_executes(
         remove_attr(session, f, f"{ENTERPRISE}:manager")
         replace_attr(session, g, "", {"active": False})
         users.delete_user(Cursor.of(session), h, context())
+        add_members(session, by_name["Engineering"], [mover])
+        add_members(session, by_name["Partner Programme"], [joiner])
         groups.patch_group(
             session,
-            target_group,
+            by_name["Partner Programme"],
             {
                 "schemas": [PATCH],
-                "Operations": [{"op": "add", "path": "members", "value": [{"value": mover}]}],
+                "Operations": [{"op": "remove", "path": f'members[value eq "{leaver}"]'}],
             },
             context(),
         )
+        rename = {"op": "replace", "path": "displayName", "value": "Legal and Compliance"}
+        groups.patch_group(
+            session, by_name["Legal"], {"schemas": [PATCH], "Operations": [rename]}, context()
+        )
+        groups.delete_group(session, by_name["Procurement"], context())
+        task_force = groups.create_group(
+            session,
+            {"displayName": "Task Force", "members": [{"value": u} for u in crew]},
+            context(),
+        ).id
         newcomer = users.create_user(
             Cursor.of(session),
             {
@@ -141,20 +195,31 @@ def test_plan_lists_exactly_the_operations_the_translator_executes(
             },
             context(),
         ).id
-    touched = {a, b, c, d, f, g, h, mover, newcomer}
+    procurement = member["Procurement"] & set(linked)
+    touched = {a, b, c, d, f, g, h, mover, joiner, leaver, newcomer, *crew, *procurement}
 
     directory_users, directory_groups = load_directory(database)
     rules = worker.translator.rules
-    planned = plan(
-        project_directory(directory_users, directory_groups, rules), current_from_links(database)
+    planned = list(
+        plan(
+            project_directory(directory_users, directory_groups, rules),
+            current_from_links(database),
+        ).steps
     )
 
     executed: list[Operation] = []
     worker.translator.observe = executed.append
     worker.run_until_idle(timeout=120)
+    # The ids DingTalk gave what the plan could only name new:<key>.
+    made = {
+        key: str(dept_id)
+        for key, dept_id in current_from_links(database).dept_links.items()
+        if key.startswith("group:")
+    }
 
-    expected = comparable(list(planned.steps), touched)
-    assert {(kind, key) for (kind, key, *_rest) in expected} == {
+    people = {Target.USER}
+    expected = comparable(planned, people, touched, made)
+    assert {(kind, key) for (_t, kind, key, *_rest) in expected} >= {
         ("update", a),
         ("update", b),
         ("update", c),
@@ -163,13 +228,31 @@ def test_plan_lists_exactly_the_operations_the_translator_executes(
         ("delete", g),
         ("delete", h),
         ("move", mover),
+        ("move", joiner),
+        ("roles", joiner),
+        ("move", leaver),
+        ("roles", leaver),
         ("create", newcomer),
+        *{("move", u) for u in crew},
+        *{("move", u) for u in procurement - {g, h}},
     }
-    assert comparable(executed, touched) == expected
+    assert comparable(executed, people, touched, made) == expected
+    # Departments and roles: every one the plan lists, and nothing else, in both.
+    structure = {Target.DEPARTMENT, Target.ROLE}
+    assert comparable(executed, structure, None, made) == comparable(planned, structure, None, made)
+    assert {(op.target, op.kind, op.name) for op in planned if op.target in structure} == {
+        (Target.DEPARTMENT, "update", "Legal and Compliance"),
+        (Target.ROLE, "update", "Legal and Compliance"),
+        (Target.DEPARTMENT, "delete", "Procurement"),
+        (Target.DEPARTMENT, "create", "Task Force"),
+    }
+    assert f"group:{task_force}" in made
     # The e-mail removed in the IdP is sent as "" (the empty-value rule). NB: the emulator
     # treats "" as "not sent", so whether DingTalk clears it is for reconcile to verify.
     (cleared,) = [op for op in executed if op.key == c]
     assert [(ch.field, ch.new) for ch in cleared.changes] == [("email", "")]
     # Nor did it decide, for anyone else it re-read, anything the plan does not list.
     others = set(ids.values()) - touched
-    assert not comparable(executed, others) - comparable(list(planned.steps), others)
+    assert not comparable(executed, people, others, made) - comparable(
+        planned, people, others, made
+    )

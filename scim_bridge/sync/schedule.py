@@ -1,0 +1,76 @@
+"""The worker's scheduled jobs (design.md: "only sync schedules"): one place lists them all.
+
+Each job's body lives with its concern (monitor/, sync/); this module only says how often it
+runs. Singletons among them take a database lock inside the job, so every worker may schedule
+all of them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from scim_bridge.monitor.audit_retention import retention_job
+from scim_bridge.sync.console_actions import carry_out_actions, sample_lag
+from scim_bridge.sync.reconcile_job import cron_trigger
+
+if TYPE_CHECKING:
+    from scim_bridge.sync.worker import Worker
+
+
+def schedule_jobs(worker: Worker) -> BackgroundScheduler:
+    """Return a scheduler (not started) with every periodic job of ``worker``."""
+    scheduler = BackgroundScheduler(daemon=True)
+    third = max(1.0, worker.config.lease.total_seconds() / 3)
+    at_once = datetime.now(UTC)  # the heartbeat and the token: /readyz wants them now
+    scheduler.add_job(
+        worker.heartbeat, "interval", seconds=third, id="lease-heartbeat", next_run_time=at_once
+    )
+    # Rows that became due (retries, expired leases of a dead worker) wake the loop.
+    scheduler.add_job(worker.wakeup.set, "interval", seconds=5, id="due-retries")
+    scheduler.add_job(
+        lambda: retention_job(
+            worker.db, now=worker.clock(), days=worker.config.audit_retention_days
+        ),
+        "interval",
+        hours=24,
+        id="audit-retention",
+    )
+    # The audit trail's writers only insert; its sequencer chains what they committed
+    # (docs/audit.md), so the chain keeps up without serialising SCIM writes.
+    scheduler.add_job(worker.chain_audit, "interval", seconds=5, id="audit-chain")
+    # The console's actions (issue 13): rows a web request inserted, carried out here.
+    scheduler.add_job(
+        partial(carry_out_actions, worker.db, clock=worker.clock, wake=worker.wakeup.set),
+        "interval",
+        seconds=2,
+        id="console-actions",
+    )
+    scheduler.add_job(
+        partial(sample_lag, worker.db, clock=worker.clock), "interval", seconds=60, id="lag-sample"
+    )
+    scheduler.add_job(
+        worker.refresh_token, "interval", seconds=60, id="token-refresh", next_run_time=at_once
+    )
+    if worker.event_job is not None:  # DingTalk contact-change events (issue 10)
+        scheduler.add_job(worker.event_job, "interval", seconds=2, id="dingtalk-events")
+    if worker.alerting is not None:  # issue 12: the alert rules, one evaluation at a time
+        scheduler.add_job(
+            worker.alerting.job, "interval", seconds=worker.alerting.interval, id="alerts"
+        )
+    # Whenever the mapping file changes: re-project who is affected (and on start, above).
+    if worker.rules_loader is not None:
+        scheduler.add_job(worker.reload_rules, "interval", seconds=10, id="watch-mapping")
+    if worker.reconcile is not None and (when := cron_trigger(worker.reconcile.settings)):
+        scheduler.add_job(worker.reconcile.run, when, id="reconcile", coalesce=True)
+    # Issue 12: SLA counts to the database, the availability probe, last month's report.
+    if worker.sla is not None:
+        sla = worker.sla
+        scheduler.add_job(sla.flush, "interval", seconds=sla.policy.flush_seconds, id="sla-flush")
+        scheduler.add_job(sla.probe, "interval", seconds=sla.policy.probe_seconds, id="sla-probe")
+        monthly = {"day": 1, "hour": 0, "minute": 15, "timezone": sla.policy.report_tz}
+        scheduler.add_job(sla.monthly_report, "cron", **monthly, id="sla-report")
+    return scheduler
