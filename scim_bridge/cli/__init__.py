@@ -8,47 +8,33 @@ below); build objects with ``scim_bridge.bootstrap``, raise our errors, never pr
 
 from __future__ import annotations
 
-from scim_bridge.cli import (
-    admin,
-    alerts,
-    audit,
-    config,
-    database,
-    demo,
-    dlq,
-    erase,
-    explain,
-    guard,
-    maintenance,
-    mapping,
-    plan,
-    reconcile,
-    report,
-    serve,
-    tokens,
-)
+from importlib import import_module
+
 from scim_bridge.cli.root import main
 
-for _module in (
-    admin,
-    alerts,
-    audit,
-    config,
-    database,
-    demo,
-    dlq,
-    erase,
-    explain,
-    guard,
-    maintenance,
-    mapping,
-    plan,
-    reconcile,
-    report,
-    serve,
-    tokens,
-):
-    for _command in _module.COMMANDS:
+#: One module per command group, each with a ``COMMANDS`` tuple (click sorts them in --help).
+COMMAND_MODULES = (
+    "admin",
+    "alerts",
+    "audit",
+    "config",
+    "database",
+    "demo",
+    "dlq",
+    "erase",
+    "explain",
+    "guard",
+    "maintenance",
+    "mapping",
+    "plan",
+    "reconcile",
+    "report",
+    "serve",
+    "tokens",
+)
+
+for _name in COMMAND_MODULES:
+    for _command in import_module(f"scim_bridge.cli.{_name}").COMMANDS:
         main.add_command(_command)
 
 __all__ = ["main"]

@@ -11,7 +11,7 @@ STAMP = "%Y-%m-%d %H:%M:%S"
 
 @click.group()
 def alerts() -> None:
-    """Show alerts and their deliveries (issue 12)."""
+    """Show alerts and their deliveries."""
 
 
 @alerts.command("list")

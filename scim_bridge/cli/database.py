@@ -11,7 +11,7 @@ from scim_bridge.cli.root import settings_of
 
 @click.group()
 def db() -> None:
-    """Manage the database schema."""
+    """Manage the database: schema, copies to another database, online SQLite backups."""
 
 
 @db.command("upgrade")

@@ -31,11 +31,17 @@ class FieldDiff:
 
 def normalise(name: str, value: Any) -> Any:
     """Return a field's value in the form two readings of it are compared in."""
-    spec = USER_FIELDS.get(name)
     if name == DEPT_LIST:
         return sorted({str(d) for d in value or []})
     if name == MANAGER:
         return str(value) if value else None
+    return normalise_field(name, value)
+
+
+def normalise_field(name: str, value: Any) -> Any:
+    """Normalise a person's field so DingTalk's "omitted when empty" equals our "unset"
+    (the rule the translator's diff uses too, sync/decide.py)."""
+    spec = USER_FIELDS.get(name)
     if name == "extension":
         if isinstance(value, str):
             try:

@@ -8,13 +8,13 @@ and the output is a list of typed operations, each with its reason and its field
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from scim_bridge.mapping.attributes import USER_FIELDS, userid_choices
+from scim_bridge.mapping.attributes import userid_choices
+from scim_bridge.mapping.compare import normalise_field
 from scim_bridge.mapping.model import DepartmentSpec, RoleSpec
 
 #: DingTalk user fields with rules of their own: the manager and the department list.
@@ -96,21 +96,8 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _norm(name: str, value: Any) -> Any:
-    """Normalise a field so DingTalk's "omitted when empty" equals our "unset"."""
-    spec = USER_FIELDS.get(name)
-    if name == "extension":
-        if isinstance(value, str):
-            try:
-                value = json.loads(value) if value.strip() else {}
-            except ValueError:
-                return value
-        return {str(k): str(v) for k, v in (value or {}).items()}
-    if spec is not None and spec.kind == "bool":
-        return bool(value)
-    if spec is not None and spec.kind == "epoch_ms":
-        return int(value) if value not in (None, "") else None
-    return "" if value is None else str(value)
+#: One normalisation for the translator, plan, reconcile and explain (mapping/compare.py).
+_norm = normalise_field
 
 
 # --- users ----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Fixtures of the sync tests: the emulator over real HTTP and a worker wired to it."""
+"""Fixtures of the integration tests that reach DingTalk: the emulator over real HTTP and a
+worker wired to it (a directory's own conftest may replace them)."""
 
 from __future__ import annotations
 
