@@ -61,7 +61,8 @@ def schedule_jobs(worker: Worker) -> BackgroundScheduler:
         scheduler.add_job(
             worker.alerting.job, "interval", seconds=worker.alerting.interval, id="alerts"
         )
-    # Whenever the mapping file changes: re-project who is affected (and on start, above).
+    # Whenever the mapping file changes: re-project who is affected (Worker.run also starts
+    # one re-projection when the worker starts).
     if worker.rules_loader is not None:
         scheduler.add_job(worker.reload_rules, "interval", seconds=10, id="watch-mapping")
     if worker.reconcile is not None and (when := cron_trigger(worker.reconcile.settings)):
