@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from scim_bridge.dingtalk.client import DingTalkClient
+from scim_bridge.dingtalk.emulator import RunningEmulator
 
 APP_KEY = "client-test-app-key"
 APP_SECRET = "client-test-app-secret-5f3e9a"  # distinctive, so a leak is easy to spot
@@ -189,6 +190,21 @@ def make_client(url: str, **overrides: Any) -> DingTalkClient:
         "qps": 1000.0,
         "connect_timeout": 2.0,
         "read_timeout": 5.0,
+    }
+    kwargs.update(overrides)
+    return DingTalkClient(**kwargs)
+
+
+def emulator_client(emulator: RunningEmulator, **overrides: Any) -> DingTalkClient:
+    """Build a client of a running emulator with its own credentials, unthrottled on our side
+    (the emulator's quota, when set, is what the test meets); ``overrides`` as DingTalkClient."""
+    cfg = emulator.emulator.config
+    kwargs: dict[str, Any] = {
+        "app_key": cfg.app_key,
+        "app_secret": cfg.app_secret,
+        "oapi_url": emulator.url,
+        "api_url": emulator.url,
+        "qps": 1000,
     }
     kwargs.update(overrides)
     return DingTalkClient(**kwargs)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from dingtalk_client_fixtures import emulator_client
 
 from scim_bridge.bootstrap import build_worker
-from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from scim_bridge.directory.db import Database
 from scim_bridge.settings import Settings
@@ -26,14 +26,7 @@ def emulator() -> Iterator[RunningEmulator]:
 @pytest.fixture
 def worker(settings: Settings, database: Database, emulator: RunningEmulator) -> Iterator[Worker]:
     """A worker whose client talks to the emulator; drive it with run_until_idle()."""
-    cfg = emulator.emulator.config
-    client = DingTalkClient(
-        app_key=cfg.app_key,
-        app_secret=cfg.app_secret,
-        oapi_url=emulator.url,
-        api_url=emulator.url,
-        qps=1000,
-    )
+    client = emulator_client(emulator)
     w = build_worker(settings, database, client=client, config=WorkerConfig(threads=4))
     yield w
     client.close()

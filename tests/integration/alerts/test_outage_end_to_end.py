@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from alert_receiver import Clock, Receiver, serve_receiver
 from alert_support import alert_settings, events
+from dingtalk_client_fixtures import emulator_client
 
 from scim_bridge.app import create_app
 from scim_bridge.bootstrap import build_alerting, build_worker, sla_jobs
-from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from scim_bridge.directory.db import Database
 from scim_bridge.monitor.availability import month_to_date
@@ -62,13 +62,8 @@ def test_three_minutes_of_dingtalk_outage_page_once_resolve_once_and_raise_a_lag
     settings = alert_settings(database, receiver, sla_window_minutes=5, alert_lag_seconds=90)
     sla = sla_jobs(settings, database, clock=clock)
     assert sla is not None
-    cfg = emulator.emulator.config
-    client = DingTalkClient(
-        app_key=cfg.app_key,
-        app_secret=cfg.app_secret,
-        oapi_url=emulator.url,
-        api_url=emulator.url,
-        qps=1000,
+    client = emulator_client(
+        emulator,
         sleep=lambda seconds: None,  # the client's retry pauses: clock time, not wall time
         observer=Fanout(sla.recorder),
     )

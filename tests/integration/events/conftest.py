@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dingtalk_client_fixtures import emulator_client
 from events_harness import AES_KEY, APP_KEY, TOKEN, Bridge
 from sqlalchemy import delete
 from werkzeug.serving import make_server
@@ -77,14 +78,7 @@ def emulator(bridge: Bridge) -> Iterator[RunningEmulator]:
 @pytest.fixture
 def client(emulator: RunningEmulator) -> Iterator[DingTalkClient]:
     """A DingTalk client talking to the emulator."""
-    cfg = emulator.emulator.config
-    dingtalk = DingTalkClient(
-        app_key=cfg.app_key,
-        app_secret=cfg.app_secret,
-        oapi_url=emulator.url,
-        api_url=emulator.url,
-        qps=1000,
-    )
+    dingtalk = emulator_client(emulator)
     yield dingtalk
     dingtalk.close()
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dingtalk_client_fixtures import emulator_client
 from explain_support import Clock
 
 from scim_bridge.bootstrap import build_worker, load_mapping
@@ -35,13 +36,8 @@ def emulator() -> Iterator[RunningEmulator]:
 @pytest.fixture
 def client(emulator: RunningEmulator) -> Iterator[DingTalkClient]:
     """A client of the emulator that gives up at once: no sleeping retries in tests."""
-    cfg = emulator.emulator.config
-    made = DingTalkClient(
-        app_key=cfg.app_key,
-        app_secret=cfg.app_secret,
-        oapi_url=emulator.url,
-        api_url=emulator.url,
-        qps=1000,
+    made = emulator_client(
+        emulator,
         sleep=lambda _s: None,
         throttle_retries=0,
         transient_retries=0,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from dingtalk_client_fixtures import emulator_client
 
 from scim_bridge.bootstrap import build_worker
 from scim_bridge.dingtalk.client import DingTalkClient
@@ -25,14 +26,7 @@ _mobiles = itertools.count(13900000100)
 
 
 def _client(emulator: RunningEmulator) -> DingTalkClient:
-    cfg = emulator.emulator.config
-    return DingTalkClient(
-        app_key=cfg.app_key,
-        app_secret=cfg.app_secret,
-        oapi_url=emulator.url,
-        api_url=emulator.url,
-        qps=1000,
-    )
+    return emulator_client(emulator)
 
 
 @pytest.fixture

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from dingtalk_client_fixtures import emulator_client
 from sla_support import Clock, utc
 from sqlalchemy import select, update
 
-from scim_bridge.dingtalk.client import ROOT_DEPT_ID, DingTalkClient
+from scim_bridge.dingtalk.client import ROOT_DEPT_ID
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import AvailabilityMinute, Incident, OutboxEntry
@@ -37,13 +38,8 @@ def clock() -> Clock:
 def jobs(database: Database, emulator: RunningEmulator, clock: Clock) -> Iterator[SlaJobs]:
     """SLA jobs whose recorder counts the calls of a real client of the emulator."""
     recorder = AvailabilityRecorder(clock=clock)
-    cfg = emulator.emulator.config
-    client = DingTalkClient(
-        app_key=cfg.app_key,
-        app_secret=cfg.app_secret,
-        oapi_url=emulator.url,
-        api_url=emulator.url,
-        qps=1000,
+    client = emulator_client(
+        emulator,
         sleep=lambda _s: None,  # the client's retry backoff: no real waiting in tests
         observer=Fanout(recorder),
     )

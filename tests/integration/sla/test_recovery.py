@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from dingtalk_client_fixtures import emulator_client
 from sla_support import Clock
 from sqlalchemy import select
 
 from scim_bridge.app import create_app
 from scim_bridge.bootstrap import build_worker, sla_jobs
-from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import OutboxEntry
@@ -48,13 +48,8 @@ def worker(
     a first backoff of about 20 minutes, so only a release makes the change due in this test."""
     jobs = sla_jobs(settings.replace(runtime_dir=str(tmp_path)), database, clock=clock)
     assert jobs is not None
-    cfg = emulator.emulator.config
-    client = DingTalkClient(
-        app_key=cfg.app_key,
-        app_secret=cfg.app_secret,
-        oapi_url=emulator.url,
-        api_url=emulator.url,
-        qps=1000,
+    client = emulator_client(
+        emulator,
         sleep=lambda _s: None,
         observer=Fanout(jobs.recorder),
     )
