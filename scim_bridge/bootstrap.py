@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from scim_bridge.dingtalk.client import ROOT_DEPT_ID, DingTalkClient
+from scim_bridge.dingtalk.client import ROOT_DEPT_ID, CallObserver, DingTalkClient
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from scim_bridge.dingtalk.emulator.record import (
     EmulatorRecord,
@@ -183,7 +183,9 @@ def build_worker(
             db, client, settings, rules_of=lambda: translator.rules, clock=clock
         )
         worker.event_job = EventJob(db, repair, clock, on_queued=worker.wakeup.set)
-    worker.reconcile = reconcile_job(settings, db, worker, clock=clock, client=client)
+    worker.reconcile = reconcile_job(
+        settings, db, worker, clock=clock, client=client, observer=observer
+    )
     # The alert command is one channel of the alert rules (issue 12): it hears of dead letters
     # once per episode, with the other alerts, instead of once per letter.
     worker.alerting = build_alerting(settings, db, clock=clock, environ=environ)
@@ -199,8 +201,10 @@ def reconcile_job(
     *,
     clock: Callable[[], datetime],
     client: DingTalkClient | None = None,
+    observer: CallObserver | None = None,
 ) -> Any:
-    """Build the scheduled reconcile (issue 10): its own client at its share of the quota."""
+    """Build the scheduled reconcile (issue 10): its own client at its share of the quota,
+    its calls counted by ``observer`` like the translator's (metrics, SLA minutes)."""
     from scim_bridge.sync.reconcile_job import ReconcileJob
 
     def reading_client() -> DingTalkClient:
@@ -208,7 +212,8 @@ def reconcile_job(
         # own, sized to its share of the per-second quota so the translator keeps the rest.
         if client is not None:
             return client
-        return dingtalk_client(settings, qps=settings.dingtalk_qps * settings.reconcile_qps_share)
+        qps = settings.dingtalk_qps * settings.reconcile_qps_share
+        return dingtalk_client(settings, qps=qps, observer=observer)
 
     return ReconcileJob(
         db,
