@@ -116,3 +116,18 @@ def finish(session: Session, action_id: int, *, outcome: str, now: datetime) -> 
     if row is not None:
         row.done_at = now
         row.outcome = outcome[:500]
+
+
+# --- console-person (issue 13): the person page's "Sync now" state ---------------------------
+
+
+def latest_action(session: Session, kind: str, *, target: str) -> QueuedAction | None:
+    """Return the newest action of ``kind`` on ``target`` (the person page shows its state)."""
+    query = (
+        select(ConsoleAction)
+        .where(ConsoleAction.kind == kind, ConsoleAction.target == target)
+        .order_by(ConsoleAction.id.desc())
+        .limit(1)
+    )
+    row = session.scalar(query)
+    return _view(row) if row is not None else None

@@ -62,3 +62,9 @@ def user_acceptance(settings: Settings) -> Callable[[Mapping[str, Any]], None]:
             raise InvalidValue(f"{words} (this server refuses users DingTalk cannot accept)")
 
     return check
+
+
+def current_rules(settings: Settings) -> Callable[[], MappingRules]:
+    """Return the mapping rules as they are now, read again when the file changes (the
+    console's person page explains with the rules the worker projects with)."""
+    return _CurrentRules(rules_path(settings)).get

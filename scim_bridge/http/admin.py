@@ -18,7 +18,10 @@ from scim_bridge.directory.console_access import console_principal
 from scim_bridge.directory.rows import Context
 from scim_bridge.errors import ScimError
 from scim_bridge.http import auth
+from scim_bridge.http.admin_audit import register_audit
 from scim_bridge.http.admin_pages import register_pages
+from scim_bridge.http.admin_people import register_people
+from scim_bridge.http.admin_reports import register_reports
 from scim_bridge.http.errors import request_id
 from scim_bridge.http.runtime import Runtime
 
@@ -40,6 +43,7 @@ SECURITY_HEADERS = {
 PUBLIC_ENDPOINTS = frozenset({"admin.login", "admin.static"})
 #: Requests a page's script makes on its own: they do not keep an idle session alive.
 POLLS = frozenset({"admin.overview_json"})
+POLLS |= {"admin.person_status"}  # console-person: the person page's poll
 
 
 def secure_headers(response: BaseResponse) -> BaseResponse:
@@ -69,6 +73,10 @@ def make_admin_blueprint(runtime: Runtime) -> Blueprint:
     register_sign_in(bp, runtime)
     register_pages(bp, runtime)
     register_actions(bp, runtime)
+    # console-person (issue 13): people search and pages, audit search, reports.
+    register_people(bp, runtime, lambda actor: console_context(runtime, actor))
+    register_audit(bp, runtime)
+    register_reports(bp, runtime, CSP)
     return bp
 
 
@@ -98,6 +106,8 @@ def guard(bp: Blueprint, runtime: Runtime) -> None:
         # Every console response, its 404s and redirects included (they are app-level).
         if request.path == "/" or request.path.startswith("/admin"):
             secure_headers(response)
+            if g.get("page_csp"):  # console-person: the SLA report's own styles, by hash
+                response.headers["Content-Security-Policy"] = g.page_csp
         return response
 
     @bp.context_processor

@@ -320,6 +320,7 @@ def _dingtalk(
         live_error=error,
         compared_with=compared,
         differences=differences,
+        last_applied=stored.snapshot,
     )
 
 

@@ -66,6 +66,9 @@ class DingTalkSection:
     #: "DingTalk" (the live read) or "last applied" (the link's snapshot), or "" (nothing).
     compared_with: str = ""
     differences: tuple[FieldDiff, ...] = ()
+    #: What the bridge last applied (the link's snapshot), whether or not DingTalk was read:
+    #: the console's person page shows it beside what DingTalk should hold.
+    last_applied: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

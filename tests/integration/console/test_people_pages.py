@@ -1,0 +1,246 @@
+"""The console's person page (issue 13): `explain` made visual from the store alone, and
+"Sync now" queued for the worker, its outcome shown when it lands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from console_support import add_account, csrf_of, sign_in
+from dingtalk_client_fixtures import emulator_client
+from people_support import PATCH, HeldClock, add_mobile, person
+from scim_client import ScimClient
+from sqlalchemy import delete, select
+
+from scim_bridge.app import create_app
+from scim_bridge.bootstrap import build_worker
+from scim_bridge.dingtalk.client import DingTalkClient
+from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
+from scim_bridge.directory.db import Database
+from scim_bridge.directory.models import BridgeState, ConsoleAction, GuardRemoval, Link, OutboxEntry
+from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.monitor import guard_state
+from scim_bridge.settings import Settings
+from scim_bridge.sync.console_actions import carry_out_actions
+from scim_bridge.sync.worker import Worker, WorkerConfig
+
+
+@pytest.fixture
+def held() -> HeldClock:
+    """The clock of the app, the worker and the pages."""
+    return HeldClock()
+
+
+@pytest.fixture
+def people_app(console_settings: Settings, database: Database, held: HeldClock) -> Any:
+    """The app on the held clock, with an admin ``ada`` and a viewer ``vic``."""
+    add_account(database, "ada", "admin")
+    add_account(database, "vic", "viewer")
+    return create_app(console_settings, db=database, clock=held)
+
+
+@pytest.fixture
+def ada(people_app: Any) -> Any:
+    client = people_app.test_client()
+    assert sign_in(client, "ada").status_code == 302
+    return client
+
+
+@pytest.fixture
+def vic(people_app: Any) -> Any:
+    client = people_app.test_client()
+    assert sign_in(client, "vic").status_code == 302
+    return client
+
+
+@pytest.fixture
+def idp(people_app: Any, token: str) -> ScimClient:
+    """The IdP: SCIM requests to the same app (its writes stamped by the held clock)."""
+    return ScimClient(people_app.test_client(), token)
+
+
+@pytest.fixture
+def emulator() -> Iterator[RunningEmulator]:
+    running = start_emulator(EmulatorConfig(qps=0))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def dingtalk(emulator: RunningEmulator) -> Iterator[DingTalkClient]:
+    made = emulator_client(emulator, sleep=lambda _s: None, throttle_retries=0, transient_retries=0)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def worker(
+    console_settings: Settings, database: Database, dingtalk: DingTalkClient, held: HeldClock
+) -> Worker:
+    return build_worker(
+        console_settings, database, client=dingtalk, clock=held, config=WorkerConfig(threads=1)
+    )
+
+
+@pytest.fixture
+def sync(worker: Worker, database: Database, held: HeldClock) -> Any:
+    """What the worker does next, at once: carry out console actions, then drain the outbox."""
+
+    def run() -> None:
+        carry_out_actions(database, clock=held, wake=lambda: None)
+        worker.run_until_idle()
+
+    return run
+
+
+def page(client: Any, scim_id: str) -> str:
+    answer = client.get(f"/admin/people/{scim_id}")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return str(answer.get_data(as_text=True))
+
+
+def status(client: Any, scim_id: str) -> dict[str, Any]:
+    answer = client.get(f"/admin/people/{scim_id}/status.json")
+    assert answer.status_code == 200
+    return dict(answer.get_json())
+
+
+def test_a_blocked_person_fixed_in_the_idp_and_synced_now_shows_up_to_date(
+    ada: Any, idp: ScimClient, sync: Any, database: Database, emulator: RunningEmulator
+) -> None:
+    scim_id = idp.post("/Users", person("liam", mobile=False)).get_json()["id"]
+    sync()
+    html = page(ada, scim_id)
+    assert 'data-kind="blocked"' in html
+    assert "blocked: no mobile number — fix it in the IdP" in html
+    assert 'id="phones">none<' in html
+    assert status(ada, scim_id)["verdict"]["kind"] == "blocked"
+
+    assert idp.patch(f"/Users/{scim_id}", add_mobile("+86 13912345678")).status_code == 200
+    form = {"csrf_token": csrf_of(ada.get(f"/admin/people/{scim_id}"))}
+    answer = ada.post(f"/admin/people/{scim_id}/sync", data=form)
+    assert answer.status_code == 302 and answer.location.endswith(f"/admin/people/{scim_id}#sync")
+    with database.read() as session:
+        actions = session.scalars(select(ConsoleAction))
+        queued = [(a.kind, a.target, a.requested_by) for a in actions]
+    assert queued == [("sync_now", scim_id, "ada")]
+    before = status(ada, scim_id)
+    assert before["action"]["state"] == "waiting"
+    assert before["verdict"]["kind"] == "waiting"  # the PATCH queued the person already
+
+    sync()  # the worker carries out the action, then the translator projects the person
+    after = status(ada, scim_id)
+    assert after["action"]["state"] == "done"
+    assert after["action"]["words"] == "done: queued for DingTalk"
+    assert after["verdict"] == {
+        "kind": "up_to_date",
+        "sentence": "in DingTalk and up to date (as last applied)",
+        "settled": True,
+    }
+    html = page(ada, scim_id)
+    assert 'data-kind="up_to_date"' in html and "13912345678" in html
+    assert "13912345678" in emulator.emulator.users()["liam"]["mobile"]
+
+
+def replace(**values: Any) -> dict[str, Any]:
+    return {"schemas": [PATCH], "Operations": [{"op": "replace", "value": values}]}
+
+
+def test_the_page_shows_each_verdict_coloured_by_its_kind(
+    ada: Any,
+    idp: ScimClient,
+    sync: Any,
+    worker: Worker,
+    database: Database,
+    emulator: RunningEmulator,
+    held: HeldClock,
+) -> None:
+    ids = {n: idp.post("/Users", person(n, mobile=n != "bo", title="Engineer")).get_json()["id"]
+           for n in ("una", "bo", "rex", "dru", "pia")}  # fmt: skip
+    sync()
+    emulator.emulator.configure(fail_rate=1.0, fault_kinds=("http500",))
+    worker.config.max_attempts = 1
+    ids["fay"] = idp.post("/Users", person("fay")).get_json()["id"]
+    sync()
+    emulator.emulator.configure(fail_rate=0.0)
+    idp.patch(f"/Users/{ids['rex']}", replace(active=False))
+    sync()
+    ids["walt"] = idp.post("/Users", person("walt")).get_json()["id"]
+    ids["mia"] = idp.post("/Users", person("mia")).get_json()["id"]
+    with database.write() as session:
+        # The mapping now wants another title than the one last applied: drift.
+        link = session.scalar(select(Link).where(Link.kind == "user", Link.key == ids["dru"]))
+        assert link is not None and link.snapshot is not None
+        link.snapshot = {**link.snapshot, "title": "Intern"}
+        # The guard holds back a removal of pia's (as sync/guard.py records it).
+        session.add(BridgeState(
+            key=guard_state.PAUSED, updated_at=held(),
+            value={"token": "G-7", "reason": "11 removals in 10 minutes", "since": "now"},
+        ))  # fmt: skip
+        session.add(GuardRemoval(scim_id=ids["pia"], proposed_at=held()))
+        mark_changed(session, "User", [ids["pia"]], actor="test", now=held())
+        # mia's change was lost (someone cleared the outbox): nothing brings her to DingTalk.
+        session.execute(delete(OutboxEntry).where(OutboxEntry.resource_id == ids["mia"]))
+    expected = {
+        "una": ("up_to_date", "in DingTalk and up to date (as last applied)"),
+        "bo": ("blocked", "blocked: no mobile number — fix it in the IdP"),
+        "fay": ("failed", "failed: DingTalk answered with a server error (HTTP 500)"),
+        "rex": ("removed", "removed from DingTalk (leaver)"),
+        "dru": ("drift", "drift: the mapping now wants a change in title"),
+        "pia": ("paused", "paused by the mass-change guard — confirm with `scim-bridge guard "
+                          "confirm G-7`"),
+        "walt": ("waiting", "waiting: queued, the next free worker sends it"),
+        "mia": ("missing", "not in DingTalk and nothing queued"),
+    }  # fmt: skip
+    for name, (kind, words) in expected.items():
+        html = page(ada, ids[name])
+        assert f'class="verdict verdict-{kind}"' in html, name
+        assert words in html, (name, html[html.index('data-field="verdict"') :][:200])
+    drift = page(ada, ids["dru"])
+    row = drift[drift.index('<tr class="differs">') :].split("</tr>")[0]
+    assert "title" in row and "Engineer" in row and "Intern" in row
+    assert page(ada, ids["fay"]).count('class="bad"') >= 1  # the dead letter's reason
+
+
+def test_a_viewer_sees_the_page_without_the_button_and_cannot_sync(
+    vic: Any, ada: Any, idp: ScimClient, database: Database
+) -> None:
+    scim_id = idp.post("/Users", person("nia")).get_json()["id"]
+    html = page(vic, scim_id)
+    assert 'id="sync-now"' not in html and "only admins can ask for a sync" in html
+    assert 'id="sync-now"' in page(ada, scim_id)
+    answer = vic.post(
+        f"/admin/people/{scim_id}/sync", data={"csrf_token": csrf_of(vic.get("/admin/"))}
+    )
+    assert answer.status_code == 403
+    assert "viewers see, only admins act" in answer.get_data(as_text=True)
+    forged = ada.post(f"/admin/people/{scim_id}/sync", data={})
+    assert forged.status_code == 403 and "security token" in forged.get_data(as_text=True)
+    with database.read() as session:
+        assert session.scalar(select(ConsoleAction.id)) is None
+
+
+def test_an_unknown_person_is_a_404_page_and_nothing_is_queued(
+    ada: Any, database: Database
+) -> None:
+    for path in ("/admin/people/nobody", "/admin/people/nobody/status.json"):
+        answer = ada.get(path)
+        assert answer.status_code == 404
+        assert "no user is known as &#39;nobody&#39;" in answer.get_data(as_text=True)
+    token = csrf_of(ada.get("/admin/"))
+    assert ada.post("/admin/people/nobody/sync", data={"csrf_token": token}).status_code == 404
+    with database.read() as session:
+        assert session.scalar(select(ConsoleAction.id)) is None
+
+
+def test_the_poll_does_not_keep_an_idle_session_alive(
+    ada: Any, idp: ScimClient, held: HeldClock, console_settings: Settings
+) -> None:
+    scim_id = idp.post("/Users", person("ola")).get_json()["id"]
+    idle = console_settings.admin_session_idle_minutes
+    held.advance(minutes=idle - 1)
+    assert ada.get(f"/admin/people/{scim_id}/status.json").status_code == 200
+    held.advance(minutes=2)  # only polls since the last page: the session has gone idle
+    answer = ada.get(f"/admin/people/{scim_id}/status.json")
+    assert answer.status_code == 302 and "/admin/login" in answer.location
