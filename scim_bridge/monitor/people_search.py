@@ -119,7 +119,7 @@ def _lookups(session: Session, q: str, limit: int) -> Iterable[tuple[str, list[s
             session,
             select(User.id)
             .where(_prefix(User.display_name_key, key))
-            .order_by(User.display_name_key, User.id),
+            .order_by(User.display_name_key),
             limit,
         ),
     )
@@ -132,7 +132,7 @@ def _values(session: Session, attr: str, prefixes: list[str], limit: int) -> lis
         stmt = (
             select(UserValue.user_id)
             .where(UserValue.attr == attr, _prefix(UserValue.value_key, prefix))
-            .order_by(UserValue.value_key, UserValue.user_id)
+            .order_by(UserValue.value_key)  # the index's own order: the LIMIT stops early
         )
         found += _ids(session, stmt, limit)
     return found
