@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import test_pages
 from console_support import add_account, csrf_of, sign_in
 from dingtalk_client_fixtures import emulator_client
 from people_support import PATCH, HeldClock, add_mobile, person
 from scim_client import ScimClient
 from sqlalchemy import delete, select
+from test_pages import FakeDingTalk
 
 from scim_bridge.app import create_app
 from scim_bridge.bootstrap import build_worker
@@ -24,6 +26,9 @@ from scim_bridge.monitor import guard_state
 from scim_bridge.settings import Settings
 from scim_bridge.sync.console_actions import carry_out_actions
 from scim_bridge.sync.worker import Worker, WorkerConfig
+
+#: The local server standing where DingTalk would be, recording every request (test_pages.py).
+fake_dingtalk = test_pages.fake_dingtalk
 
 
 @pytest.fixture
@@ -244,3 +249,40 @@ def test_the_poll_does_not_keep_an_idle_session_alive(
     held.advance(minutes=2)  # only polls since the last page: the session has gone idle
     answer = ada.get(f"/admin/people/{scim_id}/status.json")
     assert answer.status_code == 302 and "/admin/login" in answer.location
+
+
+def test_no_people_audit_or_report_page_calls_dingtalk(
+    console_settings: Settings,
+    database: Database,
+    held: HeldClock,
+    token: str,
+    fake_dingtalk: FakeDingTalk,
+) -> None:
+    wired = console_settings.replace(
+        dingtalk_base_url=fake_dingtalk.url,
+        dingtalk_api_url=fake_dingtalk.url,
+        dingtalk_app_key="k",
+        dingtalk_app_secret="s",
+    )
+    add_account(database, "ada")
+    app = create_app(wired, db=database, clock=held)
+    scim_id = ScimClient(app.test_client(), token).post("/Users", person("zed")).get_json()["id"]
+    client = app.test_client()
+    assert sign_in(client, "ada").status_code == 302
+    for path in (
+        "/admin/people?q=zed",
+        f"/admin/people/{scim_id}",
+        f"/admin/people/{scim_id}/status.json",
+        "/admin/audit?person=zed@example.com",
+        "/admin/audit.csv",
+        "/admin/reports/",
+        "/admin/reports/sla?month=2026-11",
+        "/admin/static/person.js",
+        "/admin/static/people.css",
+    ):
+        with client.get(path) as answer:
+            answer.get_data()
+            assert answer.status_code == 200, path
+    token_form = {"csrf_token": csrf_of(client.get(f"/admin/people/{scim_id}"))}
+    assert client.post(f"/admin/people/{scim_id}/sync", data=token_form).status_code == 302
+    assert fake_dingtalk.seen == []
