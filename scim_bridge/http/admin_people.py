@@ -83,7 +83,7 @@ def register_people(bp: Blueprint, runtime: Runtime, context: Callable[[str], Co
             kind=ActionKind.SYNC_NOW.value,
             target=scim_id,
         )
-        return redirect(url_for("admin.person", scim_id=scim_id) + "#sync")
+        return redirect(url_for("admin.person", scim_id=scim_id))
 
 
 def _explained(build: Callable[[], T]) -> T:

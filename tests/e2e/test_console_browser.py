@@ -1,8 +1,13 @@
 """The admin console in a real browser: headless Debian Chromium driven by selenium (issue 13).
 
 The app runs on a real HTTP server on 127.0.0.1 (SQLite), with the built-in emulator behind
-the sandbox view. The browser signs in, sees the overview update without a reload, queues an
-action, is refused as a viewer and with a forged form, and shows the sandbox tree.
+the sandbox view and standing in for DingTalk. The browser signs in, sees the overview update
+without a reload, finds a person the IdP sent without a mobile number, reads the verdict,
+sees it turn "in DingTalk and up to date" after the IdP fixes the mobile and "Sync now" is
+pressed, finds the IdP's PATCH in the audit search, opens the SLA report, queues an action,
+is refused as a viewer and with a forged form, and shows the sandbox tree. The worker is
+driven by the test (console actions, then the outbox until idle) at the story's moments, so
+nothing depends on a background timer but the page's own polling.
 Screenshots (desktop and phone viewports) are saved under the directory the test prints
 (SCIM_BRIDGE_ARTIFACTS_DIR, else the test's temporary directory).
 
@@ -27,17 +32,22 @@ from typing import Any
 
 import pytest
 import requests
+from dingtalk_client_fixtures import emulator_client
 from e2e_harness import CLI, free_port, wait_until
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from scim_bridge.app import create_app
+from scim_bridge.bootstrap import build_worker
 from scim_bridge.dingtalk.emulator import start_emulator
 from scim_bridge.dingtalk.emulator.read_api import EmulatorStateReader
 from scim_bridge.directory import admins
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import ConsoleAction, DeadLetter
+from scim_bridge.directory.tokens import create_token
 from scim_bridge.settings import Settings
+from scim_bridge.sync.console_actions import carry_out_actions
+from scim_bridge.sync.worker import WorkerConfig
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -98,11 +108,26 @@ SANDBOX = {
 
 @dataclass
 class Console:
-    """The running console: its URL, database and where screenshots go."""
+    """The running console: its URL, database, where screenshots go, the IdP and worker."""
 
     url: str
     database: Database
     shots: Path
+    token: str = ""
+    #: Runs what the worker would do next: console actions, then the outbox until idle.
+    work: Any = None
+
+    def scim(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the SCIM API over HTTP as the IdP does; return the parsed answer."""
+        answer = requests.request(
+            method,
+            f"{self.url}/scim/v2{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        assert answer.status_code < 300, answer.text
+        return answer.json()
 
 
 @pytest.fixture
@@ -117,21 +142,36 @@ def console(sqlite_template: Path, tmp_path: Path) -> Iterator[Console]:
         for name, role in (("ada", "admin"), ("vic", "viewer")):
             hashed = admins.hash_password(PASSWORD, cost=2**10)  # quick to verify in tests
             admins.create_admin(session, name, role=role, password_hash=hashed, now=now)
+        _row, token = create_token(session, "okta", now=now)
     shots = Path(os.environ.get("SCIM_BRIDGE_ARTIFACTS_DIR") or tmp_path) / "console-screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     print(f"\nconsole screenshots: {shots}", file=sys.stderr)
     with start_emulator() as emulator:
         emulator.emulator.load(SANDBOX)
-        app = create_app(
-            Settings(database_url=url), db=database, sandbox=EmulatorStateReader(emulator.url)
+        cfg = emulator.emulator.config
+        settings = Settings(
+            database_url=url,
+            dingtalk_base_url=emulator.url,
+            dingtalk_api_url=emulator.url,
+            dingtalk_app_key=cfg.app_key,
+            dingtalk_app_secret=cfg.app_secret,
         )
+        app = create_app(settings, db=database, sandbox=EmulatorStateReader(emulator.url))
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
+        client = emulator_client(emulator, sleep=lambda _s: None)
+        worker = build_worker(settings, database, client=client, config=WorkerConfig(threads=1))
+
+        def work() -> None:
+            carry_out_actions(database, clock=lambda: datetime.now(UTC), wake=lambda: None)
+            worker.run_until_idle(timeout=WAIT_SECONDS)
+
         try:
-            yield Console(f"http://127.0.0.1:{server.port}", database, shots)
+            yield Console(f"http://127.0.0.1:{server.port}", database, shots, token, work)
         finally:
             server.shutdown()
+            client.close()
             database.dispose()
 
 
@@ -203,9 +243,75 @@ def add_dead_letter(console: Console, resource_id: str) -> None:
         )
 
 
-def queued(console: Console) -> list[tuple[str, str, str]]:
+def queued(console: Console, kind: str = "retry") -> list[tuple[str, str, str]]:
     with console.database.read() as session:
-        return [(a.kind, a.target, a.requested_by) for a in session.scalars(select(ConsoleAction))]
+        rows = session.scalars(select(ConsoleAction).where(ConsoleAction.kind == kind))
+        return [(a.kind, a.target, a.requested_by) for a in rows]
+
+
+def person_story(driver: Any, console: Console) -> str:
+    """A person the IdP sent without a mobile number: found, explained, fixed, synced now,
+    their PATCH found in the audit search; then the SLA report. Returns their SCIM id."""
+    from selenium.webdriver.common.by import By
+
+    noel = console.scim("POST", "/Users", {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "noel.blocked@example.com", "externalId": "noel",
+        "displayName": "Noel Blocked",
+        "emails": [{"value": "noel.blocked@example.com", "type": "work", "primary": True}],
+    })["id"]  # fmt: skip
+    console.work()  # DingTalk refuses a member without a mobile: a dead letter
+
+    driver.find_element(By.LINK_TEXT, "People").click()
+    wait_for(driver, lambda d: text_of(d, "h1") == "People and groups")
+    driver.find_element(By.ID, "q").send_keys("noel")
+    driver.find_element(By.ID, "search").click()
+    wait_for(driver, lambda d: "Noel Blocked" in text_of(d, ".people-hits"))
+    screenshot(driver, console, "02a-people-search")
+    driver.find_element(By.LINK_TEXT, "Noel Blocked").click()
+    wait_for(driver, lambda d: text_of(d, "h1") == "Noel Blocked")
+    verdict = text_of(driver, "[data-field=verdict]")
+    assert verdict == "blocked: no mobile number — fix it in the IdP"
+    assert driver.find_element(By.ID, "verdict").get_attribute("data-kind") == "blocked"
+    screenshot(driver, console, "02b-person-blocked")
+
+    # The IdP fixes the mobile; an admin presses "Sync now"; the page shows it land.
+    patch = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
+        {"op": "add", "path": "phoneNumbers", "value": [{"value": "+86 13800000009",
+                                                         "type": "mobile"}]}]}  # fmt: skip
+    console.scim("PATCH", f"/Users/{noel}", patch)
+    driver.find_element(By.CSS_SELECTOR, "#sync-now button").click()
+    wait_for(driver, lambda d: "waiting for the worker" in text_of(d, "#sync-state"))
+    assert queued(console, "sync_now") == [("sync_now", noel, "ada")]
+    console.work()
+    synced = "in DingTalk and up to date (as last applied)"
+    wait_for(driver, lambda d: text_of(d, "[data-field=verdict]") == synced)  # the page polls
+    wait_for(driver, lambda d: "done: queued for DingTalk" in text_of(d, "#sync-state"))
+    assert driver.find_element(By.ID, "verdict").get_attribute("data-kind") == "up_to_date"
+    screenshot(driver, console, "02c-person-synced")
+
+    # The audit search finds the IdP's PATCH.
+    driver.find_element(By.LINK_TEXT, "Audit").click()
+    wait_for(driver, lambda d: text_of(d, "h1") == "Audit trail")
+    driver.find_element(By.ID, "person").send_keys("noel.blocked@example.com")
+    driver.find_element(By.ID, "operation").send_keys("PATCH")
+    driver.find_element(By.ID, "filter").click()
+    wait_for(driver, lambda d: "PATCH" in text_of(d, "table.audit tbody"))
+    rows = driver.find_elements(By.CSS_SELECTOR, "table.audit tbody tr")
+    assert len(rows) == 1 and "okta" in rows[0].text and noel in rows[0].text
+    screenshot(driver, console, "02d-audit-search")
+
+    # The SLA report, the same HTML `report sla` renders, styled under the page's CSP hash.
+    driver.find_element(By.LINK_TEXT, "Reports").click()
+    wait_for(driver, lambda d: text_of(d, "h1") == "Reports")
+    driver.find_element(By.ID, "open-report").click()
+    wait_for(driver, lambda d: text_of(d, "h1").startswith("DingTalk availability"))
+    size = driver.execute_script("return getComputedStyle(document.querySelector('h1')).fontSize")
+    assert size == "24px"  # the report's own 1.5rem: its inline <style> was allowed
+    screenshot(driver, console, "02e-sla-report")
+    driver.get(f"{console.url}/admin/")
+    wait_for(driver, lambda d: text_of(d, "h1") == "Overview")
+    return str(noel)
 
 
 def test_console_in_a_browser(console: Console, browser: Any) -> None:
@@ -221,6 +327,7 @@ def test_console_in_a_browser(console: Console, browser: Any) -> None:
     add_dead_letter(console, "u-blocked")
     wait_for(driver, lambda d: text_of(d, "[data-field=dead_letters]") == "1")
     screenshot(driver, console, "02-overview")
+    noel = person_story(driver, console)
 
     # An admin acts: the action is a row for the worker.
     driver.find_element(By.CSS_SELECTOR, "#retry-all button").click()
@@ -244,8 +351,25 @@ def test_console_in_a_browser(console: Console, browser: Any) -> None:
     assert "Li Na" in text_of(driver, "main") and "reports to Wang Wei" in text_of(driver, "main")
     screenshot(driver, console, "05-sandbox")
 
-    # A viewer sees, but cannot act: the button is disabled, and the request itself is refused.
+    # A viewer sees a person's page without the button, and the request itself is refused.
     sign_in(driver, console, "vic")
+    driver.get(f"{console.url}/admin/people/{noel}")
+    wait_for(driver, lambda d: text_of(d, "h1") == "Noel Blocked")
+    assert not driver.find_elements(By.ID, "sync-now")
+    driver.execute_script(
+        "var f = document.createElement('form'); f.method = 'post';"
+        f"f.action = '/admin/people/{noel}/sync';"
+        "f.appendChild(document.querySelector('[name=csrf_token]').cloneNode());"
+        "document.body.appendChild(f); f.submit();"
+    )
+    wait_for(driver, lambda d: text_of(d, "h1") == "Not allowed")
+    assert "viewers see, only admins act" in text_of(driver, ".error")
+    assert len(queued(console, "sync_now")) == 1
+    screenshot(driver, console, "05a-viewer-person-refused")
+
+    # On the overview the button is disabled too, and the request itself is refused.
+    driver.get(f"{console.url}/admin/")
+    wait_for(driver, lambda d: text_of(d, "h1") == "Overview")
     button = driver.find_element(By.CSS_SELECTOR, "#retry-all button")
     assert button.get_attribute("disabled") is not None
     driver.execute_script("document.getElementById('retry-all').submit();")
