@@ -149,3 +149,16 @@ def test_the_csv_export_streams_the_filtered_records_and_no_secret(
         "scim_bridge", ""
     )
     assert as_viewer.get("/admin/audit.csv").status_code == 200  # viewers see everything
+
+
+def test_a_cell_a_spreadsheet_would_run_is_exported_as_text(
+    as_admin: Any, console_app: Any, token: str
+) -> None:
+    # X-Request-ID is the client's (a proxy's) to set, and lands in the trail as sent.
+    formula = '=HYPERLINK("http://attacker.example/","open me")'
+    idp = ScimClient(console_app.test_client(), token)
+    idp.post("/Users", person("eve", mobile=False), **{"X-Request-ID": formula})
+    _answer, _streamed, rows = exported(as_admin, person="eve@example.com")
+    (row,) = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    assert row["request_id"] == "'" + formula
+    assert not any(cell.startswith(("=", "+", "@")) for r in rows[1:] for cell in r)

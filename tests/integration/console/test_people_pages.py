@@ -286,3 +286,19 @@ def test_no_people_audit_or_report_page_calls_dingtalk(
     token_form = {"csrf_token": csrf_of(client.get(f"/admin/people/{scim_id}"))}
     assert client.post(f"/admin/people/{scim_id}/sync", data=token_form).status_code == 302
     assert fake_dingtalk.seen == []
+
+
+def test_a_broken_mapping_file_is_a_page_saying_so_not_a_500(
+    console_settings: Settings, database: Database, held: HeldClock, token: str, tmp_path: Any
+) -> None:
+    broken = tmp_path / "mapping.yaml"
+    broken.write_text("users: [this is not a mapping\n", encoding="utf-8")
+    add_account(database, "ada")
+    app = create_app(console_settings.replace(mapping_file=str(broken)), db=database, clock=held)
+    scim_id = ScimClient(app.test_client(), token).post("/Users", person("kim")).get_json()["id"]
+    client = app.test_client()
+    sign_in(client, "ada")
+    answer = client.get(f"/admin/people/{scim_id}")
+    assert answer.status_code == 400
+    assert "the mapping file cannot be read" in answer.get_data(as_text=True)
+    assert client.get("/admin/people?q=kim").status_code == 200  # the search needs no mapping
