@@ -302,3 +302,19 @@ def test_a_broken_mapping_file_is_a_page_saying_so_not_a_500(
     assert answer.status_code == 400
     assert "the mapping file cannot be read" in answer.get_data(as_text=True)
     assert client.get("/admin/people?q=kim").status_code == 200  # the search needs no mapping
+
+
+def test_a_person_deleted_in_the_idp_is_still_found_and_explained(
+    ada: Any, idp: ScimClient, sync: Any
+) -> None:
+    scim_id = idp.post("/Users", person("gus")).get_json()["id"]
+    sync()
+    assert idp.delete(f"/Users/{scim_id}").status_code == 204
+    sync()
+    found = ada.get("/admin/people?q=gus").get_data(as_text=True)
+    assert f'data-scim-id="{scim_id}"' in found and "(deleted in the IdP)" in found
+    html = page(ada, scim_id)
+    assert 'class="verdict verdict-removed"' in html
+    assert "removed from DingTalk (deleted in the IdP)" in html
+    assert "Deleted in the IdP; the bridge remembers the person" in html
+    assert "DELETE 204" in html  # the IdP's DELETE, on the timeline
