@@ -22,6 +22,7 @@ from scim_bridge.errors import AmbiguousPerson, BadRequest, ConfigError, NotFoun
 from scim_bridge.http.acceptance import current_rules
 from scim_bridge.http.runtime import Runtime
 from scim_bridge.mapping.rules import MappingRules
+from scim_bridge.monitor.people import resolve_person
 from scim_bridge.monitor.people_search import PAGE_SIZE, search_people
 from scim_bridge.monitor.person_view import person_status, person_view
 
@@ -73,17 +74,18 @@ def register_people(bp: Blueprint, runtime: Runtime, context: Callable[[str], Co
 
     @bp.post("/people/<scim_id>/sync")
     def person_sync(scim_id: str) -> BaseResponse:
-        _explained(lambda: person_status(
-            runtime.db, runtime.settings, rules(), scim_id, now=runtime.clock()
-        ))  # fmt: skip  # an unknown person is a 404 before anything is queued
+        # An unknown person is a 404 before anything is queued; the action names the SCIM id
+        # (the worker queues that), however the page was reached.
+        with runtime.db.read() as session:
+            found = _explained(lambda: resolve_person(session, scim_id)).scim_id
         console_access.request_action(
             runtime.db,
             context(g.admin.name),
             g.admin,
             kind=ActionKind.SYNC_NOW.value,
-            target=scim_id,
+            target=found,
         )
-        return redirect(url_for("admin.person", scim_id=scim_id))
+        return redirect(url_for("admin.person", scim_id=found))
 
 
 def _explained(build: Callable[[], T]) -> T:

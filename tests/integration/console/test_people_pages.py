@@ -318,3 +318,18 @@ def test_a_person_deleted_in_the_idp_is_still_found_and_explained(
     assert "removed from DingTalk (deleted in the IdP)" in html
     assert "Deleted in the IdP; the bridge remembers the person" in html
     assert "DELETE 204" in html  # the IdP's DELETE, on the timeline
+
+
+def test_sync_now_by_username_queues_the_scim_id(
+    ada: Any, idp: ScimClient, database: Database
+) -> None:
+    scim_id = idp.post("/Users", person("ray")).get_json()["id"]
+    html = page(ada, "ray@example.com")  # the page takes any name `explain` takes
+    assert (
+        f"/admin/people/{scim_id}/sync" in html and f"/admin/people/{scim_id}/status.json" in html
+    )
+    token = {"csrf_token": csrf_of(ada.get("/admin/"))}
+    answer = ada.post("/admin/people/ray@example.com/sync", data=token)
+    assert answer.location.endswith(f"/admin/people/{scim_id}")
+    with database.read() as session:
+        assert list(session.scalars(select(ConsoleAction.target))) == [scim_id]
