@@ -25,6 +25,10 @@ class ActionKind(enum.StrEnum):
     RETRY = "retry"  # put dead letters back in the outbox: one, a group, or "all"
     DROP = "drop"  # forget dead letters
     APPLY = "apply"  # apply a reconcile's repairs
+    # The failures and changes pages (console-ops, issue 13):
+    GUARD_CONFIRM = "guard_confirm"  # release a paused burst of removals (target: its token)
+    GUARD_REJECT = "guard_reject"  # keep a paused burst's people in DingTalk (target: token)
+    PLAN = "plan"  # compute the plan preview of the mapping in force (target: "preview")
 
 
 #: The target of an action on every dead letter.
@@ -116,3 +120,14 @@ def finish(session: Session, action_id: int, *, outcome: str, now: datetime) -> 
     if row is not None:
         row.done_at = now
         row.outcome = outcome[:500]
+
+
+def actions_on(session: Session, *, kinds: tuple[str, ...], limit: int = 10) -> list[QueuedAction]:
+    """Return the latest actions of some kinds, newest first (a page's own progress list)."""
+    query = (
+        select(ConsoleAction)
+        .where(ConsoleAction.kind.in_(kinds))
+        .order_by(ConsoleAction.id.desc())
+        .limit(limit)
+    )
+    return [_view(r) for r in session.scalars(query)]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from scim_bridge.monitor.audit_retention import retention_job
-from scim_bridge.sync.console_actions import carry_out_actions, sample_lag
+from scim_bridge.sync.console_actions import ActionTools, carry_out_actions, sample_lag
 from scim_bridge.sync.reconcile_job import cron_trigger
 
 if TYPE_CHECKING:
@@ -44,7 +44,13 @@ def schedule_jobs(worker: Worker) -> BackgroundScheduler:
     scheduler.add_job(worker.chain_audit, "interval", seconds=5, id="audit-chain")
     # The console's actions (issue 13): rows a web request inserted, carried out here.
     scheduler.add_job(
-        partial(carry_out_actions, worker.db, clock=worker.clock, wake=worker.wakeup.set),
+        partial(
+            carry_out_actions,
+            worker.db,
+            clock=worker.clock,
+            wake=worker.wakeup.set,
+            tools=ActionTools.of(worker),  # console-ops: guard, apply and plan actions
+        ),
         "interval",
         seconds=2,
         id="console-actions",
