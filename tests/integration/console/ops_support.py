@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from console_support import T0
 from sqlalchemy import select
@@ -98,3 +103,40 @@ def pause_the_guard(database: Database, *, people: int = 20, gone: int = 12) -> 
         decision = guard.propose_removal(session, "p00", GuardRules(), now=later)
     assert not decision.allow
     return decision.token
+
+
+def actions(database: Database) -> list[tuple[str, str, str]]:
+    """Return every console action as (kind, target, requested_by), oldest first."""
+    with database.read() as session:
+        rows = session.scalars(select(ConsoleAction).order_by(ConsoleAction.id))
+        return [(r.kind, r.target, r.requested_by) for r in rows]
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Stands where DingTalk would be: answers 500 and remembers every request."""
+
+    seen: list[str]
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        self.send_response(500)
+        self.end_headers()
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@contextlib.contextmanager
+def recording_dingtalk() -> Iterator[tuple[str, list[str]]]:
+    """A local server where DingTalk would be: yields its URL and the paths it was asked."""
+    seen: list[str] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Rec", (_Recorder,), {"seen": seen}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
