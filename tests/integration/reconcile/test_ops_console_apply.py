@@ -1,0 +1,66 @@
+"""The changes page's "apply": the worker reconciles and repairs through the outbox (issue 13).
+
+Over real HTTP against the emulator, on SQLite and PostgreSQL: drift made in DingTalk behind
+the bridge's back, an "apply" console action, the repairs queued in the outbox and the
+translator putting DingTalk right.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from dingtalk_client_fixtures import emulator_client
+from sqlalchemy import select
+
+from scim_bridge.dingtalk.client import DingTalkClient
+from scim_bridge.dingtalk.emulator import RunningEmulator
+from scim_bridge.directory.console_actions import queue_action
+from scim_bridge.directory.db import Database
+from scim_bridge.directory.models import ConsoleAction, OutboxEntry, ReconcileRun
+from scim_bridge.mapping.rules import load_rules, rules_path
+from scim_bridge.settings import Settings
+from scim_bridge.sync.console_actions import ActionTools, carry_out_actions
+from scim_bridge.sync.reconcile_job import ReconcileJob
+from scim_bridge.sync.worker import Worker
+
+
+def test_apply_queues_the_repairs_through_the_outbox(
+    org: Any,
+    console: DingTalkClient,
+    emulator: RunningEmulator,
+    worker: Worker,
+    database: Database,
+    settings: Settings,
+) -> None:
+    console.update_user("alice", {"title": "Edited in the console"})
+    rules = load_rules(rules_path(settings))
+    job = ReconcileJob(
+        database, settings, client=lambda: emulator_client(emulator), rules=lambda: rules
+    )
+    with database.write() as session:
+        action = queue_action(
+            session, "apply", target="reconcile:1", requested_by="ada", now=datetime.now(UTC)
+        )
+    woken: list[bool] = []
+    tools = ActionTools(rules=lambda: rules, reconcile=job)
+    assert (
+        carry_out_actions(
+            database, clock=lambda: datetime.now(UTC), wake=lambda: woken.append(True), tools=tools
+        )
+        == 1
+    )
+    with database.read() as session:
+        row = session.get(ConsoleAction, action.id)
+        queued = list(session.scalars(select(OutboxEntry.resource_id)))
+        run = session.scalar(select(ReconcileRun).order_by(ReconcileRun.id.desc()))
+    assert row is not None and row.outcome == (
+        "reconciled: 1 difference(s), 1 resource(s) queued for repair"
+    )
+    assert woken == [True]
+    # The repair is an outbox row (the normal path), not a DingTalk write by the action.
+    assert queued == [org.ids["alice"]]
+    assert emulator.emulator.users()["alice"]["title"] == "Edited in the console"
+    assert run is not None and run.trigger == "console" and run.applied
+    worker.run_until_idle()
+    assert emulator.emulator.users()["alice"]["title"] == "Staff"
