@@ -47,12 +47,37 @@ def check_mapping(settings: Settings) -> MappingCheck:
     return MappingCheck(str(path), problems, fingerprint)
 
 
+class MappingChecks:
+    """The mapping file's check, redone only when the file changes (size or mtime).
+
+    Compiling the rules takes about a hundred milliseconds, half a page's budget, and the file
+    changes rarely. Threads racing on a change both check it: harmless, the answer is the same.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._seen: tuple[int, int] | None = None
+        self._check: MappingCheck | None = None
+
+    def __call__(self) -> MappingCheck:
+        """Return the check of the file as it is now."""
+        try:
+            stat = rules_path(self._settings).stat()
+            seen: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            seen = None  # missing or unreadable: check_rules_file says so, every time
+        if seen is None or seen != self._seen or self._check is None:
+            self._check, self._seen = check_mapping(self._settings), seen
+        return self._check
+
+
 def register_changes(bp: Blueprint, runtime: Runtime) -> None:
     """Add /admin/changes to the console."""
+    checks = MappingChecks(runtime.settings)
 
     @bp.get("/changes")
     def changes() -> str:
-        mapping = check_mapping(runtime.settings)
+        mapping = checks()
         with runtime.db.read() as session:
             preview = stored_preview(session)
             run = latest(session)
