@@ -102,7 +102,8 @@ def register_failures(
             context(runtime, admin.name),
             admin,
             kind=ActionKind.DROP.value,
-            target=target,
+            # The worker drops a cause only while it holds the count confirmed here.
+            target=f"{target}@{count}" if target.startswith(GROUP_PREFIX) else target,
         )
         return redirect(url_for("admin.failures"))
 

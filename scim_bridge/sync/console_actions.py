@@ -118,10 +118,17 @@ def _dead_letters(session: Session, row: ConsoleAction, *, now: datetime, actor:
     """Retry or drop dead letters: by id, a whole cause ("group:<key>"), or "all" (retry)."""
     if row.target.startswith(GROUP_PREFIX):
         # Resolved now, not when the page was drawn: letters that joined the cause since
-        # are included, and a cause fixed meanwhile names nothing.
-        group = find_group(session, row.target.removeprefix(GROUP_PREFIX))
+        # are retried too, and a cause fixed meanwhile names nothing. A drop carries the
+        # count the operator confirmed ("group:<key>@<count>") and forgets no more than that.
+        key, _, confirmed = row.target.removeprefix(GROUP_PREFIX).partition("@")
+        group = find_group(session, key)
         if group is None:
             return "nothing to do: no dead letter has this cause any more"
+        if row.kind == ActionKind.DROP and confirmed != str(group.count):
+            return (
+                f"not carried out: the cause holds {group.count} letter(s) now, not the "
+                f"{confirmed or '?'} confirmed; open the failures page and confirm again"
+            )
         ids: list[int] | None = letter_ids(session, group)
     else:
         ids = None if row.target == ALL else _letter_ids(row.target)

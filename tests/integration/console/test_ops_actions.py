@@ -43,10 +43,23 @@ def test_drop_a_group_forgets_only_that_cause(database: Database) -> None:
     add_letter(database, "m1", code="60103", reason=words)
     add_letter(database, "m2", code="60103", reason=words)
     add_letter(database, "other", code="60106", reason="taken")
-    action = ask(database, "drop", f"group:{group_key('60103', words)}")
+    action = ask(database, "drop", f"group:{group_key('60103', words)}@2")
     run(database)
     assert letters(database) == ["other"] and queued(database) == []
     assert outcome(database, action) == "2 dead letter(s) dropped"
+
+
+def test_a_drop_forgets_no_more_than_was_confirmed(database: Database) -> None:
+    words = bad_mobile_words()
+    add_letter(database, "m1", code="60103", reason=words)
+    action = ask(database, "drop", f"group:{group_key('60103', words)}@1")
+    add_letter(database, "m2", code="60103", reason=words)  # joined after the confirmation
+    run(database)
+    assert letters(database) == ["m1", "m2"]
+    assert outcome(database, action) == (
+        "not carried out: the cause holds 2 letter(s) now, not the 1 confirmed; "
+        "open the failures page and confirm again"
+    )
 
 
 def test_a_group_fixed_before_the_worker_acts_names_nothing(database: Database) -> None:

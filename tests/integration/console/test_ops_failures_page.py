@@ -80,7 +80,7 @@ def test_drop_needs_the_confirmation_step(as_admin: Any, database: Database) -> 
         "/admin/failures/drop", data={"csrf_token": token, "target": f"group:{KEY}", "count": "4"}
     )
     assert done.status_code == 302
-    assert actions(database) == [("drop", f"group:{KEY}", "ada")]
+    assert actions(database) == [("drop", f"group:{KEY}@4", "ada")]
     assert len(letters(database)) == 5  # the worker drops them, not the request
 
 

@@ -49,3 +49,25 @@ def test_reject_needs_a_pause_and_its_token(database: Database) -> None:
         guard.reject_burst(session, GuardRules(), "abc", now=LATER, actor="ops")
     with database.read() as session:
         assert guard_state.rejection(session) is None
+
+
+def guard_cli(db_url: str, *args: str) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from scim_bridge.cli import main
+
+    result = CliRunner().invoke(main, ["guard", *args], env={"SCIM_BRIDGE_DATABASE_URL": db_url})
+    return result.exit_code, result.output
+
+
+def test_guard_reject_on_the_command_line(db_url: str, database: Database) -> None:
+    code, out = guard_cli(db_url, "reject", "abc")
+    assert code != 0 and "nothing to reject" in out and "Traceback" not in out
+    token = pause_the_guard(database)
+    code, out = guard_cli(db_url, "status")
+    assert code == 0 and f"scim-bridge guard reject {token}" in out
+    code, out = guard_cli(db_url, "reject", token)
+    assert code == 0 and out.startswith("rejected: 12 removal(s) stay held")
+    code, out = guard_cli(db_url, "status")
+    assert "rejected by guard-reject" in out
+    assert queued(database) == []
