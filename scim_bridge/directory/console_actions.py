@@ -8,6 +8,7 @@ through the store and the translator, and writes ``done_at`` and ``outcome``. Th
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -89,15 +90,18 @@ def _view(row: ConsoleAction) -> QueuedAction:
     )
 
 
-def waiting_ids(session: Session, *, limit: int) -> list[int]:
-    """Return the ids of actions the worker has not carried out yet, oldest first."""
-    query = (
-        select(ConsoleAction.id)
-        .where(ConsoleAction.done_at.is_(None))
-        .order_by(ConsoleAction.id)
-        .limit(limit)
-    )
-    return list(session.scalars(query))
+def waiting_ids(
+    session: Session, *, limit: int, kinds: Collection[str] = (), exclude: bool = False
+) -> list[int]:
+    """Return the ids of actions the worker has not carried out yet, oldest first.
+
+    ``kinds``: only these kinds (``exclude``: all but these), so that long actions (a whole
+    plan, a reconcile) have a job of their own and never hold up a "sync now"."""
+    query = select(ConsoleAction.id).where(ConsoleAction.done_at.is_(None))
+    if kinds:
+        chosen = ConsoleAction.kind.in_(list(kinds))
+        query = query.where(~chosen if exclude else chosen)
+    return list(session.scalars(query.order_by(ConsoleAction.id).limit(limit)))
 
 
 def claim(session: Session, action_id: int) -> ConsoleAction | None:

@@ -67,11 +67,18 @@ def carry_out_actions(
     clock: Callable[[], datetime],
     wake: Callable[[], None],
     tools: ActionTools | None = None,
+    only: str = "all",
 ) -> int:
-    """Carry out the waiting console actions; wake the translator if any queued work."""
+    """Carry out the waiting console actions; wake the translator if any queued work.
+
+    ``only``: "short" (all but plan and apply), "long" (those two), or "all"; the worker
+    runs the short and the long ones as two jobs, so a reconcile never delays a retry."""
     tools = tools or ActionTools()
+    kinds = () if only == "all" else LONG
     with db.read() as session:
-        ids = console_actions.waiting_ids(session, limit=BATCH)
+        ids = console_actions.waiting_ids(
+            session, limit=BATCH, kinds=kinds, exclude=only == "short"
+        )
     done = 0
     for action_id in ids:
         try:

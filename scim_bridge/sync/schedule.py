@@ -50,11 +50,18 @@ def schedule_jobs(worker: Worker) -> BackgroundScheduler:
             clock=worker.clock,
             wake=worker.wakeup.set,
             tools=ActionTools.of(worker),  # console-ops: guard, apply and plan actions
+            only="short",
         ),
         "interval",
         seconds=2,
         id="console-actions",
     )
+    # console-ops: a plan preview or a reconcile from the console, long, in a job of its own.
+    scheduler.add_job(
+        partial(carry_out_actions, worker.db, clock=worker.clock, wake=worker.wakeup.set,
+                tools=ActionTools.of(worker), only="long"),
+        "interval", seconds=5, id="console-long-actions",
+    )  # fmt: skip
     scheduler.add_job(
         partial(sample_lag, worker.db, clock=worker.clock), "interval", seconds=60, id="lag-sample"
     )

@@ -147,3 +147,14 @@ def test_apply_without_a_reconcile_says_so(database: Database) -> None:
     assert outcome(database, action) == (
         "not carried out: this worker does not reconcile (DingTalk not configured)"
     )
+
+
+def test_short_and_long_actions_are_carried_out_by_their_own_jobs(database: Database) -> None:
+    plan_action = ask(database, "plan", "preview")
+    add_letter(database, "m1", code="60103", reason=bad_mobile_words())
+    retry = ask(database, "retry", "all")
+    short = carry_out_actions(database, clock=Clock(), wake=lambda: None, tools=TOOLS, only="short")
+    assert short == 1 and outcome(database, retry) == "1 dead letter(s) queued again"
+    assert outcome(database, plan_action) is None  # waits for the long job
+    long = carry_out_actions(database, clock=Clock(), wake=lambda: None, tools=TOOLS, only="long")
+    assert long == 1 and (outcome(database, plan_action) or "").startswith("plan preview computed")

@@ -64,3 +64,29 @@ def test_apply_queues_the_repairs_through_the_outbox(
     assert run is not None and run.trigger == "console" and run.applied
     worker.run_until_idle()
     assert emulator.emulator.users()["alice"]["title"] == "Staff"
+
+
+def test_the_worker_schedules_short_and_long_console_actions_apart(
+    org: Any, worker: Worker, database: Database, emulator: RunningEmulator
+) -> None:
+    from scim_bridge.sync.schedule import schedule_jobs
+
+    jobs = {job.id: job for job in schedule_jobs(worker).get_jobs()}
+    with database.write() as session:
+        now = datetime.now(UTC)
+        plan_id = queue_action(session, "plan", target="preview", requested_by="ada", now=now).id
+        apply_id = queue_action(
+            session, "apply", target="reconcile:0", requested_by="ada", now=now
+        ).id
+    assert jobs["console-actions"].func() == 0  # the short job leaves them to the long one
+    assert jobs["console-long-actions"].func() == 2
+    with database.read() as session:
+        plan_row, apply_row = (
+            session.get(ConsoleAction, plan_id),
+            session.get(ConsoleAction, apply_id),
+        )
+    assert plan_row is not None and (plan_row.outcome or "").startswith("plan preview computed")
+    # The worker's own reconcile (its client, the emulator's) ran: no drift, nothing queued.
+    assert apply_row is not None and apply_row.outcome == (
+        "reconciled: 0 difference(s), 0 resource(s) queued for repair"
+    )
