@@ -59,7 +59,7 @@ def test_retry_a_group_is_an_audited_action_row_not_a_move(
     assert record is not None and record.actor == "console:ada"
     assert record.resource_id == f"group:{KEY}"
     html = as_admin.get("/admin/failures").get_data(as_text=True)
-    assert "waiting for the worker" in html and 'id="refresh-script"' in html
+    assert "waiting for the worker" in html and 'data-waiting="1"' in html
 
 
 def test_drop_needs_the_confirmation_step(as_admin: Any, database: Database) -> None:
