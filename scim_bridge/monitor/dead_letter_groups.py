@@ -31,8 +31,24 @@ PER_PAGE = 50
 
 
 def group_key(code: str | None, reason: str) -> str:
-    """Return the stable key of a cause (its code and plain-words reason)."""
-    return hashlib.sha256(f"{code or ''}\n{reason}".encode()).hexdigest()[:16]
+    """Return the stable key of a cause (its code and plain-words reason).
+
+    The code rides along in hex (URL-safe, whatever DingTalk's code looks like: "88/40000"),
+    so a group's page finds its cause among that code's letters only; the digest tells
+    apart the causes one code can have (the same errcode, another field's words)."""
+    digest = hashlib.sha256(f"{code or ''}\n{reason}".encode()).hexdigest()[:16]
+    return f"{(code or '').encode().hex()}-{digest}"
+
+
+def _code_of(key: str) -> str | None:
+    """Return the code a group key carries, or None when the key is not one of ours."""
+    hexed, dash, digest = key.partition("-")
+    if not dash or len(digest) != 16:
+        return None
+    try:
+        return bytes.fromhex(hexed).decode()
+    except ValueError:  # UnicodeDecodeError is one
+        return None
 
 
 def _aware(when: datetime) -> datetime:
@@ -75,18 +91,32 @@ class LetterRow:
 
 def dead_letter_groups(session: Session) -> list[DeadLetterGroup]:
     """Return every cause with its letters counted, the largest group first."""
-    rows = session.execute(
-        select(
-            DeadLetter.code,
-            DeadLetter.reason,
-            func.count(),
-            func.min(DeadLetter.created_at),
-            func.max(DeadLetter.created_at),
-            # Two sample people per group from the same pass: the first and last by id.
-            func.min(DeadLetter.resource_id),
-            func.max(DeadLetter.resource_id),
-        ).group_by(DeadLetter.code, DeadLetter.reason)
-    ).all()
+    groups = _grouped(session, None)
+    groups.sort(key=lambda g: (-g.count, g.oldest, g.key))
+    return groups
+
+
+def find_group(session: Session, key: str) -> DeadLetterGroup | None:
+    """Return the group with this key, or None (fixed, retried or dropped since)."""
+    code = _code_of(key)
+    if code is None:
+        return None
+    return next((g for g in _grouped(session, _code_is(code)) if g.key == key), None)
+
+
+def _grouped(session: Session, where: ColumnElement[bool] | None) -> list[DeadLetterGroup]:
+    """One GROUP BY over the dead letters (those ``where`` selects), as groups."""
+    query = select(
+        DeadLetter.code,
+        DeadLetter.reason,
+        func.count(),
+        func.min(DeadLetter.created_at),
+        func.max(DeadLetter.created_at),
+        # Two sample people per group from the same pass: the first and last by id.
+        func.min(DeadLetter.resource_id),
+        func.max(DeadLetter.resource_id),
+    ).group_by(DeadLetter.code, DeadLetter.reason)
+    rows = session.execute(query if where is None else query.where(where)).all()
     names = _names(session, {r[5] for r in rows} | {r[6] for r in rows})
     groups = []
     for code, reason, count, oldest, newest, first, last in rows:
@@ -105,21 +135,18 @@ def dead_letter_groups(session: Session) -> list[DeadLetterGroup]:
                 fix=advice.fix if advice else None,
             )
         )
-    groups.sort(key=lambda g: (-g.count, g.oldest, g.key))
     return groups
 
 
-def find_group(session: Session, key: str) -> DeadLetterGroup | None:
-    """Return the group with this key, or None (fixed, retried or dropped since)."""
-    return next((g for g in dead_letter_groups(session) if g.key == key), None)
+def _code_is(code: str) -> ColumnElement[bool]:
+    # A stored empty code and a missing one are the same cause (group_key folds them too).
+    if not code:
+        return DeadLetter.code.is_(None) | (DeadLetter.code == "")
+    return DeadLetter.code == code
 
 
 def _in_group(group: DeadLetterGroup) -> ColumnElement[bool]:
-    code = DeadLetter.code.is_(None) if not group.code else DeadLetter.code == group.code
-    # A stored empty code and a missing one are the same cause (group_key folds them too).
-    if not group.code:
-        code = code | (DeadLetter.code == "")
-    return and_(code, DeadLetter.reason == group.reason)
+    return and_(_code_is(group.code), DeadLetter.reason == group.reason)
 
 
 def letter_ids(session: Session, group: DeadLetterGroup) -> list[int]:

@@ -69,3 +69,15 @@ def test_letters_without_a_code_group_by_their_words(database: Database) -> None
         (group,) = dead_letter_groups(session)
         assert group.count == 2 and group.code == ""
         assert len(letter_ids(session, group)) == 2
+
+
+def test_a_key_is_url_safe_whatever_the_code(database: Database) -> None:
+    add_letter(database, "t1", code="88/40000", reason="blank token")
+    add_letter(database, "t2", code="88/40000", reason="blank token, other words")
+    key = group_key("88/40000", "blank token")
+    assert "/" not in key and key.isascii()
+    with database.read() as session:
+        group = find_group(session, key)
+        assert group is not None and (group.code, group.count) == ("88/40000", 1)
+        assert find_group(session, "zz-0123456789abcdef") is None  # not hex: not ours
+        assert find_group(session, key[:-1]) is None
