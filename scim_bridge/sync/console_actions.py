@@ -85,7 +85,13 @@ def carry_out_actions(
             with db.read() as session:
                 waiting = session.get(ConsoleAction, action_id)
                 kind = waiting.kind if waiting is not None else ""
-            record = long_work(db, kind, tools, now=clock()) if kind in LONG else None
+            try:
+                record = long_work(db, kind, tools, now=clock()) if kind in LONG else None
+            except ReconcileBusy as exc:
+                # Another reconcile (scheduled, or another worker doing this very action)
+                # holds the lock: the action waits for the next turn rather than say so.
+                log.info("console action %s waits: %s", action_id, exc)
+                continue
             with db.write() as session:
                 row = console_actions.claim(session, action_id)
                 if row is None:
@@ -188,7 +194,9 @@ def long_work(
 
 
 def apply_drift(job: ReconcileJob | None) -> str:
-    """Reconcile now and queue the repairs through the outbox (as `reconcile --apply`)."""
+    """Reconcile now and queue the repairs through the outbox (as `reconcile --apply`).
+
+    Raises ReconcileBusy when another reconcile holds the lock (the action then waits)."""
     if job is None:
         return "not carried out: this worker does not reconcile (DingTalk not configured)"
     try:
@@ -200,7 +208,7 @@ def apply_drift(job: ReconcileJob | None) -> str:
             job.db, client, job.settings, job.rules(), clock=job.clock, trigger="console"
         )
         result = reconcile_full(how, apply=True)
-    except (ReconcileBusy, ReconcileOverBudget) as exc:
+    except ReconcileOverBudget as exc:
         return f"not carried out: {exc}"
     finally:
         if job.close_client:

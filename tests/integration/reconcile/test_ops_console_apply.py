@@ -90,3 +90,31 @@ def test_the_worker_schedules_short_and_long_console_actions_apart(
     assert apply_row is not None and apply_row.outcome == (
         "reconciled: 0 difference(s), 0 resource(s) queued for repair"
     )
+
+
+def test_apply_waits_while_another_reconcile_holds_the_lock(
+    org: Any, worker: Worker, database: Database
+) -> None:
+    from sqlalchemy import update
+
+    from scim_bridge.sync import reconcile_runs
+
+    now = datetime.now(UTC)
+    other = reconcile_runs.start(
+        database, reconcile_runs.RunStart("full", "schedule", True, "elsewhere"), now=now
+    )
+    with database.write() as session:
+        action = queue_action(session, "apply", target="reconcile:0", requested_by="ada", now=now)
+    tools = ActionTools.of(worker)
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    assert carry_out_actions(database, clock=clock, wake=lambda: None, tools=tools) == 0
+    with database.read() as session:
+        row = session.get(ConsoleAction, action.id)
+        assert row is not None and row.done_at is None  # still waiting, not "failed"
+    with database.write() as session:
+        finished = {"status": "done", "finished_at": datetime.now(UTC)}
+        session.execute(update(ReconcileRun).where(ReconcileRun.id == other).values(**finished))
+    assert carry_out_actions(database, clock=clock, wake=lambda: None, tools=tools) == 1
+    with database.read() as session:
+        row = session.get(ConsoleAction, action.id)
+        assert row is not None and (row.outcome or "").startswith("reconciled: 0 difference(s)")
