@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.orm import Session
 
@@ -67,7 +67,7 @@ def carry_out_actions(
     clock: Callable[[], datetime],
     wake: Callable[[], None],
     tools: ActionTools | None = None,
-    only: str = "all",
+    only: Literal["all", "short", "long"] = "all",
 ) -> int:
     """Carry out the waiting console actions; wake the translator if any queued work.
 
