@@ -27,7 +27,10 @@ def guard_status(ctx: click.Context) -> None:
         f"PAUSED since {pause['since']}: {pause['removals']} of {pause['active_users']} people "
         f"({pause['percent']}% > {pause['threshold']}%) would be removed from DingTalk"
     )
+    if pause.get("rejected_by"):
+        click.echo(f"rejected by {pause['rejected_by']}: these removals stay held")
     click.echo(f"review them, then release with: scim-bridge guard confirm {pause['token']}")
+    click.echo(f"or keep them in DingTalk with: scim-bridge guard reject {pause['token']}")
 
 
 @guard.command("confirm")
@@ -52,6 +55,31 @@ def guard_confirm(ctx: click.Context, token: str) -> None:
         )
     notify_local(socket_path(settings))
     click.echo(f"released {released} removal(s); the translator proceeds now")
+
+
+@guard.command("reject")
+@click.argument("token")
+@click.pass_context
+def guard_reject(ctx: click.Context, token: str) -> None:
+    """Keep the paused removals from happening: those people stay in DingTalk."""
+    from scim_bridge.bootstrap import load_mapping
+    from scim_bridge.sync.guard import reject_burst
+
+    settings = settings_of(ctx)
+    rules = load_mapping(settings)
+    with opened(settings) as database, database.write() as session:
+        held = reject_burst(
+            session,
+            rules.guard,
+            token,
+            now=now(),
+            actor="guard-reject",
+            inactive_is_removal=rules.leavers.action == "delete",
+        )
+    click.echo(
+        f"rejected: {held} removal(s) stay held until the IdP restores those people "
+        f"(or `scim-bridge guard confirm {token}` releases them after all)"
+    )
 
 
 COMMANDS = (guard,)

@@ -8,6 +8,7 @@ through the store and the translator, and writes ``done_at`` and ``outcome``. Th
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +26,10 @@ class ActionKind(enum.StrEnum):
     RETRY = "retry"  # put dead letters back in the outbox: one, a group, or "all"
     DROP = "drop"  # forget dead letters
     APPLY = "apply"  # apply a reconcile's repairs
+    # The failures and changes pages (console-ops, issue 13):
+    GUARD_CONFIRM = "guard_confirm"  # release a paused burst of removals (target: its token)
+    GUARD_REJECT = "guard_reject"  # keep a paused burst's people in DingTalk (target: token)
+    PLAN = "plan"  # compute the plan preview of the mapping in force (target: "preview")
 
 
 #: The target of an action on every dead letter.
@@ -85,15 +90,18 @@ def _view(row: ConsoleAction) -> QueuedAction:
     )
 
 
-def waiting_ids(session: Session, *, limit: int) -> list[int]:
-    """Return the ids of actions the worker has not carried out yet, oldest first."""
-    query = (
-        select(ConsoleAction.id)
-        .where(ConsoleAction.done_at.is_(None))
-        .order_by(ConsoleAction.id)
-        .limit(limit)
-    )
-    return list(session.scalars(query))
+def waiting_ids(
+    session: Session, *, limit: int, kinds: Collection[str] = (), exclude: bool = False
+) -> list[int]:
+    """Return the ids of actions the worker has not carried out yet, oldest first.
+
+    ``kinds``: only these kinds (``exclude``: all but these), so that long actions (a whole
+    plan, a reconcile) have a job of their own and never hold up a "sync now"."""
+    query = select(ConsoleAction.id).where(ConsoleAction.done_at.is_(None))
+    if kinds:
+        chosen = ConsoleAction.kind.in_(list(kinds))
+        query = query.where(~chosen if exclude else chosen)
+    return list(session.scalars(query.order_by(ConsoleAction.id).limit(limit)))
 
 
 def claim(session: Session, action_id: int) -> ConsoleAction | None:
@@ -131,3 +139,14 @@ def latest_action(session: Session, kind: str, *, target: str) -> QueuedAction |
     )
     row = session.scalar(query)
     return _view(row) if row is not None else None
+
+
+def actions_on(session: Session, *, kinds: tuple[str, ...], limit: int = 10) -> list[QueuedAction]:
+    """Return the latest actions of some kinds, newest first (a page's own progress list)."""
+    query = (
+        select(ConsoleAction)
+        .where(ConsoleAction.kind.in_(kinds))
+        .order_by(ConsoleAction.id.desc())
+        .limit(limit)
+    )
+    return [_view(r) for r in session.scalars(query)]

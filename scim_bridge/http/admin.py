@@ -16,9 +16,11 @@ from werkzeug.wrappers import Response as BaseResponse
 from scim_bridge.directory import admins, console_access, login_throttle
 from scim_bridge.directory.console_access import console_principal
 from scim_bridge.directory.rows import Context
-from scim_bridge.errors import ScimError
+from scim_bridge.errors import BadRequest, ScimError
 from scim_bridge.http import auth
 from scim_bridge.http.admin_audit import register_audit
+from scim_bridge.http.admin_changes import register_changes  # console-ops
+from scim_bridge.http.admin_failures import register_failures  # console-ops
 from scim_bridge.http.admin_pages import register_pages
 from scim_bridge.http.admin_people import register_people
 from scim_bridge.http.admin_reports import register_reports
@@ -77,6 +79,8 @@ def make_admin_blueprint(runtime: Runtime) -> Blueprint:
     register_people(bp, runtime, lambda actor: console_context(runtime, actor))
     register_audit(bp, runtime)
     register_reports(bp, runtime, CSP)
+    register_failures(bp, runtime, context=console_context)  # console-ops: /admin/failures
+    register_changes(bp, runtime)  # console-ops: /admin/changes
     return bp
 
 
@@ -166,6 +170,8 @@ def register_actions(bp: Blueprint, runtime: Runtime) -> None:
     @bp.post("/actions")
     def act() -> BaseResponse:
         admin: admins.Admin = g.admin
+        if request.form.get("kind") == "drop":  # console-ops: a drop is confirmed first
+            raise BadRequest("dropping dead letters is confirmed first: use the failures page")
         console_access.request_action(
             runtime.db,
             console_context(runtime, admin.name),

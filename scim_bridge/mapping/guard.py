@@ -115,11 +115,34 @@ def evaluate_guard(
 
 def confirm(decision: GuardDecision, token: str, *, now: datetime) -> Confirmation:
     """Turn an operator's token into a Confirmation; refuse a token for another burst."""
+    _check_token(decision, token, "confirm")
+    return Confirmation(token=decision.token, confirmed_at=now)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An operator's "no" to a paused burst: these people stay in DingTalk.
+
+    Rejected removals stay held even when later numbers would let them pass (the window
+    slides, more people join), until the IdP restores the people or an operator confirms.
+    """
+
+    token: str
+    rejected_at: datetime
+    pending: tuple[str, ...]
+
+
+def reject(decision: GuardDecision, token: str, *, now: datetime) -> Rejection:
+    """Turn an operator's token into a Rejection of the paused burst; refuse another burst's."""
+    _check_token(decision, token, "reject")
+    return Rejection(token=decision.token, rejected_at=now, pending=decision.pending)
+
+
+def _check_token(decision: GuardDecision, token: str, verb: str) -> None:
     if decision.allow:
-        raise GuardError("nothing to confirm: the mass-change guard is not paused")
+        raise GuardError(f"nothing to {verb}: the mass-change guard is not paused")
     if token.strip() != decision.token:
         raise GuardError(
             f"token {token!r} does not match the paused removals (token {decision.token}); "
             "the burst changed since it was shown: review it again and use the current token"
         )
-    return Confirmation(token=decision.token, confirmed_at=now)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory.models import BridgeState, GuardRemoval
+from scim_bridge.directory.models import BridgeState, GuardRemoval, User
 
 #: bridge_state keys: the operator's last go-ahead, and the current pause.
 CONFIRMATION = "guard.confirmation"
 PAUSED = "guard.paused"
+#: The operator's last "no" (issue 13: confirm or reject from the console).
+REJECTION = "guard.rejection"
 
 
 def stored_state(session: Session, key: str) -> dict[str, Any] | None:
@@ -34,3 +36,20 @@ def held_back(session: Session, scim_id: str) -> bool:
     """Say whether the guard counts this person among the removals of its window."""
     found = session.scalar(select(GuardRemoval.scim_id).where(GuardRemoval.scim_id == scim_id))
     return found is not None
+
+
+def rejection(session: Session) -> dict[str, Any] | None:
+    """Return the operator's standing rejection (token, by, when, people), or None."""
+    return stored_state(session, REJECTION)
+
+
+def counted_removals(session: Session, *, limit: int = 50) -> tuple[int, list[tuple[str, str]]]:
+    """Return how many removals the guard counts now, and the first (scim id, name) of them."""
+    total = int(session.scalar(select(func.count()).select_from(GuardRemoval)) or 0)
+    rows = session.execute(
+        select(GuardRemoval.scim_id, User.display_name, User.user_name)
+        .outerjoin(User, User.id == GuardRemoval.scim_id)
+        .order_by(GuardRemoval.proposed_at, GuardRemoval.scim_id)
+        .limit(limit)
+    )
+    return total, [(sid, display or user_name or "") for sid, display, user_name in rows]

@@ -6,6 +6,7 @@ inputs in the database so every worker, and the CLI, sees the same burst.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,14 +15,30 @@ from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import BridgeState, GuardRemoval, Link, User
 from scim_bridge.directory.outbox import mark_changed
-from scim_bridge.mapping.guard import Confirmation, GuardDecision, Removal, confirm, evaluate_guard
+from scim_bridge.mapping.guard import (
+    Confirmation,
+    GuardDecision,
+    Removal,
+    confirm,
+    evaluate_guard,
+    reject,
+)
 from scim_bridge.mapping.rules import GuardRules
 
 # The reads (the pause, the keys) live below sync, for explain and the console to share.
-from scim_bridge.monitor.guard_state import CONFIRMATION, PAUSED, paused
+from scim_bridge.monitor.guard_state import CONFIRMATION, PAUSED, REJECTION, paused
 from scim_bridge.monitor.guard_state import stored_state as _state
 
-__all__ = ["CONFIRMATION", "PAUSED", "confirm_burst", "decide", "paused", "propose_removal"]
+__all__ = [
+    "CONFIRMATION",
+    "PAUSED",
+    "REJECTION",
+    "confirm_burst",
+    "decide",
+    "paused",
+    "propose_removal",
+    "reject_burst",
+]
 
 #: pg_advisory_xact_lock key of the guard's critical section ("scimguard" in ASCII, truncated).
 GUARD_LOCK_KEY = 0x7363696D6775
@@ -131,6 +148,19 @@ def propose_removal(
         session.add(GuardRemoval(scim_id=scim_id, proposed_at=now))
         session.flush()
     decision = decide(session, rules, now=now, inactive_is_removal=inactive_is_removal)
+    rejection = _state(session, REJECTION)
+    if decision.allow and rejection and scim_id in rejection["pending"]:
+        # An operator said no to this person's removal: it waits whatever the numbers say.
+        decision = replace(
+            decision,
+            allow=False,
+            token=rejection["token"],
+            reason=(
+                f"paused: {rejection['by']} rejected this burst of removals at "
+                f"{rejection['rejected_at']}; they stay held until the IdP restores these "
+                f"people, or an operator confirms with token {rejection['token']}"
+            ),
+        )
     if decision.allow:
         _put_state(session, PAUSED, None, now)
     else:
@@ -145,6 +175,7 @@ def propose_removal(
                 "threshold": decision.threshold,
                 "reason": decision.reason,
                 "since": now.isoformat(),
+                "rejected_by": rejection["by"] if rejection else None,
             },
             now,
         )
@@ -162,7 +193,16 @@ def confirm_burst(
 ) -> int:
     """Release the paused removals with the operator's token; return how many were released."""
     decision = decide(session, rules, now=now, inactive_is_removal=inactive_is_removal)
+    rejection = _state(session, REJECTION)
+    if decision.allow and rejection is not None and token.strip() == rejection["token"]:
+        # Confirming a burst rejected earlier whose numbers pass now: only the rejection
+        # holds its removals, and it is lifted.
+        _put_state(session, REJECTION, None, now)
+        _put_state(session, PAUSED, None, now)
+        mark_changed(session, "User", list(rejection["pending"]), actor=actor, now=now)
+        return len(rejection["pending"])
     confirmation = confirm(decision, token, now=now)
+    _put_state(session, REJECTION, None, now)
     _put_state(
         session,
         CONFIRMATION,
@@ -173,3 +213,37 @@ def confirm_burst(
     # The held-back people are due again at once.
     mark_changed(session, "User", list(decision.pending), actor=actor, now=now)
     return len(decision.pending)
+
+
+def reject_burst(
+    session: Session,
+    rules: GuardRules,
+    token: str,
+    *,
+    now: datetime,
+    actor: str,
+    inactive_is_removal: bool = True,
+) -> int:
+    """Keep the paused removals from happening (an operator's "no"); return how many are held.
+
+    Nothing is deleted and nothing is queued: the people stay in DingTalk, held even if the
+    numbers later fall under the limit, until the IdP restores them (they are then no longer
+    removals) or an operator confirms the token after all.
+    """
+    decision = decide(session, rules, now=now, inactive_is_removal=inactive_is_removal)
+    rejection = reject(decision, token, now=now)
+    _put_state(
+        session,
+        REJECTION,
+        {
+            "token": rejection.token,
+            "rejected_at": rejection.rejected_at.isoformat(),
+            "by": actor,
+            "pending": list(rejection.pending),
+        },
+        now,
+    )
+    pause = _state(session, PAUSED)
+    if pause is not None:
+        _put_state(session, PAUSED, {**pause, "rejected_by": actor}, now)
+    return len(rejection.pending)

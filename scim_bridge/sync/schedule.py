@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from scim_bridge.monitor.audit_retention import retention_job
-from scim_bridge.sync.console_actions import carry_out_actions, sample_lag
+from scim_bridge.sync.console_actions import ActionTools, carry_out_actions, sample_lag
 from scim_bridge.sync.reconcile_job import cron_trigger
 
 if TYPE_CHECKING:
@@ -44,11 +44,24 @@ def schedule_jobs(worker: Worker) -> BackgroundScheduler:
     scheduler.add_job(worker.chain_audit, "interval", seconds=5, id="audit-chain")
     # The console's actions (issue 13): rows a web request inserted, carried out here.
     scheduler.add_job(
-        partial(carry_out_actions, worker.db, clock=worker.clock, wake=worker.wakeup.set),
+        partial(
+            carry_out_actions,
+            worker.db,
+            clock=worker.clock,
+            wake=worker.wakeup.set,
+            tools=ActionTools.of(worker),  # console-ops: guard, apply and plan actions
+            only="short",
+        ),
         "interval",
         seconds=2,
         id="console-actions",
     )
+    # console-ops: a plan preview or a reconcile from the console, long, in a job of its own.
+    scheduler.add_job(
+        partial(carry_out_actions, worker.db, clock=worker.clock, wake=worker.wakeup.set,
+                tools=ActionTools.of(worker), only="long"),
+        "interval", seconds=5, id="console-long-actions",
+    )  # fmt: skip
     scheduler.add_job(
         partial(sample_lag, worker.db, clock=worker.clock), "interval", seconds=60, id="lag-sample"
     )
