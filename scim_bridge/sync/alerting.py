@@ -113,6 +113,9 @@ def gather_facts(
         .limit(1)
     ).first()
     codes = session.scalars(select(DeadLetter.code)).all()
+    newest = session.scalars(
+        select(DeadLetter).order_by(DeadLetter.created_at.desc(), DeadLetter.id.desc()).limit(1)
+    ).first()
     token = session.get(BridgeState, readiness.TOKEN_KEY)
     figures = availability(session, now=now) if availability is not None else None
     return Facts(
@@ -127,11 +130,26 @@ def gather_facts(
         lag_retrying=oldest is not None and int(oldest[1] or 0) > 0,
         dead_letters=len(codes),
         dead_letters_transient=sum(1 for code in codes if _transient(code)),
+        newest_dead_letter=_in_words(newest) if newest is not None else {},
         token_ok=None if token is None else bool(token.value.get("ok")),
         token_reason=str(token.value.get("reason") or "") if token is not None else "",
         reconcile_accuracy=accuracy(session) if accuracy is not None else None,
         failing_channels=alert_store.failing_channels(session),
     )
+
+
+def _in_words(letter: DeadLetter) -> dict[str, str]:
+    """Return a dead letter as the dead_letters alert's labels (what the old per-letter hook
+    sent): the reason in plain words with its fix, and DingTalk's own text when it said one."""
+    words = {
+        "resource_type": letter.resource_type,
+        "resource_id": letter.resource_id,
+        "code": letter.code or "",
+        "reason": letter.reason,
+    }
+    if letter.detail:
+        words["detail"] = letter.detail
+    return words
 
 
 def _lock(session: Session) -> None:
