@@ -132,6 +132,9 @@ def test_duplicate_mobile_is_dead_lettered_with_a_readable_reason(
     alert = json.loads(alerts.read_text(encoding="utf-8").splitlines()[0])
     labels = alert["labels"]
     assert labels["resource_id"] == erin["id"] and labels["code"] == "LinkConflict"
+    # The notice goes to a chat and is stored with the alert: it names neither Dave nor his
+    # userName (`dlq show` does, for the operator).
+    assert "mobile" in labels["reason"] and "dave" not in json.dumps(alert).lower()
     got = scim.get(f"/Users/{erin['id']}").json
     sync = got["urn:ietf:params:scim:schemas:extension:dingtalk:2.0:User"]["sync"]
     assert sync["state"] == "failed" and "mobile" in sync["lastError"]
