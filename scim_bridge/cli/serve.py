@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
@@ -99,14 +100,15 @@ def quickstart(ctx: click.Context, host: str | None, port: int | None) -> None:
             name = "quickstart-" + now().strftime("%Y%m%d-%H%M%S")
             _row, plaintext = create_token(session, name, now=now())
             first = create_first_admin(session, now=now())
-        click.echo("")
-        click.echo(f"  SCIM base URL : http://{host}:{port}/scim/v2")
-        click.echo(f"  Bearer token  : {plaintext}")
-        click.echo(f"  DingTalk      : {settings.dingtalk_base_url}")
-        click.echo(f"  Console       : http://{host}:{port}/admin")
-        if first is not None:  # printed once: only its hash is kept
-            click.echo(f"  Console login : {first[0]} / {first[1]}")
-        click.echo("")
+        for line in quickstart_banner(
+            host=host,
+            port=port,
+            token=plaintext,
+            dingtalk=settings.dingtalk_base_url,
+            first_admin=first,
+            demo=demo_command(sys.argv[0]) if wanted else None,
+        ):
+            click.echo(line)
         sys.stdout.flush()
         with metrics_directory(settings, os.environ) as metrics_dir:
             run_gunicorn(
@@ -238,3 +240,37 @@ def emulator(
 
 
 COMMANDS = (serve, worker, quickstart, emulator)
+
+
+def quickstart_banner(
+    *,
+    host: str,
+    port: int,
+    token: str,
+    dingtalk: str,
+    first_admin: tuple[str, str] | None,
+    demo: str | None,
+) -> list[str]:
+    """Return what `make run` prints before it serves: where to point the IdP, the console.
+
+    ``first_admin`` is printed once (only its hash is kept); ``demo`` is the command that
+    pushes the sample company, shown only beside the built-in emulator: pushed to a real
+    DingTalk, 200 made-up people would land in a real organisation."""
+    lines = [
+        "",
+        f"  SCIM base URL : http://{host}:{port}/scim/v2",
+        f"  Bearer token  : {token}",
+        f"  DingTalk      : {dingtalk}",
+        f"  Console       : http://{host}:{port}/admin",
+    ]
+    if first_admin is not None:
+        lines.append(f"  Console login : {first_admin[0]} / {first_admin[1]}")
+    if demo is not None:
+        lines.append(f"  Sample push   : {demo}  (another terminal, this directory; see Sandbox)")
+    return [*lines, ""]
+
+
+def demo_command(argv0: str) -> str:
+    """Return how to run `demo` from here: `make run`'s .venv is not on a newcomer's PATH."""
+    program = argv0 if Path(argv0).name == "scim-bridge" else "scim-bridge"
+    return f"{program} demo"

@@ -62,3 +62,9 @@ class DatabaseDirectory:
     def parents_of(self, group_id: str) -> Iterable[str]:
         """Return the ids of the groups that list this group as a member."""
         return self.groups_of(group_id)
+
+    def same_idp(self, user_id: str, other_id: str) -> bool:
+        """Say whether two users belong to the same IdP (the ``idp`` column of each)."""
+        # session.get: both rows are usually in the session's identity map already (no query).
+        mine, other = self.session.get(User, user_id), self.session.get(User, other_id)
+        return mine is not None and other is not None and mine.idp == other.idp

@@ -81,7 +81,16 @@ def create_token(
     label = name if idp is None else idp.strip()
     if not label or len(label) > 128:
         raise ConfigError("--idp must be 1-128 characters; choose a label like okta-prod")
-    if session.scalar(select(Token.id).where(Token.name == name)) is not None:
+    held = session.scalar(select(Token).where(Token.name == name))
+    if held is not None and held.revoked_at is not None:
+        # A name stays with the token that had it: the audit trail names tokens as actors,
+        # so a reused name would make a revoked token's history read as the new one's.
+        raise ConfigError(
+            f"token {name!r} was revoked on {held.revoked_at:%Y-%m-%d}, and a revoked token's "
+            f"name stays taken so the audit trail names one token; choose another name, e.g. "
+            f"`scim-bridge token create {name}-2 --idp {held.idp}` for the same IdP"
+        )
+    if held is not None:
         raise ConfigError(
             f"a token named {name!r} already exists; choose another name, or give it a new "
             f"value with `scim-bridge token rotate {name}`"

@@ -53,6 +53,10 @@ class DirectoryView(Protocol):
         """Return the ids of the groups that list this group as a member."""
         ...
 
+    def same_idp(self, user_id: str, other_id: str) -> bool:
+        """Say whether two users belong to the same IdP (docs/security.md, IdP isolation)."""
+        ...
+
 
 class InMemoryDirectory:
     """A DirectoryView over lists of SCIM user and group dicts."""
@@ -104,6 +108,10 @@ class InMemoryDirectory:
     def parents_of(self, group_id: str) -> Iterable[str]:
         """Return the ids of the groups that list this group as a member."""
         return self._group_parents.get(group_id, ())
+
+    def same_idp(self, user_id: str, other_id: str) -> bool:
+        """Say yes: these documents carry no IdP (a plan or a quality check over one export)."""
+        return True
 
 
 # --- keys -----------------------------------------------------------------------------------

@@ -307,7 +307,9 @@ def _manager(
         issues.append(Issue("manager_self", "is their own manager; manager left unset"))
         return None
     manager = directory.user(manager_id)
-    if manager is None:
+    # IdP isolation (docs/security.md): another IdP's user is answered exactly as a missing
+    # one, word for word, so naming its id neither links the two people nor tells it exists.
+    if manager is None or not directory.same_idp(str(user.get("id")), manager_id):
         issues.append(
             Issue("manager_out_of_scope", f"manager {manager_id} is not in the directory")
         )

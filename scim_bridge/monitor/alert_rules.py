@@ -50,6 +50,9 @@ class Facts:
     lag_retrying: bool = False  # the oldest waiting change failed and waits for its retry
     dead_letters: int = 0
     dead_letters_transient: int = 0  # of which DingTalk's transient errors are the reason
+    #: The newest dead letter in words (resource_type, resource_id, code, reason, detail): the
+    #: alert's labels, so whoever is paged reads the cause and the fix without a shell.
+    newest_dead_letter: Mapping[str, str] = field(default_factory=dict)
     token_ok: bool | None = None
     token_reason: str = ""
     reconcile_accuracy: float | None = None  # percent; None until reconcile reports one
@@ -180,7 +183,8 @@ def _dead_letters(facts: Facts) -> list[Condition]:
         "why, `scim-bridge dlq retry` queues them again"
     )
     transient = facts.dead_letters_transient >= facts.dead_letters
-    return [Condition(DEAD_LETTERS, DEAD_LETTERS, WARNING, summary, transient=transient)]
+    labels = dict(facts.newest_dead_letter)
+    return [Condition(DEAD_LETTERS, DEAD_LETTERS, WARNING, summary, labels, transient=transient)]
 
 
 def _credentials(facts: Facts) -> list[Condition]:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from scim_bridge.dingtalk.errcodes import Retry, rule_for
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import BridgeState, DeadLetter, OutboxEntry
+from scim_bridge.errors import LinkConflict
 from scim_bridge.monitor import alert_store, readiness
 from scim_bridge.monitor.alert_rules import (
     CHANNEL,
@@ -36,6 +37,7 @@ from scim_bridge.monitor.alert_rules import (
 from scim_bridge.monitor.availability import month_to_date, rolling_window, zone
 from scim_bridge.monitor.sla_report import SlaFigures
 from scim_bridge.notify.message import Channel, Notice, Report
+from scim_bridge.sync.failures import HELD_BY_ANOTHER
 
 log = logging.getLogger("scim_bridge.alerts")
 
@@ -113,6 +115,9 @@ def gather_facts(
         .limit(1)
     ).first()
     codes = session.scalars(select(DeadLetter.code)).all()
+    newest = session.scalars(
+        select(DeadLetter).order_by(DeadLetter.created_at.desc(), DeadLetter.id.desc()).limit(1)
+    ).first()
     token = session.get(BridgeState, readiness.TOKEN_KEY)
     figures = availability(session, now=now) if availability is not None else None
     return Facts(
@@ -127,11 +132,29 @@ def gather_facts(
         lag_retrying=oldest is not None and int(oldest[1] or 0) > 0,
         dead_letters=len(codes),
         dead_letters_transient=sum(1 for code in codes if _transient(code)),
+        newest_dead_letter=_in_words(newest) if newest is not None else {},
         token_ok=None if token is None else bool(token.value.get("ok")),
         token_reason=str(token.value.get("reason") or "") if token is not None else "",
         reconcile_accuracy=accuracy(session) if accuracy is not None else None,
         failing_channels=alert_store.failing_channels(session),
     )
+
+
+def _in_words(letter: DeadLetter) -> dict[str, str]:
+    """Return a dead letter as the dead_letters alert's labels (what the old per-letter hook
+    sent): the reason in plain words with its fix, and DingTalk's own text when it said one."""
+    # A link conflict's reason names the other SCIM user for `dlq show`; a notice goes to a
+    # chat and is stored with the alert, so it says only what the user's own IdP may read.
+    held = letter.code == LinkConflict.__name__
+    words = {
+        "resource_type": letter.resource_type,
+        "resource_id": letter.resource_id,
+        "code": letter.code or "",
+        "reason": HELD_BY_ANOTHER if held else letter.reason,
+    }
+    if letter.detail:
+        words["detail"] = letter.detail
+    return words
 
 
 def _lock(session: Session) -> None:

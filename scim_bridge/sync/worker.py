@@ -48,8 +48,6 @@ from scim_bridge.sync.wakeup import Wakeup
 
 log = logging.getLogger("scim_bridge.sync")
 
-DeadLetterHook = Callable[[DeadLetter], None]
-
 
 @dataclass
 class WorkerConfig:
@@ -73,7 +71,6 @@ class Worker:
     clock: Callable[[], datetime]
     config: WorkerConfig = field(default_factory=WorkerConfig)
     wakeup: Wakeup = field(default_factory=Wakeup)
-    on_dead_letter: list[DeadLetterHook] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
     #: Reloads the mapping rules; when their fingerprint changes, the affected are re-projected.
     rules_loader: Callable[[], MappingRules] | None = None
@@ -265,7 +262,7 @@ class Worker:
             )
 
     def dead_letter(self, claim: Claim, exc: Exception, *, attempts: int | None = None) -> None:
-        """Move a change to the dead-letter list and fire the alert hooks."""
+        """Move a change to the dead-letter list (the ``dead_letters`` alert rule announces it)."""
         attempts = claim.attempts + 1 if attempts is None else attempts
         words = explain(exc)  # the reason in plain words; DingTalk's own text as the detail
         with self.db.write() as session:
@@ -292,11 +289,6 @@ class Worker:
         log.error(
             "dead letter: %s %s: %s", claim.resource_type, claim.resource_id, _for_the_log(exc)
         )
-        for hook in self.on_dead_letter:
-            try:
-                hook(letter)
-            except Exception:  # an alert channel failing must not stop the worker
-                log.exception("dead-letter alert hook failed")
 
     # --- periodic jobs (APScheduler) ---------------------------------------------------------
 

@@ -269,3 +269,20 @@ def test_token_command_errors_are_one_line_naming_the_fix(
     with database.read() as session:
         after = [(t.name, t.token_hash, t.previous_hash) for t in session.scalars(select(Token))]
     assert after == before
+
+
+def test_a_revoked_tokens_name_is_refused_naming_a_new_name_for_the_same_idp(
+    db_url: str, database: Database
+) -> None:
+    assert run(db_url, "token", "create", "okta", "--idp", "okta-prod")[0] == 0
+    assert run(db_url, "token", "revoke", "okta")[0] == 0
+    code, out, err = run(db_url, "token", "create", "okta")
+    assert code != 0 and out == ""
+    (line,) = err.strip().splitlines()  # one line: what is wrong and the command that fixes it
+    assert "token 'okta' was revoked on" in line
+    assert "`scim-bridge token create okta-2 --idp okta-prod`" in line
+    with database.read() as session:
+        assert session.scalars(select(Token.name)).all() == ["okta"]  # nothing stored
+    code, out, err = run(db_url, "token", "create", "okta-2", "--idp", "okta-prod")
+    assert code == 0, err
+    assert "IdP okta-prod" in err  # the new token sees the revoked one's resources

@@ -59,3 +59,16 @@ def test_the_overview_draws_the_sparkline_once_samples_exist(
     page = as_admin.get("/admin/").get_data(as_text=True)
     assert "<polyline points=" in page and "not measured yet</p>\n  </div>" not in page
     assert as_admin.get("/admin/overview.json").get_json()["lag_24h"][-1] == 60.0
+
+
+def test_two_workers_take_one_sample_a_minute_between_them(database: Database) -> None:
+    waiting_since(database, 30)
+    first, second = Clock(T0), Clock(T0 + timedelta(seconds=5))
+    sample_lag(database, clock=first)  # worker one: 30 s
+    sample_lag(database, clock=second)  # worker two, 5 s later: not its turn
+    with database.read() as session:
+        stored = session.get(BridgeState, STATE_KEY)
+        assert stored is not None and stored.value["hours"] == {"2026-12-07T09": 30.0}
+    first.advance(minutes=1)
+    with database.write() as session:
+        assert record_lag_sample(session, now=first.now) == 90.0  # a minute on: the next turn

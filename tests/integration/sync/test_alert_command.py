@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,10 +12,9 @@ import pytest
 from scim_bridge.bootstrap import build_worker
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.models import DeadLetter
+from scim_bridge.notify.command import CommandChannel
 from scim_bridge.notify.message import Notice
 from scim_bridge.settings import Settings
-from scim_bridge.sync.service import command_alert
 
 SECRETS = {
     "SCIM_BRIDGE_DINGTALK_APP_SECRET": "App-S3cret",
@@ -52,18 +50,6 @@ def env_dumper(target: Path) -> str:
     return f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}"
 
 
-def letter() -> DeadLetter:
-    return DeadLetter(
-        resource_type="User",
-        resource_id="u-1",
-        reason="DingTalk requires a mobile number: give the user one in the IdP",
-        code="40035",
-        detail="缺少参数 mobile",
-        attempts=1,
-        created_at=datetime.now(UTC),
-    )
-
-
 def seen(target: Path) -> dict[str, str]:
     found: dict[str, str] = json.loads(target.read_text(encoding="utf-8"))
     # Python itself may coerce a C locale by setting LC_CTYPE (PEP 538): an LC_* name too.
@@ -73,7 +59,7 @@ def seen(target: Path) -> dict[str, str]:
 
 def test_alert_command_sees_only_the_allow_listed_environment(tmp_path: Path) -> None:
     target = tmp_path / "env.json"
-    command_alert(env_dumper(target), env={**ALLOWED})(letter())
+    assert CommandChannel(env_dumper(target), env={**ALLOWED}).send([DEAD_LETTERS_FIRING]).ok
     assert seen(target) == ALLOWED
 
 

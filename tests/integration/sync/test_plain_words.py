@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
@@ -10,11 +11,12 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from scim_bridge.bootstrap import build_alerting
 from scim_bridge.cli import main
 from scim_bridge.directory.db import Database
+from scim_bridge.settings import Settings
 from scim_bridge.sync.dlq import list_dead_letters
 from scim_bridge.sync.failures import INTERNAL
-from scim_bridge.sync.service import command_alert
 from scim_bridge.sync.worker import Worker
 
 DINGTALK_EXT = "urn:ietf:params:scim:schemas:extension:dingtalk:2.0:User"
@@ -34,15 +36,18 @@ def no_mobile(name: str) -> dict[str, Any]:
 
 
 def test_a_user_without_mobile_is_dead_lettered_in_words_with_dingtalk_text_as_detail(
-    scim: Any, worker: Worker, database: Database, tmp_path: Path
+    scim: Any, worker: Worker, database: Database, settings: Settings, tmp_path: Path
 ) -> None:
     alerts = tmp_path / "alerts.jsonl"
     script = f"import sys; open({str(alerts)!r}, 'a').write(sys.stdin.read() + '\\n')"
-    worker.on_dead_letter.append(
-        command_alert(f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}", env={})
+    command = f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}"
+    # The operator's alert command is a channel of the alert rules (notify/command.py).
+    engine = build_alerting(
+        dataclasses.replace(settings, alert_command=command), database, environ={}
     )
     created = scim.post("/Users", no_mobile("nomobile")).json
     worker.run_until_idle()
+    engine.run_once()
 
     with database.read() as session:
         (letter,) = list_dead_letters(session)
@@ -55,9 +60,11 @@ def test_a_user_without_mobile_is_dead_lettered_in_words_with_dingtalk_text_as_d
     assert sync["lastError"] == MOBILE_WORDS
 
     alert = json.loads(alerts.read_text(encoding="utf-8").splitlines()[0])
-    assert alert["reason"] == MOBILE_WORDS
-    assert alert["code"] == "40035"
-    assert alert["detail"] == letter.detail
+    assert (alert["event"], alert["rule"], alert["status"]) == ("alert", "dead_letters", "firing")
+    assert alert["labels"]["reason"] == MOBILE_WORDS
+    assert alert["labels"]["code"] == "40035"
+    assert alert["labels"]["detail"] == letter.detail
+    assert alert["labels"]["resource_id"] == created["id"]
 
 
 def test_last_error_never_shows_an_internal_exception(scim: Any, worker: Worker) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import shlex
@@ -10,9 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scim_bridge.bootstrap import build_alerting
 from scim_bridge.dingtalk.emulator import RunningEmulator
 from scim_bridge.directory.db import Database
-from scim_bridge.sync.service import command_alert
+from scim_bridge.settings import Settings
 from scim_bridge.sync.worker import Worker
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -99,12 +101,18 @@ def test_manager_waits_for_the_manager_to_exist(
 
 
 def test_duplicate_mobile_is_dead_lettered_with_a_readable_reason(
-    scim: Any, worker: Worker, emulator: RunningEmulator, database: Database, tmp_path: Path
+    scim: Any,
+    worker: Worker,
+    emulator: RunningEmulator,
+    database: Database,
+    settings: Settings,
+    tmp_path: Path,
 ) -> None:
     alerts = tmp_path / "alerts.jsonl"
     script = f"import sys; open({str(alerts)!r}, 'a').write(sys.stdin.read() + '\\n')"
-    worker.on_dead_letter.append(
-        command_alert(f"{sys.executable} -c {shlex.quote(script)}", env={})
+    command = f"{shlex.quote(sys.executable)} -c {shlex.quote(script)}"
+    engine = build_alerting(
+        dataclasses.replace(settings, alert_command=command), database, environ={}
     )
     first = user("dave")
     second = user("erin")
@@ -120,8 +128,13 @@ def test_duplicate_mobile_is_dead_lettered_with_a_readable_reason(
     # Dave's person is linked to him, so erin is refused it: our own conflict, no DingTalk code.
     assert [(d.resource_id, d.code) for d in letters] == [(erin["id"], "LinkConflict")]
     assert "mobile number" in letters[0].reason and "dave@example.com" in letters[0].reason
+    engine.run_once()  # the dead_letters rule, through the alert command channel
     alert = json.loads(alerts.read_text(encoding="utf-8").splitlines()[0])
-    assert alert["resource_id"] == erin["id"] and alert["code"] == "LinkConflict"
+    labels = alert["labels"]
+    assert labels["resource_id"] == erin["id"] and labels["code"] == "LinkConflict"
+    # The notice goes to a chat and is stored with the alert: it names neither Dave nor his
+    # userName (`dlq show` does, for the operator).
+    assert "mobile" in labels["reason"] and "dave" not in json.dumps(alert).lower()
     got = scim.get(f"/Users/{erin['id']}").json
     sync = got["urn:ietf:params:scim:schemas:extension:dingtalk:2.0:User"]["sync"]
     assert sync["state"] == "failed" and "mobile" in sync["lastError"]
