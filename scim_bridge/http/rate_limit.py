@@ -27,6 +27,7 @@ from flask import g
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.rate_limits import (
+    LeasingRateLimiter,
     Limits,
     LocalRateLimiter,
     RateLimiter,
@@ -74,9 +75,10 @@ class ConcurrencyGate:
 
 def limiter_for(db: Database) -> RateLimiter:
     """Return where a database's deployment keeps rate budgets: in PostgreSQL, shared by
-    every process; with SQLite (one host), in each process (docs/security.md)."""
+    every process (leased a few permits at a time at high rates); with SQLite (one host),
+    in each process (docs/security.md)."""
     if db.dialect == "postgresql":
-        return SharedRateLimiter(db.transaction)
+        return LeasingRateLimiter(SharedRateLimiter(db.transaction))
     return LocalRateLimiter()
 
 

@@ -18,6 +18,7 @@ from scim_bridge.app import create_app
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import User
 from scim_bridge.directory.rate_limits import (
+    LeasingRateLimiter,
     Limits,
     LocalRateLimiter,
     SharedRateLimiter,
@@ -256,3 +257,28 @@ def test_a_tokens_own_concurrency_cap_overrides_the_default(database: Database) 
     finally:
         release.set()
         slow.join(10)
+
+
+def test_leased_permits_never_overspend_the_shared_budget(db_url: str) -> None:
+    """Two processes leasing a few permits at a time admit exactly the burst, no more."""
+    first, second = Database(db_url), Database(db_url)
+    try:
+        with first.write() as session:
+            row, _ = create_token(session, "okta", now=START)
+            token_id = row.id
+        limits = Limits(rate_per_second=100, burst=22, max_concurrent=0)
+        leasing = [
+            LeasingRateLimiter(SharedRateLimiter(db.transaction), window=0.05)
+            for db in (first, second)
+        ]
+        assert leasing[0].lease_size(limits, 1) == 5  # 50 ms of 100/s, under burst / 4
+        now = START.timestamp()
+        answers = [leasing[i % 2].check(token_id, limits, now=now) for i in range(30)]
+        assert sum(a.admitted for a in answers) == 22
+        assert all(a.retry_after == 1 for a in answers if not a.admitted)
+        # 55 ms later the leases have lapsed and 5 permits (not 6) have refilled.
+        later = [leasing[i % 2].check(token_id, limits, now=now + 0.055) for i in range(10)]
+        assert sum(a.admitted for a in later) == 5
+    finally:
+        first.dispose()
+        second.dispose()
