@@ -199,52 +199,68 @@ class SharedRateLimiter:
         return Decision(False, retry_after(tat, now, increment=increment, tolerance=tolerance))
 
 
+@dataclass
+class _Lease:
+    """Permits one process holds of a token's shared budget."""
+
+    left: int = 0
+    lapses: float = 0.0
+    #: The next lease's size: doubled when a request finds the lease spent before it
+    #: lapsed, halved when one lapses with permits unused: a process takes what it spends.
+    size: int = 1
+
+
 class LeasingRateLimiter:
     """A shared limiter's budget, taken a few permits at a time (PostgreSQL deployments).
 
-    One statement per request costs an admitted SCIM request ~0.6 ms of this process's CPU
-    on PostgreSQL (bench/rate_limit_cost.py), a fifth of what the request itself costs. So
-    a process charges the shared row for a *lease* of permits at once, the rate's worth of
-    ``window`` seconds (at most a quarter of the burst), and spends them locally for at most
-    ``window``. Every permit is charged to the shared budget before it is spent, so the
-    rate over time is never exceeded; a request may be admitted up to ``window`` after its
-    permit was charged, and permits a process leases and does not use in time are lost to
-    the token (it is refused a little early, never late). At a low rate the lease is one
-    permit: every request is one statement, exactly as without leases, and at that rate it
-    costs nothing that matters."""
+    One statement per request costs an admitted SCIM request ~0.5 ms of this process's CPU
+    on PostgreSQL (bench/rate_limit_cost.py), a large share of what the request itself costs.
+    So a process charges the shared row for a *lease* of permits at once and spends them
+    locally for at most ``window`` seconds. Every permit is charged to the shared budget
+    before it is spent, so the rate over time is never exceeded; a request may be admitted
+    up to ``window`` after its permit was charged.
+
+    A lease's size adapts to what this process spends: it starts at one permit (one
+    statement per request, exactly the shared limiter), doubles each time a request finds
+    the lease spent before it lapsed, and halves each time one lapses unused, up to the
+    rate's worth of ``window`` (at most a quarter of the burst). Permits that lapse unused
+    are lost to the token, so a token is refused a little early, never late; at a low or
+    spread-out rate leases stay at one permit and nothing is lost."""
 
     def __init__(self, shared: RateLimiter, *, window: float = 0.05) -> None:
         self._shared = shared
         self._window = window
-        #: token id -> (permits left, when they lapse)
-        self._leases: dict[int, tuple[int, float]] = {}
+        self._leases: dict[int, _Lease] = {}
         self._lock = threading.Lock()
 
-    def lease_size(self, limits: Limits, cost: int) -> int:
-        """Return how many permits to charge the shared row for at once."""
+    def max_lease(self, limits: Limits) -> int:
+        """Return the most permits one lease may take."""
         burst = max(1, limits.burst)
-        size = min(max(1, burst // 4), max(1, int(limits.rate_per_second * self._window)))
-        return min(burst, max(size, cost))
+        return min(max(1, burst // 4), max(1, int(limits.rate_per_second * self._window)))
 
     def check(self, token_id: int, limits: Limits, *, now: float, cost: int = 1) -> Decision:
         """Spend leased permits if enough are left, else lease more from the shared row."""
         cost = min(max(1, cost), max(1, limits.burst))  # as charge() caps it
         with self._lock:
-            left, lapses = self._leases.get(token_id, (0, 0.0))
-            if now < lapses and left >= cost:
-                self._leases[token_id] = (left - cost, lapses)
+            lease = self._leases.setdefault(token_id, _Lease())
+            if now < lease.lapses and lease.left >= cost:
+                lease.left -= cost
                 return Decision(True)
-        size = self.lease_size(limits, cost)
+            if now < lease.lapses:  # spent before it lapsed: more is needed per window
+                lease.size = min(self.max_lease(limits), lease.size * 2)
+            elif lease.left > 0:  # lapsed with permits unused: too many were taken
+                lease.size = max(1, lease.size // 2)
+            size = min(max(1, limits.burst), max(lease.size, cost))
         decision = self._shared.check(token_id, limits, now=now, cost=size)
         if not decision.admitted and size > cost:
             # Not enough for a whole lease: exactly this request's cost may still fit.
             size = cost
             decision = self._shared.check(token_id, limits, now=now, cost=size)
-        if decision.admitted and size > cost:
+        if decision.admitted:
             with self._lock:
-                left, lapses = self._leases.get(token_id, (0, 0.0))
-                kept = left if now < lapses else 0
-                self._leases[token_id] = (kept + size - cost, now + self._window)
+                lease = self._leases[token_id]
+                kept = lease.left if now < lease.lapses else 0
+                lease.left, lease.lapses = kept + size - cost, now + self._window
         return decision
 
 

@@ -271,7 +271,7 @@ def test_leased_permits_never_overspend_the_shared_budget(db_url: str) -> None:
             LeasingRateLimiter(SharedRateLimiter(db.transaction), window=0.05)
             for db in (first, second)
         ]
-        assert leasing[0].lease_size(limits, 1) == 5  # 50 ms of 100/s, under burst / 4
+        assert leasing[0].max_lease(limits) == 5  # 50 ms of 100/s, under burst / 4
         now = START.timestamp()
         answers = [leasing[i % 2].check(token_id, limits, now=now) for i in range(30)]
         assert sum(a.admitted for a in answers) == 22
@@ -279,6 +279,28 @@ def test_leased_permits_never_overspend_the_shared_budget(db_url: str) -> None:
         # 55 ms later the leases have lapsed and 5 permits (not 6) have refilled.
         later = [leasing[i % 2].check(token_id, limits, now=now + 0.055) for i in range(10)]
         assert sum(a.admitted for a in later) == 5
+    finally:
+        first.dispose()
+        second.dispose()
+
+
+def test_spread_out_requests_lease_one_permit_at_a_time_and_waste_none(db_url: str) -> None:
+    """33 requests per second against a rate of 100, alternating between two processes, each
+    seeing one request per 60 ms (longer than a lease lives): leases stay at one permit, so
+    none is wasted and none of the requests is refused (leases of 5 would charge 166/s)."""
+    first, second = Database(db_url), Database(db_url)
+    try:
+        with first.write() as session:
+            row, _ = create_token(session, "okta", now=START)
+            token_id = row.id
+        limits = Limits(rate_per_second=100, burst=20, max_concurrent=0)
+        leasing = [
+            LeasingRateLimiter(SharedRateLimiter(db.transaction), window=0.05)
+            for db in (first, second)
+        ]
+        now = START.timestamp()
+        answers = [leasing[i % 2].check(token_id, limits, now=now + i * 0.03) for i in range(60)]
+        assert all(a.admitted for a in answers)
     finally:
         first.dispose()
         second.dispose()
