@@ -67,11 +67,6 @@ class ConcurrencyGate:
             else:
                 self._in_flight.pop(token_id, None)
 
-    def in_flight(self, token_id: int) -> int:
-        """Return how many requests of a token hold a slot now."""
-        with self._lock:
-            return self._in_flight.get(token_id, 0)
-
 
 def limiter_for(db: Database) -> RateLimiter:
     """Return where a database's deployment keeps rate budgets: in PostgreSQL, shared by
