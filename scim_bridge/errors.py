@@ -146,6 +146,17 @@ class UnsupportedMediaType(ScimError):
     status = 415
 
 
+class TooManyRequests(ScimError):
+    """429: the token is over its rate limit or its cap on concurrent requests (RFC 6585 §4);
+    ``retry_after`` is the whole seconds to wait, sent as Retry-After (RFC 9110 §10.2.3)."""
+
+    status = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after)
+
+
 class NotImplementedByServer(ScimError):
     """501: the feature is not implemented (e.g. /Me without a subject mapping)."""
 

@@ -241,6 +241,17 @@ class Settings:
     admin_login_failures_per_account: int = 5
     # Refused attempts allowed per client address within the window.
     admin_login_failures_per_address: int = 20
+    # Per-token rate limits (issue 14, docs/security.md): each SCIM token's requests per
+    # second (GCRA, directory/rate_limits.py); beyond it, 429 with Retry-After. 0 (the
+    # default): no limit; 50 suits one IdP (none provisions faster). Per token: `scim-bridge
+    # token limit NAME --rate N`. Shared by every API process on PostgreSQL; per API process
+    # on SQLite.
+    scim_rate_per_second: float = 0.0
+    # Requests a token may send at once after a quiet spell (the bucket's size).
+    scim_rate_burst: int = 100
+    # Requests of one token in flight at once in one API process; beyond it, 429 with
+    # Retry-After: 1. 0 (the default): no cap. Per token: `token limit NAME --max-concurrent N`.
+    scim_max_concurrent: int = 0
 
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
@@ -447,7 +458,18 @@ def _validated(settings: Settings) -> Settings:
     if settings.audit_retention_days < 1:  # issue 11 (auditdt): 0 would prune the whole trail
         raise bad("audit_retention_days", "must be at least 1 (days; the default is 400)")
     _validate_alerts(settings, bad)
+    _validate_rate_limits(settings, bad)
     return settings
+
+
+def _validate_rate_limits(settings: Settings, bad: Callable[[str, str], ConfigError]) -> None:
+    """Check the per-token rate limits (issue 14)."""
+    if not 0 <= settings.scim_rate_per_second <= 1_000_000:
+        raise bad("scim_rate_per_second", "must be between 0 (no limit) and 1000000")
+    if not 1 <= settings.scim_rate_burst <= 1_000_000:
+        raise bad("scim_rate_burst", "must be between 1 and 1000000 (requests)")
+    if not 0 <= settings.scim_max_concurrent <= 10_000:
+        raise bad("scim_max_concurrent", "must be between 0 (no cap) and 10000")
 
 
 def _validate_reconcile(settings: Settings, bad: Callable[[str, str], ConfigError]) -> None:

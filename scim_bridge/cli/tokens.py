@@ -26,16 +26,33 @@ def token() -> None:
 @click.option("--idp", help="The IdP whose resources the token sees and owns (default: the name).")
 @click.option("--shared", is_flag=True, help="See and write every IdP's resources (migrations).")
 @click.option("--read-only", is_flag=True, help="Read and search only; writes get 403.")
+@click.option("--rate", type=float, help="Its own requests per second (0: no limit).")
+@click.option("--burst", type=int, help="Its own burst (requests at once after a pause).")
+@click.option("--max-concurrent", type=int, help="Its own cap on requests in flight (0: none).")
 @click.pass_context
 def token_create(
-    ctx: click.Context, name: str, profile: str, idp: str | None, shared: bool, read_only: bool
+    ctx: click.Context,
+    name: str,
+    profile: str,
+    idp: str | None,
+    shared: bool,
+    read_only: bool,
+    rate: float | None,
+    burst: int | None,
+    max_concurrent: int | None,
 ) -> None:
     """Create a token; it is printed once, alone on the last line, and only its hash is kept."""
+    from scim_bridge.directory.rate_limits import check_limits, set_token_limits
     from scim_bridge.directory.tokens import create_token
 
+    # Checked before anything is stored: a bad limit creates no token.
+    check_limits(rate_per_second=rate, burst=burst, max_concurrent=max_concurrent)
     with opened(settings_of(ctx)) as database, database.write() as session:
         row, plaintext = create_token(
             session, name, profile=profile, idp=idp, shared=shared, read_only=read_only, now=now()
+        )
+        set_token_limits(
+            session, row.name, rate_per_second=rate, burst=burst, max_concurrent=max_concurrent
         )
         click.echo(
             f"created token {row.name!r} (IdP {row.idp}, profile {row.profile}); "
@@ -106,6 +123,42 @@ def token_revoke(ctx: click.Context, name: str) -> None:
     with opened(settings_of(ctx)) as database, database.write() as session:
         revoke_token(session, name, now=now())
     click.echo(f"revoked token {name!r}")
+
+
+@token.command("limit")
+@click.argument("name")
+@click.option("--rate", type=float, help="Requests per second (0: no limit).")
+@click.option("--burst", type=int, help="Requests at once after a quiet spell (at least 1).")
+@click.option("--max-concurrent", type=int, help="Requests in flight per API process (0: none).")
+@click.option("--reset", is_flag=True, help="Follow the settings' defaults again.")
+@click.pass_context
+def token_limit(
+    ctx: click.Context,
+    name: str,
+    rate: float | None,
+    burst: int | None,
+    max_concurrent: int | None,
+    reset: bool,
+) -> None:
+    """Show or set a token's own rate limit, burst and concurrency cap (issue 14)."""
+    from scim_bridge.directory.rate_limits import Limits, describe_limits, set_token_limits
+
+    settings = settings_of(ctx)
+    defaults = Limits(
+        rate_per_second=settings.scim_rate_per_second,
+        burst=settings.scim_rate_burst,
+        max_concurrent=settings.scim_max_concurrent,
+    )
+    with opened(settings) as database, database.write() as session:
+        row = set_token_limits(
+            session,
+            name,
+            rate_per_second=rate,
+            burst=burst,
+            max_concurrent=max_concurrent,
+            reset=reset,
+        )
+        click.echo(f"token {row.name!r}: {describe_limits(row, defaults)}")
 
 
 COMMANDS = (token,)

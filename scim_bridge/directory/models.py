@@ -157,6 +157,11 @@ class Token(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Per-token rate limits (issue 14; `token limit`): None follows the settings' defaults.
+    # rate_per_second 0 means no rate limit for this token; max_concurrent 0 no cap.
+    rate_per_second: Mapped[float | None] = mapped_column(Float)
+    rate_burst: Mapped[int | None] = mapped_column(Integer)
+    max_concurrent: Mapped[int | None] = mapped_column(Integer)
 
 
 class OutboxEntry(Base):
@@ -581,3 +586,19 @@ class ConsoleAction(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     outcome: Mapped[str | None] = mapped_column(Text)
+
+
+class TokenRateState(Base):
+    """The shared rate-limit state of one SCIM token (issue 14, directory/rate_limits.py).
+
+    GCRA needs one number per token: the theoretical arrival time (``tat``, seconds since the
+    epoch) of its next request. On PostgreSQL the table is UNLOGGED (migration 0014): losing it
+    in a crash only forgets who was close to their limit, and its writes skip the WAL flush.
+    """
+
+    __tablename__ = "token_rate_state"
+
+    token_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    tat: Mapped[float] = mapped_column(Float)

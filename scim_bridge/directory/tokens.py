@@ -16,8 +16,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, type_coerce, update
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from scim_bridge.directory.models import Token
 from scim_bridge.directory.prepared import Cursor, Prepared, one
@@ -44,6 +45,10 @@ class Principal:
     shared: bool = False
     #: May read and search, never write.
     read_only: bool = False
+    #: Its own rate limits (issue 14; None: the settings' defaults). directory/rate_limits.py.
+    rate_per_second: float | None = None
+    rate_burst: int | None = None
+    max_concurrent: int | None = None
 
     @property
     def scope(self) -> str | None:
@@ -122,6 +127,11 @@ _COLUMNS = (
     Token.read_only,
     Token.revoked_at,
     Token.last_used_at,
+    # As the driver returns it: a float8's float (SQLAlchemy's Float result processor needs
+    # the column's type code, which a Prepared statement does not have on psycopg).
+    type_coerce(Token.rate_per_second, NullType()),
+    Token.rate_burst,
+    Token.max_concurrent,
 )
 _BY_HASH = Prepared(
     select(*_COLUMNS, Token.token_hash).where(Token.token_hash == bindparam("digest"))
@@ -154,7 +164,8 @@ def authenticate(reader: Cursor, presented: str, *, now: datetime) -> tuple[Prin
         if expires_at is None or now >= expires_at:
             return None, False  # the rotation's overlap is over
         found = found[:-1]
-    token_id, name, idp, profile, shared, read_only, revoked_at, last_used_at, stored = found
+    token_id, name, idp, profile, shared, read_only, revoked_at, last_used_at = found[:8]
+    rate, burst, concurrent, stored = found[8:]
     # The lookup is by hash; compare_digest keeps the final check constant-time regardless.
     if not hmac.compare_digest(stored, digest) or revoked_at is not None:
         return None, False
@@ -167,6 +178,9 @@ def authenticate(reader: Cursor, presented: str, *, now: datetime) -> tuple[Prin
         profile=profile,
         shared=bool(shared),
         read_only=bool(read_only),
+        rate_per_second=rate,
+        rate_burst=burst,
+        max_concurrent=concurrent,
     )
     return principal, stale
 

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response, g, json, request
 from werkzeug.exceptions import HTTPException
 
-from scim_bridge.errors import ScimError
+from scim_bridge.errors import ScimError, TooManyRequests
 from scim_bridge.scim.schema import ERROR
 
 SCIM_MEDIA_TYPE = "application/scim+json"
@@ -49,7 +49,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ScimError)
     def _scim_error(exc: ScimError) -> Response:
-        return error_response(exc.status, exc.detail, exc.scim_type)
+        response = error_response(exc.status, exc.detail, exc.scim_type)
+        if isinstance(exc, TooManyRequests):
+            # RFC 6585 §4: a 429 MAY say how long to wait; Okta and Entra both honour it.
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

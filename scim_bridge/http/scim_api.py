@@ -63,6 +63,12 @@ def make_scim_blueprint(runtime: Runtime) -> Blueprint:
     @bp.before_request
     def authenticate() -> None:
         authenticate_bearer(api, search_endpoints=SEARCH_ENDPOINTS)
+        # Issue 14: the token's concurrency slot and rate budget, before anything is read.
+        api.limits.enter(g.principal)
+
+    @bp.teardown_request
+    def release(_exc: BaseException | None) -> None:
+        api.limits.leave()  # runs on every exit path, an exception's too
 
     @bp.before_request
     def parse_before_write() -> None:

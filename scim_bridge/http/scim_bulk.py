@@ -37,6 +37,10 @@ def register_bulk(bp: Blueprint, api: ScimRequests) -> None:
         # A refused request (413, bad syntax) is audited here; each operation in bulk.py.
         with api.refusals_audited("Bulk"):
             body = read_body(settings.bulk_max_payload_bytes)
+        # Issue 14: a Bulk costs its operations. A 429 is not audited, as at authentication:
+        # a client over its limit must not make the server write more.
+        api.limits.charge_bulk(body)
+        with api.refusals_audited("Bulk"):
             result = bulk.process(
                 body,
                 api.context(),

@@ -30,6 +30,7 @@ from scim_bridge.errors import (
     UnsupportedMediaType,
 )
 from scim_bridge.http.errors import SCIM_MEDIA_TYPE, request_id
+from scim_bridge.http.rate_limit import TokenLimits
 from scim_bridge.http.runtime import Runtime
 from scim_bridge.scim.etags import etag
 from scim_bridge.scim.listing import ListQuery, parse_list_query
@@ -133,6 +134,8 @@ class ScimRequests:
         self.documents = Documents()
         self.no_parameters = ListQuery(count=self.settings.default_count)
         self._base_urls: dict[tuple[Any, ...], str] = {}
+        #: Per-token rate limits and concurrency slots (issue 14).
+        self.limits = TokenLimits(runtime)
 
     # --- who and how -------------------------------------------------------------------------
 
@@ -293,10 +296,14 @@ class ScimRequests:
             return self.user_docs(Cursor.of(session), rows, (q.attributes, q.excluded))
         return self.group_docs(session, rows, (q.attributes, q.excluded))
 
-    def render_one(self, row: Any, status: int = 200) -> Response:
+    def render_one(
+        self, row: Any, status: int = 200, *, selection: Selection | None = None
+    ) -> Response:
         """Render one resource for a response; after a write, once its transaction committed
-        (the writer's turn is not held while rendering)."""
-        selection = self.selection()
+        (the writer's turn is not held while rendering). ``selection``: the request's own
+        attributes and excludedAttributes unless given."""
+        if selection is None:
+            selection = self.selection()
         if isinstance(row, Group):
             with self.runtime.db.read() as session:
                 doc = self.group_docs(session, [row], selection)[0]

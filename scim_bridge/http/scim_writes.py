@@ -50,10 +50,18 @@ def patch(
         with api.change(endpoint) as handle:
             row = service(handle, resource_id, body, ctx, if_match=request.headers.get("If-Match"))
     # RFC 7644 §3.5.2: 204 unless the client asked for attributes back.
-    if status == 204 and not request.args.get("attributes"):
+    asked = bool(request.args.get("attributes"))
+    if status == 204 and not asked:
         response = Response(status=204)
         response.headers["ETag"] = etag(row.version)
         return response
+    if endpoint == "Groups" and not asked:
+        # Issue 14: a member PATCH costs what it changes, its answer included: the group
+        # comes back without its member list (O(group) to render) unless `attributes` asks
+        # for it. Okta needs no member list back (scim-idp-notes §1.21); a client that
+        # wants it names it, or reads the group.
+        attributes, excluded = api.selection()
+        return api.render_one(row, selection=(attributes, (*excluded, "members")))
     return api.render_one(row)
 
 

@@ -31,8 +31,13 @@ class Profile:
 # Their profiles skip such ids; strict and generic answer 400 naming them, because RFC 7643
 # §4.2 has "value" hold "the value of an "id" attribute of a SCIM resource". docs/profiles.md.
 PROFILES = {
-    # RFC 7644 to the letter: no lenient filters, no flat enterprise attributes.
-    "strict": Profile("strict", Compat(flat_enterprise=False, lenient_filters=False)),
+    # RFC 7644 to the letter: no lenient filters, no flat enterprise attributes. A Group
+    # PATCH answers 204, which §3.5.2 allows: "the entire resource" is O(members) (issue 14).
+    "strict": Profile(
+        "strict",
+        Compat(flat_enterprise=False, lenient_filters=False),
+        group_patch_status=204,
+    ),
     # Okta accepts 204 for group PATCH and needs no member list back (notes §1.21).
     "okta": Profile(
         "okta",
@@ -59,7 +64,8 @@ PROFILES = {
         group_patch_status=204,
         ignore_unknown_members=True,
     ),
-    # An unknown client: accept everything tolerable, answer like the RFC.
+    # An unknown client: accept everything tolerable, answer like the RFC; a Group PATCH
+    # answers 200 with the group but not its members unless `attributes` asks (issue 14).
     "generic": Profile("generic", Compat(flat_enterprise=True, lenient_filters=True)),
 }
 
