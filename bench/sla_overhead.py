@@ -98,8 +98,9 @@ def switches(toggle: str, on: bool) -> dict[str, bool]:
     }
 
 
-def report(name: str, rates: dict[bool, list[Rate]], size: int) -> None:
-    """Print the medians of rate and CPU per operation, on against off, and every round."""
+def report(name: str, rates: dict[bool, list[Rate]], size: int) -> list[str]:
+    """Print the medians of rate and CPU per operation, on against off, and every round's rate;
+    return the lines of every round's CPU time, to print under the table."""
     rate_on, rate_off = (statistics.median(r for r, _ in rates[side]) for side in (True, False))
     cpu_on, cpu_off = (statistics.median(c for _, c in rates[side]) for side in (True, False))
     print(
@@ -108,6 +109,11 @@ def report(name: str, rates: dict[bool, list[Rate]], size: int) -> None:
         f"{', '.join(f'{r:.0f}' for r, _ in rates[False])} | "
         f"{', '.join(f'{r:.0f}' for r, _ in rates[True])} | {size} |"
     )
+    return [
+        f"- {name}, {'on' if side else 'off'}: CPU ms/op each round: "
+        + ", ".join(f"{c:.2f}" for _, c in rates[side])
+        for side in (False, True)
+    ]
 
 
 def main() -> None:
@@ -151,8 +157,9 @@ def main() -> None:
         "CPU on vs off | off, each round | on, each round | ops per round |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---|---|---:|")
-    report("POST /Users", writes, args.writes)
-    report("translator (users projected)", translated, args.users)
+    notes = report("POST /Users", writes, args.writes)
+    notes += report("translator (users projected)", translated, args.users)
+    print("\n".join(["", *notes]))
 
 
 if __name__ == "__main__":
