@@ -7,7 +7,13 @@ from a pool of threads (on PostgreSQL they write in parallel: the trail must not
 them). No HTTP, so the difference is not lost in the noise of a loaded machine;
 ``scim_load.py --audit-compare`` measures the same over HTTP. Prints numbers; asserts nothing.
 
+``--app`` measures through the Flask app instead (its test client, one request at a time, the
+trail switched by SCIM_BRIDGE_AUDIT_ENABLED): the whole request path a SCIM write pays, token
+check, parsing and rendering included, without an HTTP server's noise. Its CPU column is the
+fair denominator for the trail's share of a request.
+
     .venv/bin/python bench/audit_overhead.py
+    .venv/bin/python bench/audit_overhead.py --app --rounds 20 --ops 100
     .venv/bin/python bench/audit_overhead.py --postgres postgresql://postgres@127.0.0.1:55433/postgres
 """
 
@@ -32,11 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scim_load_data import user_body
 
+from scim_bridge.app import create_app
 from scim_bridge.directory import users
 from scim_bridge.directory.db import Database, normalise_url, upgrade
 from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.rows import Context
-from scim_bridge.directory.tokens import Principal
+from scim_bridge.directory.tokens import Principal, create_token
+from scim_bridge.settings import Settings
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 PRINCIPAL = Principal(token_id=1, name="bench", idp="okta", profile="okta")
@@ -91,6 +99,46 @@ def measure(database: Database, *, threads: int, ops: int, rounds: int) -> dict[
     return out
 
 
+def measure_app(url: str, *, ops: int, rounds: int) -> dict[str, list[float]]:
+    """Return ops/s and CPU ms/op per (operation, trail) over the rounds, through the app."""
+    database = Database(url)
+    with database.write() as session:
+        _row, token = create_token(session, "bench", now=datetime.now(UTC))
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+    clients = {
+        audit: create_app(
+            Settings(database_url=url, audit_enabled=audit), db=database
+        ).test_client()
+        for audit in (False, True)
+    }
+    out: dict[str, list[float]] = {}
+    counter = 0
+    for n in range(rounds):
+        for audit in (False, True) if n % 2 == 0 else (True, False):
+            client, key, ids = clients[audit], "on" if audit else "off", []
+            started, cpu = time.perf_counter(), time.process_time()
+            for i in range(counter, counter + ops):
+                answer = client.post("/scim/v2/Users", json=user_body(i), headers=headers)
+                assert answer.status_code == 201, answer.data
+                ids.append(answer.get_json()["id"])
+            _note(out, f"POST {key}", ops, started, cpu)
+            counter += ops
+            started, cpu = time.perf_counter(), time.process_time()
+            for user_id in ids:
+                answer = client.patch(
+                    f"/scim/v2/Users/{user_id}", json=_PATCH_BODY, headers=headers
+                )
+                assert answer.status_code in (200, 204), answer.data
+            _note(out, f"PATCH {key}", ops, started, cpu)
+    database.dispose()
+    return out
+
+
+def _note(out: dict[str, list[float]], key: str, ops: int, started: float, cpu: float) -> None:
+    out.setdefault(key, []).append(ops / (time.perf_counter() - started))
+    out.setdefault(f"{key} cpu", []).append((time.process_time() - cpu) * 1000 / ops)
+
+
 def report(name: str, results: dict[str, list[float]]) -> None:
     """Print the medians and the on/off ratio per operation."""
     print(f"\n{name}")
@@ -137,10 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=4, help="off/on pairs (4)")
     parser.add_argument("--threads", type=int, default=4, help="writer threads (4)")
     parser.add_argument("--postgres", default="", help="a PostgreSQL server URL to measure too")
+    parser.add_argument("--app", action="store_true", help="through the Flask app (SQLite)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         upgrade(url)
+        if args.app:
+            found = measure_app(url, ops=args.ops, rounds=args.rounds)
+            report(f"SQLite, through the Flask app, {args.ops} writes per measure", found)
+            return 0
         database = Database(url)
         try:
             found = measure(database, threads=args.threads, ops=args.ops, rounds=args.rounds)

@@ -1,8 +1,11 @@
-"""What the availability bookkeeping costs (issue 12, acceptance 4): on versus off.
+"""What the metrics and availability bookkeeping cost (issue 12, acceptance 4): on versus off.
 
-1. SCIM writes: ``--writes`` POST /Users through the Flask app, SCIM_BRIDGE_SLA_ENABLED on and
-   off (metrics on in both). An API process makes no DingTalk call (design.md), so this shows
-   what merely having the bookkeeping wired costs a write: expected nothing.
+"On" is SCIM_BRIDGE_METRICS_ENABLED and SCIM_BRIDGE_SLA_ENABLED both on (the default), "off"
+both off (``--toggle sla`` or ``--toggle metrics`` switches only one, the other staying on).
+
+1. SCIM writes: ``--writes`` POST /Users through the Flask app. An API process makes no
+   DingTalk call (design.md), so the availability side costs a write nothing; the metrics
+   side is a counter and a histogram per request.
 2. Translator: ``--users`` people created through SCIM, then a worker built by the composition
    root (as `scim-bridge worker` builds it) projects them onto the DingTalk emulator (in this
    process, unthrottled, ``dingtalk_qps`` high so DingTalk's quota is not what is measured).
@@ -10,11 +13,15 @@
    bucketed; the time includes the flush that writes the counts to the database. Prints
    users/s of each.
 
+Besides the rate, each measure records this process's CPU time per operation
+(``time.process_time``): the Flask app, SQLite and the emulator all run in this process, so it
+is the work done, and it is far steadier than wall time on a shared, loaded machine.
+
 Rounds alternate the order, each on a fresh store. SQLite by default; ``--database-url``
 runs on an empty PostgreSQL database (its tables are dropped and rebuilt). Asserts nothing.
 
     .venv/bin/python bench/sla_overhead.py --writes 100 --users 50 --rounds 2   # a quick look
-    .venv/bin/python bench/sla_overhead.py                                      # the real run
+    .venv/bin/python bench/sla_overhead.py --rounds 8                           # the real run
 """
 
 from __future__ import annotations
@@ -47,36 +54,66 @@ def person(i: int) -> dict[str, object]:
     }
 
 
-def post_users(url: str, settings: Settings, count: int) -> float:
-    """Create ``count`` users through POST /Users; return users per second."""
+#: (users per second, CPU milliseconds of this process per user) of one measure.
+Rate = tuple[float, float]
+
+
+def post_users(url: str, settings: Settings, count: int) -> Rate:
+    """Create ``count`` users through POST /Users; return users/s and CPU ms per user."""
     db = Database(url)
     with db.write() as session:
         _row, token = create_token(session, "bench", now=datetime.now(UTC))
     client = create_app(settings, db=db).test_client()
     headers = {"Authorization": f"Bearer {token}"}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for i in range(count):
         answer = client.post("/scim/v2/Users", json=person(i), headers=headers)
         assert answer.status_code == 201, answer.data
-    rate = count / (time.perf_counter() - started)
+    rate = count / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / count
     db.dispose()
     return rate
 
 
-def translate(url: str, settings: Settings, emulator: RunningEmulator, users: int) -> float:
-    """Project ``users`` waiting users onto the emulator; return users per second."""
+def translate(url: str, settings: Settings, emulator: RunningEmulator, users: int) -> Rate:
+    """Project ``users`` waiting users onto the emulator; return users/s and CPU ms per user."""
     emulator.emulator.reset()
     post_users(url, settings, users)
     db = Database(url)
     worker = build_worker(settings, db, config=WorkerConfig(threads=4))
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     worker.run_until_idle(timeout=600)
     if worker.sla is not None:
         worker.sla.flush()  # the bookkeeping's database write belongs to its cost
-    rate = users / (time.perf_counter() - started)
+    rate = users / (time.perf_counter() - started), (time.process_time() - cpu) * 1000 / users
     worker.translator.client.close()
     db.dispose()
     return rate
+
+
+def switches(toggle: str, on: bool) -> dict[str, bool]:
+    """The settings of one side: what ``toggle`` names follows ``on``, the rest stays on."""
+    return {
+        "metrics_enabled": on or toggle == "sla",
+        "sla_enabled": on or toggle == "metrics",
+    }
+
+
+def report(name: str, rates: dict[bool, list[Rate]], size: int) -> list[str]:
+    """Print the medians of rate and CPU per operation, on against off, and every round's rate;
+    return the lines of every round's CPU time, to print under the table."""
+    rate_on, rate_off = (statistics.median(r for r, _ in rates[side]) for side in (True, False))
+    cpu_on, cpu_off = (statistics.median(c for _, c in rates[side]) for side in (True, False))
+    print(
+        f"| {name} | {rate_off:.0f} | {rate_on:.0f} | {(rate_on / rate_off - 1) * 100:+.1f}% | "
+        f"{cpu_off:.2f} | {cpu_on:.2f} | {(cpu_on / cpu_off - 1) * 100:+.1f}% | "
+        f"{', '.join(f'{r:.0f}' for r, _ in rates[False])} | "
+        f"{', '.join(f'{r:.0f}' for r, _ in rates[True])} | {size} |"
+    )
+    return [
+        f"- {name}, {'on' if side else 'off'}: CPU ms/op each round: "
+        + ", ".join(f"{c:.2f}" for _, c in rates[side])
+        for side in (False, True)
+    ]
 
 
 def main() -> None:
@@ -86,11 +123,12 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument("--toggle", choices=("both", "sla", "metrics"), default="both")
     args = parser.parse_args()
     emulator = start_emulator(EmulatorConfig(qps=0))
     cfg = emulator.emulator.config
-    writes: dict[bool, list[float]] = {True: [], False: []}
-    translated: dict[bool, list[float]] = {True: [], False: []}
+    writes: dict[bool, list[Rate]] = {True: [], False: []}
+    translated: dict[bool, list[Rate]] = {True: [], False: []}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
@@ -99,7 +137,7 @@ def main() -> None:
                     url = fresh_database(args.database_url, folder, f"w-{round_}-{on}")
                     settings = Settings(
                         database_url=url,
-                        sla_enabled=on,
+                        **switches(args.toggle, on),
                         dingtalk_base_url=emulator.url,
                         dingtalk_app_key=cfg.app_key,
                         dingtalk_app_secret=cfg.app_secret,
@@ -112,15 +150,16 @@ def main() -> None:
                     translated[on].append(translate(url, settings, emulator, args.users))
     finally:
         emulator.stop()
-    for name, rates, size in (
-        ("POST /Users", writes, args.writes),
-        ("translator", translated, args.users),
-    ):
-        on, off = statistics.median(rates[True]), statistics.median(rates[False])
-        print(
-            f"{name}: SLA bookkeeping off {off:.0f}/s, on {on:.0f}/s ({(on / off - 1) * 100:+.1f}%)"
-        )
-        print(f"  median of {args.rounds} rounds of {size} each (target: within 5%)")
+    backend = (args.database_url or "sqlite").split(":", 1)[0]
+    print(f"\n{backend}, toggled: {args.toggle}, {args.rounds} rounds (medians; target within 5%)")
+    print(
+        "| measure | off /s | on /s | rate on vs off | off CPU ms/op | on CPU ms/op | "
+        "CPU on vs off | off, each round | on, each round | ops per round |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---|---|---:|")
+    notes = report("POST /Users", writes, args.writes)
+    notes += report("translator (users projected)", translated, args.users)
+    print("\n".join(["", *notes]))
 
 
 if __name__ == "__main__":
