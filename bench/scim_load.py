@@ -877,6 +877,8 @@ ROWS = (
     ("page walk", "GET /Users?startIndex=…&count=100 (one sequential walk)", "read"),
 )
 TARGETS = {"read": 2.0, "write": 1.5}
+#: Issue 14: on PostgreSQL (sharing the two cores with the API), reads 1.5x and writes 1x.
+PG_TARGETS = {"read": 1.5, "write": 1.0}
 TAIL_TARGET = 1.5
 
 
@@ -919,7 +921,7 @@ def audit_table(off: list[ServerRun], on: list[ServerRun]) -> list[str]:
     return lines
 
 
-def table(ours: ServerRun, ref: ServerRun | None) -> list[str]:
+def table(ours: ServerRun, ref: ServerRun | None, targets: dict[str, float] = TARGETS) -> list[str]:
     """Return the Markdown tables: throughput, then latency independence."""
     lines = [
         "| operation | ours ops/s | reference ops/s | ratio | target | met | "
@@ -930,7 +932,7 @@ def table(ours: ServerRun, ref: ServerRun | None) -> list[str]:
         mine = ours.phases.get(key)
         theirs = ref.phases.get(key) if ref else None
         ratio = mine.rate / theirs.rate if mine and theirs and theirs.rate else math.nan
-        target = TARGETS[kind]
+        target = targets[kind]
         met = "–" if math.isnan(ratio) else ("yes" if ratio >= target else "**no**")
         lines.append(
             f"| {label} | {_rate(mine)} | {_rate(theirs)} | "
@@ -1047,11 +1049,13 @@ def details(ours: ServerRun, ref: ServerRun | None, plan: Plan) -> list[str]:
 
 
 INTRO = (
-    "Written by `bench/scim_load.py`: scim-bridge (`scim-bridge serve`, SQLite) against the "
-    "reference server scim2-server (PyPI, in-memory, gunicorn gthread 1x8), side by side in "
-    "one run on this machine, over HTTP on 127.0.0.1. One subsection per store size; a run "
-    "replaces the subsection of its size. Targets at 10,000 users: reads (GET by id, filter, "
-    "paging) ≥ 2x the reference's throughput, writes (POST, PATCH) ≥ 1.5x; the latency of "
+    "Written by `bench/scim_load.py`: scim-bridge (`scim-bridge serve`, SQLite or PostgreSQL, "
+    "translator on unless the title says otherwise, the DingTalk emulator in its own process) "
+    "against the reference server scim2-server (PyPI, in-memory, gunicorn gthread 1x8), side "
+    "by side in one run on this machine, over HTTP on 127.0.0.1. One subsection per store "
+    "size, store and mode; a run replaces its own. Targets at 10,000 users (issue 14, "
+    "translator on): on SQLite reads (GET by id, filter, paging) ≥ 2x the reference's "
+    "throughput, writes (POST, PATCH) ≥ 1.5x; on PostgreSQL ≥ 1.5x and ≥ 1x; the latency of "
     "the member PATCH and of a page independent of group and store size (mean of the last 10% "
     "within 1.5x of the first 10%)."
 )
@@ -1262,7 +1266,7 @@ def main(argv: list[str] | None = None) -> int:
             rows=json_rows(ours, ref, mine, refs),
         )
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    rows = table(ours, ref)
+    rows = table(ours, ref, PG_TARGETS if args.database_url else TARGETS)
     if len(mine) > 1 and refs:
         rows += ["", *rounds_lines(mine, refs)]
     body = [
