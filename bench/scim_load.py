@@ -706,7 +706,9 @@ def run_ours(
     if emulator_url is not None:
         run.description += (
             ", translator embedded (serve's default) projecting every write onto the DingTalk "
-            "emulator, which runs in its own process"
+            "emulator, which runs in its own process at its quota; the seeded users wait in "
+            "the outbox when serving starts, so the translator works through them (an "
+            "onboarding) during every measure"
         )
     elif "--no-worker" in helptext:
         cmd.append("--no-worker")
