@@ -48,9 +48,13 @@ from run_all_report import (  # noqa: E402
 
 HEADING = "## Summary (`make bench`)"
 DOCS = ROOT / "docs" / "benchmarks.md"
-#: Translator CPU per change at 08d125e (before issue 14's cuts), measured on this machine
-#: with bench/translator_cpu.py --people 500 on SQLite, load average ~11 on 2 cores.
-TRANSLATOR_BEFORE = {"create_ms_cpu": "34.70 ms at 08d125e", "update_ms_cpu": "18.51 ms at 08d125e"}
+#: Translator CPU per change at 08d125e (before issue 14's cuts): the mean of two runs of
+#: bench/translator_cpu.py --people 300 on SQLite, interleaved with the after runs, on this
+#: shared 2-core machine at a load average of 20-38 (docs/benchmarks.md, "Translator CPU").
+TRANSLATOR_BEFORE = {
+    "create_ms_cpu": "29.4 ms at 08d125e",
+    "update_ms_cpu": "17.4 ms at 08d125e",
+}
 JSON_OUT = "{json}"  # replaced by the path of the benchmark's figures file
 PG = "{pg}"  # replaced by the PostgreSQL server URL
 
