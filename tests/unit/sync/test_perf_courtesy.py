@@ -112,3 +112,22 @@ def test_the_translator_thread_alone_runs_at_the_lower_priority() -> None:
 
     assert seen == {"lowered": True, "nice": min(main_before + 5, 19)}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before
+
+
+def test_courtesy_settings_out_of_range_are_refused_in_one_line_naming_the_fix() -> None:
+    import pytest
+
+    from scim_bridge.errors import ConfigError
+    from scim_bridge.settings import load_settings
+
+    with pytest.raises(ConfigError) as nice:
+        load_settings(environ={"SCIM_BRIDGE_TRANSLATOR_NICE": "25"})
+    with pytest.raises(ConfigError) as wait:
+        load_settings(environ={"SCIM_BRIDGE_TRANSLATOR_YIELD_MS": "-1"})
+
+    assert "translator_nice" in str(nice.value)
+    assert "SCIM_BRIDGE_TRANSLATOR_NICE" in str(nice.value)
+    assert "translator_yield_ms" in str(wait.value)
+    assert "\n" not in str(nice.value) + str(wait.value)
+    fine = load_settings(environ={"SCIM_BRIDGE_TRANSLATOR_YIELD_MS": "0"})
+    assert (fine.translator_nice, fine.translator_yield_ms) == (10, 0.0)
