@@ -46,6 +46,11 @@ audit: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+## bench: every benchmark at full size (hours), then docs/benchmarks.md's summary;
+## BENCH_ARGS=--quick for a smoke run, --only NAME,... for some (bench/run_all.py --list)
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
+
 fmt: $(STAMP)
 	$(BIN)/ruff format scim_bridge tests bench
 	$(BIN)/ruff check --fix scim_bridge tests bench

@@ -17,6 +17,7 @@ from scim_bridge.http.auth import install_console_session, session_key_source
 from scim_bridge.http.dingtalk_events import callback_cipher, make_dingtalk_events_blueprint
 from scim_bridge.http.errors import register_error_handlers
 from scim_bridge.http.health import make_health_blueprint
+from scim_bridge.http.in_flight import CountInFlight
 from scim_bridge.http.metrics import install_request_metrics, make_metrics_blueprint
 from scim_bridge.http.openapi import make_openapi_blueprint
 from scim_bridge.http.runtime import Runtime, utc_now
@@ -90,6 +91,8 @@ def create_app(
             make_metrics_blueprint(runtime.metrics, token=settings.metrics_token)
         )
     app.wsgi_app = CanonicalScimPaths(app.wsgi_app)  # type: ignore[method-assign]
+    # Issue 14 (perf): count the requests being answered, for the embedded translator.
+    app.wsgi_app = CountInFlight(app.wsgi_app, runtime.in_flight)  # type: ignore[method-assign]
     return app
 
 

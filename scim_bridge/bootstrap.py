@@ -58,6 +58,7 @@ from scim_bridge.sync.alerting import (
     hold_down_for,
     report_delivery,
 )
+from scim_bridge.sync.courtesy import Courtesy
 from scim_bridge.sync.events import EventJob, targeted_reconcile
 from scim_bridge.sync.runtime_files import SingletonLock, runtime_dir
 from scim_bridge.sync.service import try_singleton_lock
@@ -350,6 +351,12 @@ def embed_translator(settings: Settings, runtime: Runtime) -> BackgroundWorker |
         if lock is None:
             return None  # a sibling worker process already translates; our commits wake it
         worker = build_worker(settings, runtime.db, metrics=runtime.metrics)
+        # Issue 14 (perf): in an API process, the API first (sync/courtesy.py).
+        worker.courtesy = Courtesy(
+            busy=runtime.in_flight.busy,
+            most=settings.translator_yield_ms / 1000.0,
+            nice=settings.translator_nice,
+        )
         background = BackgroundWorker(settings, worker, lock=lock)
     except ConfigError as exc:  # e.g. an unsafe runtime directory: say so, keep serving SCIM
         log.error("the translator did not start: %s", exc)

@@ -252,6 +252,12 @@ class Settings:
     # Requests of one token in flight at once in one API process; beyond it, 429 with
     # Retry-After: 1. 0 (the default): no cap. Per token: `token limit NAME --max-concurrent N`.
     scim_max_concurrent: int = 0
+    # Issue 14 (perf): the translator embedded in an API process gives way to the API.
+    # The nice value (0-19) of its threads on Linux: the kernel runs request threads first.
+    translator_nice: int = 10
+    # While that process is answering requests, the longest a change waits (in ms) before the
+    # translator works on it; 0: never wait. Idle, nothing waits (the lag stays ~0.1 s).
+    translator_yield_ms: float = 50.0
 
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
@@ -459,6 +465,10 @@ def _validated(settings: Settings) -> Settings:
         raise bad("audit_retention_days", "must be at least 1 (days; the default is 400)")
     _validate_alerts(settings, bad)
     _validate_rate_limits(settings, bad)
+    if not 0 <= settings.translator_nice <= 19:  # issue 14 (perf)
+        raise bad("translator_nice", "must be between 0 and 19 (Linux nice values)")
+    if not 0 <= settings.translator_yield_ms <= 1000:
+        raise bad("translator_yield_ms", "must be between 0 and 1000 (milliseconds)")
     return settings
 
 

@@ -199,6 +199,21 @@ class DepartmentNameTaken(DingTalkConflict):
 # --- the client ---------------------------------------------------------------------------------
 
 
+def _settle_environment(session: requests.Session, urls: tuple[str, ...]) -> None:
+    """Read the proxy and CA-bundle variables once instead of on every call.
+
+    requests re-reads them (and ~/.netrc) per request when ``trust_env`` is on, and that
+    scan of the environment cost more CPU than the rest of a call (bench/translator_cpu.py).
+    When the hosts would get different proxies (NO_PROXY naming one), requests keeps
+    deciding per request."""
+    found = [session.merge_environment_settings(url, {}, None, None, None) for url in urls]
+    if any(settings != found[0] for settings in found[1:]):
+        return
+    session.proxies.update(found[0]["proxies"])
+    session.verify = found[0]["verify"]
+    session.trust_env = False
+
+
 class DingTalkClient:
     """A thread-safe client for one DingTalk app: one session, one token, one limiter per API."""
 
@@ -239,6 +254,7 @@ class DingTalkClient:
             adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
+            _settle_environment(session, (self.oapi_url, self.api_url))
         self._session = session
         self._limiter = RateLimiter(qps, clock=clock, sleep=sleep)
         self._breaker = CircuitBreaker(clock=clock)

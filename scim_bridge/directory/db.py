@@ -164,10 +164,22 @@ class Database:
         request hot path; see prepared.py)."""
         if self.dialect != "sqlite":
             connection = self.engine.raw_connection()
+            driver = connection.driver_connection
+            assert driver is not None
+            # Issue 14 (perf): under READ COMMITTED (PostgreSQL's default) every statement
+            # takes its own snapshot, in a transaction or not (PostgreSQL docs, "Transaction
+            # Isolation", 13.2.1): a transaction around a read adds a BEGIN and a ROLLBACK
+            # round trip and no consistency, so reads run in autocommit. A stricter server
+            # default keeps the transaction, and with it one snapshot for the whole read.
+            solo = self.engine.dialect.default_isolation_level == "READ COMMITTED"
+            if solo:
+                driver.autocommit = True
             try:
-                yield Cursor(connection.driver_connection, self.engine.dialect)
+                yield Cursor(driver, self.engine.dialect)
             finally:
-                connection.close()  # back to the pool, which rolls the transaction back
+                if solo and not driver.closed:
+                    driver.autocommit = False  # what the pool's other users expect
+                connection.close()  # back to the pool (which rolls back a transaction)
             return
         # SQLite: each thread keeps one connection for its reads (a local file has no network
         # to fail; checking a connection out of the pool and back costs more than the reads).

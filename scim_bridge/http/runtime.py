@@ -9,6 +9,7 @@ from typing import Any
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.paging import PageHints
+from scim_bridge.monitor.api_load import InFlight
 from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.settings import Settings
 
@@ -34,6 +35,8 @@ class Runtime:
     metrics: Metrics | None = None
     #: The console's sandbox view: returns the built-in emulator's directory (None: not in use).
     sandbox: Callable[[], Mapping[str, Any]] | None = None
+    #: Issue 14 (perf): the requests being answered now; an embedded translator gives way.
+    in_flight: InFlight = field(default_factory=InFlight)
 
     def outbox_committed(self) -> None:
         """Tell every listener that new outbox rows are committed."""

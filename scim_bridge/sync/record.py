@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,9 +39,14 @@ SYNCED, REMOVED, FAILED, RETRYING = "synced", "removed", "failed", "retrying"
 REMOVALS = ("delete", "unlink")
 
 
+#: Built once: the translator reads a link several times per change, and building the
+#: statement (and its cache key) each time cost more CPU than running it (bench/translator_cpu.py).
+_LINK_OF = select(Link).where(Link.kind == bindparam("kind"), Link.key == bindparam("key"))
+
+
 def link_of(session: Session, kind: str, key: str) -> Link | None:
     """Return the link of one resource, or None."""
-    return session.scalar(select(Link).where(Link.kind == kind, Link.key == key))
+    return session.scalar(_LINK_OF, {"kind": kind, "key": key})
 
 
 @dataclass

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.directory.db import Database
@@ -57,6 +57,9 @@ from scim_bridge.sync.view import DatabaseDirectory
 __all__ = ["FAILED", "RETRYING", "Translator", "projection_hash"]
 
 log = logging.getLogger("scim_bridge.sync")
+
+#: Whether anyone reports to a manager (built once: asked for every person created).
+_HAS_REPORTS = select(User.id).where(User.manager_id == bindparam("manager")).limit(1)
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,11 @@ class Translator:
 
     def _wake_reports(self, manager_id: str) -> None:
         """Re-project people whose manager just reached DingTalk."""
+        # Most people manage nobody: look first, and take the writer's turn (one per SQLite
+        # database) only when there are reports to wake (bench/translator_cpu.py).
+        with self.db.read() as session:
+            if session.scalar(_HAS_REPORTS, {"manager": manager_id}) is None:
+                return
         with self.db.write() as session:
             reports = list(session.scalars(select(User.id).where(User.manager_id == manager_id)))
             placed = select(Link).where(Link.kind == USER, Link.key.in_(reports))

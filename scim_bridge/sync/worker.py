@@ -40,6 +40,7 @@ from scim_bridge.sync import claims as outbox
 from scim_bridge.sync import dlq
 from scim_bridge.sync.alerting import AlertEngine
 from scim_bridge.sync.claims import Claim
+from scim_bridge.sync.courtesy import Courtesy
 from scim_bridge.sync.failures import explain
 from scim_bridge.sync.reconcile_job import ReconcileJob
 from scim_bridge.sync.schedule import schedule_jobs
@@ -84,6 +85,8 @@ class Worker:
     sla: SlaJobs | None = None
     #: The alert rules and channels (issue 12), evaluated every ``alerting.interval`` s, or None.
     alerting: AlertEngine | None = None
+    #: Issue 14 (perf): gives way to the API of the process it is embedded in, or None.
+    courtesy: Courtesy | None = None
     owner: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     )
@@ -145,6 +148,8 @@ class Worker:
 
     def _process_and_release(self, claim: Claim) -> None:
         try:
+            if self.courtesy is not None:
+                self.courtesy.before_change()  # issue 14: the API first, a bounded wait
             self.process(claim)
         except Exception:  # a bookkeeping failure must not kill the pool thread
             log.exception("processing %s %s failed", claim.resource_type, claim.resource_id)

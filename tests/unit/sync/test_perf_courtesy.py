@@ -1,0 +1,133 @@
+"""The embedded translator gives way to a busy API, never to an idle one (issue 14).
+
+Deterministic: the API's load is a counter the test moves, and the sleep is recorded, never
+slept; no clock is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from scim_bridge.monitor.api_load import InFlight
+from scim_bridge.sync.courtesy import Courtesy
+
+
+class Naps:
+    """A sleep that records each nap and can run a step of the test after each."""
+
+    def __init__(self, after: Callable[[int], None] | None = None) -> None:
+        self.taken: list[float] = []
+        self._after = after
+
+    def __call__(self, seconds: float) -> None:
+        self.taken.append(seconds)
+        if self._after is not None:
+            self._after(len(self.taken))
+
+
+def test_idle_api_means_no_wait_so_the_lag_stays() -> None:
+    load = InFlight()
+    naps = Naps()
+    courtesy = Courtesy(busy=load.busy, most=0.05, step=0.005, nice=0, sleep=naps)
+
+    assert courtesy.before_change() == 0.0
+    assert naps.taken == []
+
+
+def test_busy_api_waits_until_the_requests_are_answered() -> None:
+    load = InFlight()
+    load.enter()
+    load.enter()
+
+    def requests_finish(naps_so_far: int) -> None:
+        if naps_so_far == 3:  # both requests answered during the third nap
+            load.leave()
+            load.leave()
+
+    naps = Naps(after=requests_finish)
+    courtesy = Courtesy(busy=load.busy, most=0.05, step=0.005, nice=0, sleep=naps)
+
+    waited = courtesy.before_change()
+
+    assert naps.taken == [0.005, 0.005, 0.005]
+    assert abs(waited - 0.015) < 1e-9
+
+
+def test_a_change_never_waits_longer_than_the_bound_under_constant_load() -> None:
+    load = InFlight()
+    load.enter()  # a request that never ends: the translator must still make progress
+    naps = Naps()
+    courtesy = Courtesy(busy=load.busy, most=0.012, step=0.005, nice=0, sleep=naps)
+
+    waited = courtesy.before_change()
+
+    assert naps.taken == [0.005, 0.005, 0.002]  # the last nap is cut to the bound
+    assert abs(waited - 0.012) < 1e-9
+    assert abs(courtesy.before_change() - 0.012) < 1e-9  # the next change is bounded too
+
+
+def test_a_zero_bound_switches_the_waiting_off() -> None:
+    load = InFlight()
+    load.enter()
+    naps = Naps()
+    courtesy = Courtesy(busy=load.busy, most=0.0, nice=0, sleep=naps)
+
+    assert courtesy.before_change() == 0.0
+    assert naps.taken == []
+
+
+def test_in_flight_counts_requests_being_answered() -> None:
+    load = InFlight()
+    assert not load.busy()
+    load.enter()
+    load.enter()
+    load.leave()
+    assert load.busy()
+    assert load.count == 1
+    load.leave()
+    assert not load.busy()
+
+
+def test_the_translator_thread_alone_runs_at_the_lower_priority() -> None:
+    import os
+    import sys
+    import threading
+
+    import pytest
+
+    from scim_bridge.sync.courtesy import lower_thread_priority
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread nice values are a Linux feature")
+    main_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    seen: dict[str, object] = {}
+
+    def translator_thread() -> None:
+        seen["lowered"] = lower_thread_priority(min(main_before + 5, 19))
+        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    thread = threading.Thread(target=translator_thread)
+    thread.start()
+    thread.join()
+
+    assert seen == {"lowered": True, "nice": min(main_before + 5, 19)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before
+
+
+def test_courtesy_settings_out_of_range_are_refused_in_one_line_naming_the_fix() -> None:
+    import pytest
+
+    from scim_bridge.errors import ConfigError
+    from scim_bridge.settings import load_settings
+
+    with pytest.raises(ConfigError) as nice:
+        load_settings(environ={"SCIM_BRIDGE_TRANSLATOR_NICE": "25"})
+    with pytest.raises(ConfigError) as wait:
+        load_settings(environ={"SCIM_BRIDGE_TRANSLATOR_YIELD_MS": "-1"})
+
+    assert "translator_nice" in str(nice.value)
+    assert "SCIM_BRIDGE_TRANSLATOR_NICE" in str(nice.value)
+    assert "translator_yield_ms" in str(wait.value)
+    assert "\n" not in str(nice.value) + str(wait.value)
+    fine = load_settings(environ={"SCIM_BRIDGE_TRANSLATOR_YIELD_MS": "0"})
+    assert (fine.translator_nice, fine.translator_yield_ms) == (10, 0.0)
