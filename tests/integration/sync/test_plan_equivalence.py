@@ -11,6 +11,7 @@ people, and for every department and role.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from scim_bridge.directory.tokens import Principal
 from scim_bridge.directory.users import Context
 from scim_bridge.mapping.project import project_directory
 from scim_bridge.mapping.rules import default_rules_path, parse_rules
-from scim_bridge.sync.decide import Operation, Target
+from scim_bridge.sync.decide import Kind, Operation, Target
 from scim_bridge.sync.dryrun import current_from_links, load_directory
 from scim_bridge.sync.plan import plan
 from scim_bridge.sync.worker import Worker
@@ -127,6 +128,17 @@ def members(sample: dict[str, Any], ids: dict[str, str]) -> dict[str, set[str]]:
     }
 
 
+def holders_waited_for(database: Database, worker: Worker) -> set[str]:
+    """The SCIM ids that hold a userid another SCIM user's creation waits for."""
+    directory_users, directory_groups = load_directory(database)
+    steps = plan(
+        project_directory(directory_users, directory_groups, worker.translator.rules),
+        current_from_links(database),
+    ).steps
+    found = (re.search(r"held by ([^;]+);", op.reason) for op in steps if op.kind == Kind.CONFLICT)
+    return {m.group(1) for m in found if m}
+
+
 def add_members(session: Any, group_id: str, user_ids: list[str]) -> None:
     value = [{"value": u} for u in user_ids]
     body = {"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": value}]}
@@ -152,6 +164,10 @@ def test_plan_lists_exactly_the_operations_the_translator_executes(
     # (a deleted department moves its members, a role group gives or takes roles), so each
     # gets only the operation its own change causes, whatever ids the run happens to draw.
     grouped = member["Procurement"] | member["Legal"] | member["Partner Programme"]
+    # Nor are they people a planted duplicate waits for ("held by"): removing such a holder
+    # lets the waiting person through in the same run, after a plan made beforehand listed
+    # them as a conflict (the plan does not replay releases; docs/architecture.md, plan).
+    grouped |= holders_waited_for(database, worker)
     a, b, c, d, e, f, g, h, i = [u for u in linked if u not in grouped][:9]
     special = {a, b, c, d, e, f, g, h, i} | member["Procurement"] | member["Legal"]
     pool = [u for u in linked if u not in special]
