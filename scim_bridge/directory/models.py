@@ -183,8 +183,14 @@ class OutboxEntry(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Issue 14, priority lanes (directory/outbox.py Lane): 0 leavers, 1 changes, 2 creations
+    # and repairs. The claim order is (lane, available_at): one index answers it.
+    lane: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
 
-    __table_args__ = (UniqueConstraint("resource_type", "resource_id"),)
+    __table_args__ = (
+        UniqueConstraint("resource_type", "resource_id"),
+        Index("ix_outbox_lane_available_at", "lane", "available_at"),
+    )
 
 
 class Link(Base):

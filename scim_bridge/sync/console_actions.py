@@ -19,7 +19,7 @@ from scim_bridge.directory import console_actions
 from scim_bridge.directory.console_actions import ALL, ActionKind
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import ConsoleAction
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.monitor.lag_history import record_lag_sample
 from scim_bridge.sync import dlq
 
@@ -69,7 +69,7 @@ def carry_out(session: Session, row: ConsoleAction, *, now: datetime) -> str:
             return "drop needs dead-letter ids (dropping every letter at once is refused)"
         return f"{dlq.drop(session, ids)} dead letter(s) dropped"
     if row.kind == ActionKind.SYNC_NOW:
-        mark_changed(session, "User", [row.target], actor=actor, now=now)
+        mark_changed(session, "User", [row.target], actor=actor, now=now, lane=Lane.BULK)
         return "queued for DingTalk"
     return f"{row.kind} is not carried out by this version yet"
 

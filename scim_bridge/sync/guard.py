@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import BridgeState, GuardRemoval, Link, User
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.mapping.guard import Confirmation, GuardDecision, Removal, confirm, evaluate_guard
 from scim_bridge.mapping.rules import GuardRules
 
@@ -170,6 +170,8 @@ def confirm_burst(
         now,
     )
     _put_state(session, PAUSED, None, now)
-    # The held-back people are due again at once.
-    mark_changed(session, "User", list(decision.pending), actor=actor, now=now)
+    # The held-back people are due again at once; they are leavers (issue 14: lane 0).
+    mark_changed(
+        session, "User", list(decision.pending), actor=actor, now=now, lane=Lane.DEPROVISION
+    )
     return len(decision.pending)
