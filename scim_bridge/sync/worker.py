@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import DeadLetter
+from scim_bridge.directory.outbox import Lane
 from scim_bridge.errors import (
     ConfigError,
     DingTalkError,
@@ -180,7 +181,9 @@ class Worker:
     def process(self, claim: Claim) -> None:
         """Translate one claimed resource and settle its outbox row by the outcome."""
         try:
-            self.translator.sync(claim.resource_type, claim.resource_id, actor=claim.actor)
+            # Issue 14: a leaver's calls take the next free slot of DingTalk's quota.
+            with self.translator.client.urgent(claim.lane == Lane.DEPROVISION):
+                self.translator.sync(claim.resource_type, claim.resource_id, actor=claim.actor)
         except (Throttled, IpBanned) as exc:
             # DingTalk asked us to slow down: wait as long as it says; no attempt is spent.
             until = self.clock() + timedelta(seconds=max(exc.retry_after, 1.0))
