@@ -32,9 +32,18 @@ class Claim:
 
 
 def claim_batch(
-    session: Session, *, owner: str, now: datetime, limit: int, lease: timedelta
+    session: Session,
+    *,
+    owner: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    max_lane: Lane = Lane.BULK,
 ) -> list[Claim]:
-    """Lease up to ``limit`` due rows to ``owner``; a crashed owner's lease simply expires."""
+    """Lease up to ``limit`` due rows in lanes up to ``max_lane`` to ``owner``.
+
+    A crashed owner's lease simply expires.
+    """
     stmt = (
         select(
             OutboxEntry.id,
@@ -47,6 +56,7 @@ def claim_batch(
             OutboxEntry.lane,
         )
         .where(
+            OutboxEntry.lane <= int(max_lane),
             OutboxEntry.available_at <= now,
             or_(OutboxEntry.lease_expires_at.is_(None), OutboxEntry.lease_expires_at < now),
         )

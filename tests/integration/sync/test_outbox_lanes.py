@@ -7,6 +7,7 @@ oldest change goes first. The lane is decided when the change is recorded and on
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -170,3 +171,38 @@ def test_the_worker_removes_a_leaver_before_the_onboarding_waiting_ahead_of_it(
     ]
     assert writes == ["create", "delete", *["create"] * 20]
     assert "leaver" not in emulator.emulator.users()
+
+
+class HeldPool(ThreadPoolExecutor):
+    """Records what the worker hands it and runs nothing, so claimed rows stay in flight."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.handed: list[str] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.handed.append(args[0].resource_id)
+        return Future()
+
+
+def test_one_worker_thread_stays_free_for_a_leaver_during_an_onboarding(
+    settings: Settings, database: Database, emulator: RunningEmulator
+) -> None:
+    client = emulator_client(emulator)
+    worker = build_worker(settings, database, client=client, config=WorkerConfig(threads=3))
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    with database.write() as session:
+        onboarding = [f"new-{i}" for i in range(10)]
+        mark_changed(session, "User", onboarding, actor="okta", now=past, lane=Lane.BULK)
+    pool = HeldPool()
+    try:
+        worker._dispatch(pool)  # the onboarding takes two of the three threads
+        worker._dispatch(pool)  # and not the third, though eight more creations are due
+        assert pool.handed == ["new-0", "new-1"]
+        with database.write() as session:
+            mark_changed(session, "User", ["leaver"], actor="okta", now=past, lane=Lane.DEPROVISION)
+        worker._dispatch(pool)
+        assert pool.handed == ["new-0", "new-1", "leaver"]
+    finally:
+        pool.shutdown()
+        client.close()
