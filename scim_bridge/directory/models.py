@@ -184,12 +184,13 @@ class OutboxEntry(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Issue 14, priority lanes (directory/outbox.py Lane): 0 leavers, 1 changes, 2 creations
-    # and repairs. The claim order is (lane, available_at): one index answers it.
+    # and repairs. One index serves the claim (lanes in order) and the per-lane gauges (count
+    # and oldest from the index alone, at every scrape).
     lane: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
 
     __table_args__ = (
         UniqueConstraint("resource_type", "resource_id"),
-        Index("ix_outbox_lane_available_at", "lane", "available_at"),
+        Index("ix_outbox_lane_first_changed_at", "lane", "first_changed_at"),
     )
 
 
