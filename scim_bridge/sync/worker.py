@@ -134,30 +134,33 @@ class Worker:
     def _dispatch(self, pool: ThreadPoolExecutor) -> bool:
         with self._guard:
             free = self.config.threads - len(self._inflight)
-        # Issue 14: one thread stays free for leavers, so a deactivation committed during an
-        # onboarding starts at once instead of waiting for a thread to finish a creation.
-        reserved = 1 if self.config.threads > 1 else 0
-        lanes = Lane.BULK if free > reserved else Lane.DEPROVISION
         if free <= 0:
             self.wakeup.wait(0.05)
             return True
+        # Issue 14: one thread stays free for leavers, so a deactivation committed during an
+        # onboarding starts at once instead of waiting for a thread to finish a creation.
+        reserved = 1 if self.config.threads > 1 else 0
+        limit, lanes = free - reserved, Lane.BULK
+        if free <= reserved:
+            # Only the leavers' thread is free: look when a commit (or a finished row) wakes us.
+            self.wakeup.wait(self.config.idle_poll)
+            limit, lanes = free, Lane.DEPROVISION
         with self.db.write() as session:
             batch = outbox.claim_batch(
                 session,
                 owner=self.owner,
                 now=self.clock(),
-                limit=free - reserved if lanes is Lane.BULK else free,
+                limit=limit,
                 lease=self.config.lease,
                 max_lane=lanes,
             )
-        if not batch and lanes is Lane.DEPROVISION:
-            self.wakeup.wait(0.05)  # only the leavers' thread is free: no leaver waits yet
-            return True
         for claim in batch:
             with self._guard:
                 self._inflight[claim.id] = claim
             pool.submit(self._process_and_release, claim)
-        return bool(batch)
+        # Having waited for the leavers' thread counts as work: the loop must not sleep on the
+        # bulk rows that are due but are not this thread's.
+        return bool(batch) or lanes is Lane.DEPROVISION
 
     def _process_and_release(self, claim: Claim) -> None:
         try:

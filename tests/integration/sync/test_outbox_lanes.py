@@ -197,10 +197,12 @@ def test_one_worker_thread_stays_free_for_a_leaver_during_an_onboarding(
     pool = HeldPool()
     try:
         worker._dispatch(pool)  # the onboarding takes two of the three threads
+        worker.wakeup.set()  # as a commit would: the leavers' thread looks at once
         worker._dispatch(pool)  # and not the third, though eight more creations are due
         assert pool.handed == ["new-0", "new-1"]
         with database.write() as session:
             mark_changed(session, "User", ["leaver"], actor="okta", now=past, lane=Lane.DEPROVISION)
+        worker.wakeup.set()  # the commit's wake-up (sync/wakeup.py)
         worker._dispatch(pool)
         assert pool.handed == ["new-0", "new-1", "leaver"]
     finally:
