@@ -35,6 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, Self
@@ -227,7 +228,8 @@ class DingTalkClient:
         qps: float = 20.0,
         connect_timeout: float = 3.05,
         read_timeout: float = 10.0,
-        clock: Clock = time.monotonic,
+        # Wall-clock time: DingTalk counts calls in wall-clock seconds (§8, ratelimit.py).
+        clock: Clock = time.time,
         sleep: Sleep = time.sleep,
         session: requests.Session | None = None,
         pool_maxsize: int = 32,
@@ -257,6 +259,7 @@ class DingTalkClient:
             _settle_environment(session, (self.oapi_url, self.api_url))
         self._session = session
         self._limiter = RateLimiter(qps, clock=clock, sleep=sleep)
+        self._urgency = threading.local()  # issue 14: this thread's calls jump the queue
         self._breaker = CircuitBreaker(clock=clock)
         self._scrubber = _Scrubber(app_secret)
         self._tokens = _TokenStore(self._fetch_token, clock=clock, margin=token_margin)
@@ -266,6 +269,20 @@ class DingTalkClient:
         self._observer = observer
         self._listeners: list[CallListener] = []
         _install_urllib3_redaction()
+
+    @contextmanager
+    def urgent(self, flag: bool = True) -> Iterator[None]:
+        """Let this thread's calls take the next free slot of their API while inside.
+
+        Issue 14, "Leavers first": a leaver's removal must not queue behind a bulk onboarding's
+        calls for the client-side quota.
+        """
+        before = getattr(self._urgency, "on", False)
+        self._urgency.on = flag
+        try:
+            yield
+        finally:
+            self._urgency.on = before
 
     def listen(self, listener: CallListener) -> None:
         """Tell ``listener`` about every request from now on (the translator's audit record)."""
@@ -718,7 +735,7 @@ class DingTalkClient:
         while True:
             self._breaker.check(path)
             token = self._tokens.get() if auth else ""
-            waited = self._limiter.acquire(path)
+            waited = self._limiter.acquire(path, urgent=getattr(self._urgency, "on", False))
             self._count(requests=1, limiter_wait_s=waited)
             started = self._clock()
             failure = self._send(family, method, path, token=token, body=body, query=query)

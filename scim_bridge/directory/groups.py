@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from scim_bridge.directory import audit, rows
 from scim_bridge.directory.models import Group, GroupMember, User
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.queries import FilterCompiler, PageHints, list_page, visible_member
 from scim_bridge.directory.rows import Context
@@ -294,10 +294,11 @@ def _touch(
     if not doc_changed and not delta:
         return
     rows.bump(row, ctx)
-    mark_changed(session, "Group", [row.id], actor=ctx.actor, now=ctx.now)
+    mark_changed(session, "Group", [row.id], actor=ctx.actor, now=ctx.now, lane=Lane.UPDATE)
     users = [i for i, t in delta.changed.items() if t == "User"]
     # A membership change moves people between DingTalk departments: each is re-projected.
-    mark_changed(session, "User", users, actor=ctx.actor, now=ctx.now)
+    # Issue 14: a change to existing people (the IdPs send leavers as active=false or DELETE).
+    mark_changed(session, "User", users, actor=ctx.actor, now=ctx.now, lane=Lane.UPDATE)
 
 
 def create_group(session: Session, body: Mapping[str, Any], ctx: Context) -> Group:
@@ -316,13 +317,14 @@ def create_group(session: Session, body: Mapping[str, Any], ctx: Context) -> Gro
     if types:
         _insert_members(session, row.id, types)
         delta.note(types, added=True)
-    mark_changed(session, "Group", [row.id], actor=ctx.actor, now=ctx.now)
+    mark_changed(session, "Group", [row.id], actor=ctx.actor, now=ctx.now, lane=Lane.BULK)
     mark_changed(
         session,
         "User",
         [i for i, t in delta.changed.items() if t == "User"],
         actor=ctx.actor,
         now=ctx.now,
+        lane=Lane.UPDATE,
     )
     _record(session, ctx, row.id, "POST", 201, None, row.data, delta)
     return row
@@ -414,13 +416,16 @@ def delete_group(
             .values(version=Group.version + 1, last_modified=ctx.now, modified_by=ctx.actor)
         )
     session.delete(row)
-    mark_changed(session, "Group", [group_id, *parents], actor=ctx.actor, now=ctx.now)
+    mark_changed(
+        session, "Group", [group_id, *parents], actor=ctx.actor, now=ctx.now, lane=Lane.UPDATE
+    )
     mark_changed(
         session,
         "User",
         [i for i, t in members.items() if t == "User"],
         actor=ctx.actor,
         now=ctx.now,
+        lane=Lane.UPDATE,
     )
     gone = _MembershipDelta()
     gone.note(members, added=False)

@@ -188,8 +188,15 @@ class OutboxEntry(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Issue 14, priority lanes (directory/outbox.py Lane): 0 leavers, 1 changes, 2 creations
+    # and repairs. One index serves the claim (lanes in order) and the per-lane gauges (count
+    # and oldest from the index alone, at every scrape).
+    lane: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
 
-    __table_args__ = (UniqueConstraint("resource_type", "resource_id"),)
+    __table_args__ = (
+        UniqueConstraint("resource_type", "resource_id"),
+        Index("ix_outbox_lane_first_changed_at", "lane", "first_changed_at"),
+    )
 
 
 class Link(Base):

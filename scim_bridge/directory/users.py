@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from scim_bridge.directory import audit, rows
 from scim_bridge.directory.models import Group, GroupMember, User, UserValue
-from scim_bridge.directory.outbox import mark_changed_on
+from scim_bridge.directory.outbox import Lane, mark_changed_on
 from scim_bridge.directory.passwords import hash_password
 from scim_bridge.directory.prepared import Cursor, Prepared, StoredResource, one
 from scim_bridge.directory.queries import VALUE_TABLE_ATTRS, PageHints, list_page
@@ -191,7 +191,7 @@ def create_user(cur: Cursor, body: Mapping[str, Any], ctx: Context) -> User:
     _check_unique(cur, row, exclude_id=None)
     _write_row(cur, _INSERT_USER, row)
     _write_values(cur, row.id, doc, fresh=True)
-    mark_changed_on(cur, "User", [row.id], actor=ctx.actor, now=ctx.now)
+    mark_changed_on(cur, "User", [row.id], actor=ctx.actor, now=ctx.now, lane=Lane.BULK)
     _record(cur, ctx, row.id, "POST", 201, None, row.data, password_sent=_password_sent(doc))
     return row
 
@@ -225,8 +225,16 @@ def _store_change(
     _write_row(cur, _UPDATE_USER, row)
     if values_changed:
         _write_values(cur, row.id, doc, fresh=False)
-    mark_changed_on(cur, "User", [row.id], actor=ctx.actor, now=ctx.now)
+    mark_changed_on(cur, "User", [row.id], actor=ctx.actor, now=ctx.now, lane=_lane(before, stored))
     return row
+
+
+def _lane(before: Mapping[str, Any], after: Mapping[str, Any]) -> Lane:
+    """The outbox lane of a change: ``active`` turned false is a leaver (issue 14)."""
+    # RFC 7643 §4.1.1: active is absent for most users; absent means not deactivated.
+    if after.get("active") is False and before.get("active") is not False:
+        return Lane.DEPROVISION
+    return Lane.UPDATE
 
 
 def replace_user(
@@ -285,7 +293,8 @@ def delete_user(cur: Cursor, user_id: str, ctx: Context, *, if_match: str | None
         _LEAVE_GROUPS.execute(cur, id=user_id)
         _BUMP_GROUPS.execute(cur, ids=group_ids, now=ctx.now, actor=ctx.actor)
     _DELETE_USER.execute(cur, id=user_id)
-    mark_changed_on(cur, "User", [user_id], actor=ctx.actor, now=ctx.now)
+    # Issue 14: a deletion is a leaver; it goes before any onboarding or repair.
+    mark_changed_on(cur, "User", [user_id], actor=ctx.actor, now=ctx.now, lane=Lane.DEPROVISION)
     _record(cur, ctx, user_id, "DELETE", 204, row.data, None)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import OutboxEntry
+from scim_bridge.directory.outbox import Lane
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,23 @@ class Claim:
     #: The first change not applied yet (the sync lag runs from it) and when we claimed the row.
     first_changed_at: datetime | None = None
     claimed_at: datetime | None = None
+    #: The row's priority lane (directory/outbox.py); the client lets lane 0 jump its queue.
+    lane: int = Lane.BULK
 
 
 def claim_batch(
-    session: Session, *, owner: str, now: datetime, limit: int, lease: timedelta
+    session: Session,
+    *,
+    owner: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    max_lane: Lane = Lane.BULK,
 ) -> list[Claim]:
-    """Lease up to ``limit`` due rows to ``owner``; a crashed owner's lease simply expires."""
+    """Lease up to ``limit`` due rows in lanes up to ``max_lane`` to ``owner``.
+
+    A crashed owner's lease simply expires.
+    """
     stmt = (
         select(
             OutboxEntry.id,
@@ -41,19 +53,28 @@ def claim_batch(
             OutboxEntry.attempts,
             OutboxEntry.actor,
             OutboxEntry.first_changed_at,
+            OutboxEntry.lane,
         )
         .where(
+            OutboxEntry.lane <= int(max_lane),
             OutboxEntry.available_at <= now,
             or_(OutboxEntry.lease_expires_at.is_(None), OutboxEntry.lease_expires_at < now),
         )
-        # Groups first: the departments they stand for must exist before people move in.
-        .order_by(OutboxEntry.resource_type.desc(), OutboxEntry.available_at, OutboxEntry.id)
+        # Issue 14: the most urgent lane first (leavers before edits before onboarding and
+        # repairs), oldest first within a lane. Within a lane, groups first: the departments
+        # they stand for must exist before people move in.
+        .order_by(
+            OutboxEntry.lane,
+            OutboxEntry.resource_type.desc(),
+            OutboxEntry.available_at,
+            OutboxEntry.id,
+        )
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         # Several workers: each skips rows another is claiming right now (design.md).
         stmt = stmt.with_for_update(skip_locked=True)
-    claims = [Claim(*row, claimed_at=now) for row in session.execute(stmt)]
+    claims = [Claim(*row[:7], claimed_at=now, lane=row[7]) for row in session.execute(stmt)]
     if claims:
         session.execute(
             update(OutboxEntry)

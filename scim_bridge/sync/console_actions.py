@@ -23,7 +23,7 @@ from scim_bridge.directory import console_actions
 from scim_bridge.directory.console_actions import ALL, ActionKind
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import ConsoleAction
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.errors import BridgeError, ConfigError, ReconcileBusy, ReconcileOverBudget
 from scim_bridge.mapping.rules import MappingRules
 from scim_bridge.monitor.dead_letter_groups import GROUP_PREFIX, find_group, letter_ids
@@ -120,7 +120,7 @@ def carry_out(
     if row.kind in (ActionKind.RETRY, ActionKind.DROP):
         return _dead_letters(session, row, now=now, actor=actor)
     if row.kind == ActionKind.SYNC_NOW:
-        mark_changed(session, "User", [row.target], actor=actor, now=now)
+        mark_changed(session, "User", [row.target], actor=actor, now=now, lane=Lane.BULK)
         return "queued for DingTalk"
     if row.kind in (ActionKind.GUARD_CONFIRM, ActionKind.GUARD_REJECT):
         return _guard(session, row, now=now, actor=actor, tools=tools or ActionTools())

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import AuditRecord, DeadLetter
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.sync.dingtalk_audit import DINGTALK
 
 
@@ -71,6 +71,7 @@ def retry(session: Session, ids: Sequence[int] | None, *, now: datetime, actor: 
             [d.resource_id for d in letters if d.resource_type == kind],
             actor=actor,
             now=now,
+            lane=Lane.BULK,  # a replay is a repair (issue 14): leavers and edits go first
         )
     if letters:
         session.execute(delete(DeadLetter).where(DeadLetter.id.in_([d.id for d in letters])))

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import BridgeState, GuardRemoval, Link, User
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.mapping.guard import (
     Confirmation,
     GuardDecision,
@@ -199,7 +199,14 @@ def confirm_burst(
         # holds its removals, and it is lifted.
         _put_state(session, REJECTION, None, now)
         _put_state(session, PAUSED, None, now)
-        mark_changed(session, "User", list(rejection["pending"]), actor=actor, now=now)
+        mark_changed(
+            session,
+            "User",
+            list(rejection["pending"]),
+            actor=actor,
+            now=now,
+            lane=Lane.DEPROVISION,
+        )
         return len(rejection["pending"])
     confirmation = confirm(decision, token, now=now)
     _put_state(session, REJECTION, None, now)
@@ -210,8 +217,10 @@ def confirm_burst(
         now,
     )
     _put_state(session, PAUSED, None, now)
-    # The held-back people are due again at once.
-    mark_changed(session, "User", list(decision.pending), actor=actor, now=now)
+    # The held-back people are due again at once; they are leavers (issue 14: lane 0).
+    mark_changed(
+        session, "User", list(decision.pending), actor=actor, now=now, lane=Lane.DEPROVISION
+    )
     return len(decision.pending)
 
 

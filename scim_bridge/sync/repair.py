@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import Link
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.mapping.model import UPSERT, Projection
 from scim_bridge.sync.decide import DEPT_LIST, MANAGER
 from scim_bridge.sync.plan import CurrentState
@@ -110,7 +110,8 @@ def repair(
                 _department(session, item, desired, current, done)
         for resource_type in ("User", "Group"):
             ids = sorted(i for t, i in done.queued if t == resource_type)
-            mark_changed(session, resource_type, ids, actor=ACTOR, now=now)
+            # A repair waits behind leavers and IdP edits (issue 14, "Leavers first").
+            mark_changed(session, resource_type, ids, actor=ACTOR, now=now, lane=Lane.BULK)
         _stamp(session, now)
     return done
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import Group, Link, User
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.mapping.departments import DepartmentResolver, group_key
 from scim_bridge.mapping.project import project_user
 from scim_bridge.mapping.rules import MappingRules
@@ -61,7 +61,8 @@ def reproject_changed(
                     stale.append(uid)
         if stale:
             with db.write() as session:
-                mark_changed(session, "User", stale, actor=actor, now=now())
+                # Bulk work (issue 14): edits and leavers from the IdPs go first.
+                mark_changed(session, "User", stale, actor=actor, now=now(), lane=Lane.BULK)
             queued += len(stale)
     return queued + _reproject_groups(db, rules, now=now, actor=actor)
 
@@ -95,5 +96,5 @@ def _reproject_groups(
                 stale.append(gid)
     if stale:
         with db.write() as session:
-            mark_changed(session, "Group", stale, actor=actor, now=now())
+            mark_changed(session, "Group", stale, actor=actor, now=now(), lane=Lane.BULK)
     return len(stale)

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, select
 from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import Link, User
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.mapping.departments import DepartmentResolver, group_key
 from scim_bridge.mapping.model import REMOVE, SKIP, DepartmentSpec, RoleSpec, UserProjection
 from scim_bridge.mapping.project import project_user, role_group_passes, role_spec
@@ -225,7 +225,9 @@ class Translator:
             placed = select(Link).where(Link.kind == USER, Link.key.in_(reports))
             snapshots = {lk.key: lk.snapshot for lk in session.scalars(placed)}
             waiting = reports_waiting(reports, snapshots)
-            mark_changed(session, "User", waiting, actor="translator", now=self.clock())
+            mark_changed(
+                session, "User", waiting, actor="translator", now=self.clock(), lane=Lane.UPDATE
+            )
 
     # --- bookkeeping (record.py) -----------------------------------------------------------
 

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import DeadLetter
+from scim_bridge.directory.outbox import Lane
 from scim_bridge.errors import (
     ConfigError,
     DingTalkError,
@@ -136,15 +137,30 @@ class Worker:
         if free <= 0:
             self.wakeup.wait(0.05)
             return True
+        # Issue 14: one thread stays free for leavers, so a deactivation committed during an
+        # onboarding starts at once instead of waiting for a thread to finish a creation.
+        reserved = 1 if self.config.threads > 1 else 0
+        limit, lanes = free - reserved, Lane.BULK
+        if free <= reserved:
+            # Only the leavers' thread is free: look when a commit (or a finished row) wakes us.
+            self.wakeup.wait(self.config.idle_poll)
+            limit, lanes = free, Lane.DEPROVISION
         with self.db.write() as session:
             batch = outbox.claim_batch(
-                session, owner=self.owner, now=self.clock(), limit=free, lease=self.config.lease
+                session,
+                owner=self.owner,
+                now=self.clock(),
+                limit=limit,
+                lease=self.config.lease,
+                max_lane=lanes,
             )
         for claim in batch:
             with self._guard:
                 self._inflight[claim.id] = claim
             pool.submit(self._process_and_release, claim)
-        return bool(batch)
+        # Having waited for the leavers' thread counts as work: the loop must not sleep on the
+        # bulk rows that are due but are not this thread's.
+        return bool(batch) or lanes is Lane.DEPROVISION
 
     def _process_and_release(self, claim: Claim) -> None:
         try:
@@ -182,7 +198,9 @@ class Worker:
     def process(self, claim: Claim) -> None:
         """Translate one claimed resource and settle its outbox row by the outcome."""
         try:
-            self.translator.sync(claim.resource_type, claim.resource_id, actor=claim.actor)
+            # Issue 14: a leaver's calls take the next free slot of DingTalk's quota.
+            with self.translator.client.urgent(claim.lane == Lane.DEPROVISION):
+                self.translator.sync(claim.resource_type, claim.resource_id, actor=claim.actor)
         except (Throttled, IpBanned) as exc:
             # DingTalk asked us to slow down: wait as long as it says; no attempt is spent.
             until = self.clock() + timedelta(seconds=max(exc.retry_after, 1.0))

@@ -244,6 +244,16 @@ class Emulator:
         with self._lock:
             return copy.deepcopy(self.directory.users)
 
+    def user_count(self) -> int:
+        """Return how many users are stored, without copying them (benchmarks poll this)."""
+        with self._lock:
+            return len(self.directory.users)
+
+    def has_user(self, userid: str) -> bool:
+        """Say whether ``userid`` is stored, without copying the org (benchmarks poll this)."""
+        with self._lock:
+            return userid in self.directory.users
+
     def departments(self) -> dict[int, dict[str, Any]]:
         """Return a copy of every department, keyed by dept_id (1 is the root)."""
         with self._lock:

@@ -21,7 +21,7 @@ from scim_bridge.dingtalk.client import DingTalkClient
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import BridgeState, ConsoleAction, GuardRemoval, Link, OutboxEntry
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.monitor import guard_state
 from scim_bridge.settings import Settings
 from scim_bridge.sync.console_actions import carry_out_actions
@@ -184,7 +184,7 @@ def test_the_page_shows_each_verdict_coloured_by_its_kind(
             value={"token": "G-7", "reason": "11 removals in 10 minutes", "since": "now"},
         ))  # fmt: skip
         session.add(GuardRemoval(scim_id=ids["pia"], proposed_at=held()))
-        mark_changed(session, "User", [ids["pia"]], actor="test", now=held())
+        mark_changed(session, "User", [ids["pia"]], actor="test", now=held(), lane=Lane.DEPROVISION)
         # mia's change was lost (someone cleared the outbox): nothing brings her to DingTalk.
         session.execute(delete(OutboxEntry).where(OutboxEntry.resource_id == ids["mia"]))
     expected = {

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from scim_bridge.app import create_app
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import BridgeState, DeadLetter, OutboxEntry
-from scim_bridge.directory.outbox import mark_changed, mark_changed_on
+from scim_bridge.directory.outbox import Lane, mark_changed, mark_changed_on
 from scim_bridge.directory.prepared import Cursor
 from scim_bridge.monitor.metrics import parse, total
 from scim_bridge.settings import MASK, Settings
@@ -80,7 +80,11 @@ def test_outbox_gauges_count_waiting_changes_from_their_first_commit(
 
     parsed = scrape(client)
     assert total(parsed, "scim_bridge_outbox_depth") == 2
-    assert total(parsed, "scim_bridge_outbox_oldest_age_seconds") == 100
+    # Per priority lane (issue 14): ada's edit lifted her pending row into the update lane.
+    age = "scim_bridge_outbox_oldest_age_seconds"
+    assert total(parsed, age, lane="update") == 100
+    assert total(parsed, age, lane="bulk") == 70
+    assert total(parsed, age, lane="deprovision") == 0
     assert total(parsed, "scim_bridge_dead_letters") == 0
     assert total(parsed, "scim_bridge_guard_paused") == 0
     assert total(parsed, "scim_bridge_database_up") == 1
@@ -105,9 +109,11 @@ def test_a_bump_keeps_the_first_unapplied_change_time(database: Database, path: 
     def change(now: datetime) -> None:
         with database.write() as session:
             if path == "session":
-                mark_changed(session, "User", ["u1"], actor="idp", now=now)
+                mark_changed(session, "User", ["u1"], actor="idp", now=now, lane=Lane.UPDATE)
             else:
-                mark_changed_on(Cursor.of(session), "User", ["u1"], actor="idp", now=now)
+                mark_changed_on(
+                    Cursor.of(session), "User", ["u1"], actor="idp", now=now, lane=Lane.UPDATE
+                )
 
     change(T0)
     change(T0 + timedelta(seconds=5))
@@ -158,7 +164,7 @@ def test_a_change_made_while_the_worker_applied_the_row_counts_from_the_claim(
     from scim_bridge.sync import claims
 
     with database.write() as session:
-        mark_changed(session, "User", ["u1"], actor="idp", now=T0)
+        mark_changed(session, "User", ["u1"], actor="idp", now=T0, lane=Lane.UPDATE)
     claimed_at = T0 + timedelta(seconds=10)
     with database.write() as session:
         (claim,) = claims.claim_batch(
@@ -167,7 +173,9 @@ def test_a_change_made_while_the_worker_applied_the_row_counts_from_the_claim(
     assert claim.first_changed_at is not None
     assert claim.first_changed_at.replace(tzinfo=UTC) == T0
     with database.write() as session:  # the IdP changes u1 again while it is being applied
-        mark_changed(session, "User", ["u1"], actor="idp", now=T0 + timedelta(seconds=12))
+        mark_changed(
+            session, "User", ["u1"], actor="idp", now=T0 + timedelta(seconds=12), lane=Lane.UPDATE
+        )
     with database.write() as session:
         assert not claims.complete(session, claim, owner="w")
     with database.read() as session:

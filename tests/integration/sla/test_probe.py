@@ -14,7 +14,7 @@ from scim_bridge.dingtalk.client import ROOT_DEPT_ID
 from scim_bridge.dingtalk.emulator import EmulatorConfig, RunningEmulator, start_emulator
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import AvailabilityMinute, Incident, OutboxEntry
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.monitor.availability import aware, open_incident
 from scim_bridge.monitor.credits import credit_table
 from scim_bridge.monitor.sla_jobs import SlaJobs, SlaPolicy
@@ -64,7 +64,7 @@ def jobs(database: Database, emulator: RunningEmulator, clock: Clock) -> Iterato
 
 def _waiting_in_backoff(database: Database, clock: Clock) -> None:
     with database.write() as s:
-        mark_changed(s, "User", ["u-1", "u-2"], actor="okta", now=clock())
+        mark_changed(s, "User", ["u-1", "u-2"], actor="okta", now=clock(), lane=Lane.UPDATE)
         s.execute(
             update(OutboxEntry)
             .where(OutboxEntry.resource_id == "u-1")
