@@ -242,6 +242,12 @@ class Settings:
     # Refused attempts allowed per client address within the window.
     admin_login_failures_per_address: int = 20
 
+    # Scale-out (issue 14). How long a worker's claim on a change lasts without renewal (it
+    # renews every third of it): a killed worker's changes are taken over after this, seconds.
+    sync_lease_seconds: float = 60.0
+    # How often one worker of the deployment samples the sync lag for the console (seconds).
+    lag_sample_seconds: float = 60.0
+
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
         out: dict[str, Any] = {}
@@ -447,6 +453,11 @@ def _validated(settings: Settings) -> Settings:
     if settings.audit_retention_days < 1:  # issue 11 (auditdt): 0 would prune the whole trail
         raise bad("audit_retention_days", "must be at least 1 (days; the default is 400)")
     _validate_alerts(settings, bad)
+    # Scale-out (issue 14): the heartbeat renews leases every third; ticks of at least 1 s.
+    if settings.sync_lease_seconds < 3:
+        raise bad("sync_lease_seconds", "must be at least 3 (seconds; the default is 60)")
+    if settings.lag_sample_seconds < 1:
+        raise bad("lag_sample_seconds", "must be at least 1 (seconds; the default is 60)")
     return settings
 
 

@@ -62,6 +62,7 @@ class WorkerConfig:
     backoff_cap: float = 1800.0
     idle_poll: float = 1.0  # longest sleep without a wake-up (rows due later, other hosts)
     audit_retention_days: int = 400  # issue 11: the audit trail (docs/audit.md, Retention)
+    lag_sample_seconds: float = 60.0  # issue 13: the console's lag history, once per deployment
 
 
 @dataclass
