@@ -112,12 +112,24 @@ class Worker:
         with ThreadPoolExecutor(self.config.threads, thread_name_prefix="translate") as pool:
             try:
                 while not stop.is_set():
-                    if not self._dispatch(pool):
-                        self.wakeup.wait(self._sleep_for())
+                    self._turn(pool, stop)
             finally:
                 scheduler.shutdown(wait=False)
                 self.wakeup.set()
         log.info("worker %s stopped", self.owner)
+
+    def _turn(self, pool: ThreadPoolExecutor, stop: threading.Event) -> None:
+        try:
+            if not self._dispatch(pool):
+                self.wakeup.wait(self._sleep_for())
+        except Exception as exc:
+            # Issue 14: the database restarting (or failing over) must not end the loop; the
+            # rows of this turn keep their leases, which expire, and are claimed again.
+            first = (str(exc).splitlines() or [""])[0][:200]  # not the SQL and its parameters
+            log.warning(
+                "the outbox could not be read (%s: %s); retrying", type(exc).__name__, first
+            )
+            stop.wait(self.config.idle_poll)
 
     def run_until_idle(self, *, timeout: float = 60.0) -> None:
         """Process everything that is due, then return (for tests and one-shot runs)."""
