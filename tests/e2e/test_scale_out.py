@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from e2e_harness import cluster, wait_until
+from scale_processes import in_process_emulator, prepare_in_process, start_apis, stop_all
 from scale_scenario import (
     Stats,
     Writer,
@@ -26,14 +27,10 @@ from scale_scenario import (
     directory_differences,
     duplicates,
     engine_of,
-    in_process_emulator,
     job_ticks,
     owner_pid,
-    prepare_in_process,
     probes_counted,
     run_writers,
-    start_apis,
-    stop_all,
 )
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -85,7 +82,7 @@ def test_two_apis_two_workers_singletons_once_and_the_survivor_takes_over(
 ) -> None:
     engine = engine_of(fresh_postgres)
     with cluster(tmp_path, fresh_postgres, **TICKS) as c:
-        prepare_in_process(c, emulator)
+        prepare_in_process(c, emulator.url)
         urls = start_apis(c, 2)
         c.start("worker1", "worker")
         c.start("worker2", "worker")
