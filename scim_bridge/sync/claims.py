@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -29,9 +30,20 @@ class Claim:
 
 
 def claim_batch(
-    session: Session, *, owner: str, now: datetime, limit: int, lease: timedelta
+    session: Session,
+    *,
+    owner: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    exclude: Collection[int] = (),
 ) -> list[Claim]:
-    """Lease up to ``limit`` due rows to ``owner``; a crashed owner's lease simply expires."""
+    """Lease up to ``limit`` due rows to ``owner``; a crashed owner's lease simply expires.
+
+    ``exclude``: rows the caller is still working on. Their lease may have lapsed (the
+    heartbeat could not reach a restarting database); claimed again, a second thread would
+    translate the same resource at once, and the one that read the older state could write
+    it to DingTalk last."""
     stmt = (
         select(
             OutboxEntry.id,
@@ -45,6 +57,7 @@ def claim_batch(
         .where(
             OutboxEntry.available_at <= now,
             or_(OutboxEntry.lease_expires_at.is_(None), OutboxEntry.lease_expires_at < now),
+            OutboxEntry.id.not_in(list(exclude)),
         )
         # Groups first: the departments they stand for must exist before people move in.
         .order_by(OutboxEntry.resource_type.desc(), OutboxEntry.available_at, OutboxEntry.id)

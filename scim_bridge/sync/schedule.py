@@ -38,8 +38,16 @@ def schedule_jobs(worker: Worker) -> BackgroundScheduler:
 
     third = max(1.0, worker.config.lease.total_seconds() / 3)
     at_once = datetime.now(UTC)  # the heartbeat and the token: /readyz wants them now
+    # Late is better than skipped (APScheduler skips a run over a second late by default): a
+    # skipped beat on a busy host lets leases lapse under work still in progress (issue 14).
     scheduler.add_job(
-        worker.heartbeat, "interval", seconds=third, id="lease-heartbeat", next_run_time=at_once
+        worker.heartbeat,
+        "interval",
+        seconds=third,
+        id="lease-heartbeat",
+        next_run_time=at_once,
+        misfire_grace_time=None,
+        coalesce=True,
     )
     # Rows that became due (retries, expired leases of a dead worker) wake the loop.
     scheduler.add_job(worker.wakeup.set, "interval", seconds=5, id="due-retries")

@@ -146,12 +146,18 @@ class Worker:
     def _dispatch(self, pool: ThreadPoolExecutor) -> bool:
         with self._guard:
             free = self.config.threads - len(self._inflight)
+            busy = list(self._inflight)  # never claimed twice at once, even if a lease lapsed
         if free <= 0:
             self.wakeup.wait(0.05)
             return True
         with self.db.write() as session:
             batch = outbox.claim_batch(
-                session, owner=self.owner, now=self.clock(), limit=free, lease=self.config.lease
+                session,
+                owner=self.owner,
+                now=self.clock(),
+                limit=free,
+                lease=self.config.lease,
+                exclude=busy,
             )
         for claim in batch:
             with self._guard:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,7 +21,9 @@ from scim_bridge.bootstrap import build_worker
 from scim_bridge.dingtalk.emulator import RunningEmulator
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import OutboxEntry
+from scim_bridge.directory.outbox import mark_changed
 from scim_bridge.settings import Settings
+from scim_bridge.sync.claims import claim_batch
 from scim_bridge.sync.worker import WorkerConfig
 
 LOOP = "translator-under-test"
@@ -86,3 +89,23 @@ def test_the_loop_keeps_translating_after_failed_outbox_reads(
         stop.set()
         thread.join(timeout=15)
         restarting.dispose()
+
+
+def test_a_row_still_in_flight_is_not_claimed_again_when_its_lease_lapsed(
+    database: Database,
+) -> None:
+    """A heartbeat that could not reach the database lets a lease lapse under work in progress;
+    the loop must not hand the same resource to a second thread of its own."""
+    t0 = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
+    with database.write() as session:
+        mark_changed(session, "User", ["u1"], actor=None, now=t0)
+    lease = timedelta(seconds=6)
+    with database.write() as session:
+        (claim,) = claim_batch(session, owner="w", now=t0, limit=5, lease=lease)
+    later = t0 + timedelta(seconds=30)  # the lease lapsed; the thread still translates
+    with database.write() as session:
+        again = claim_batch(session, owner="w", now=later, limit=5, lease=lease, exclude=[claim.id])
+        assert again == []
+    with database.write() as session:  # another process may take it (its owner may be dead)
+        (taken,) = claim_batch(session, owner="other", now=later, limit=5, lease=lease)
+    assert taken.id == claim.id
