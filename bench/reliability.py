@@ -17,6 +17,7 @@ for a shorter time). Needs PostgreSQL's server binaries (initdb, pg_ctl).
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -36,14 +37,18 @@ def main() -> int:
     from reliability_run import run
 
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="scim-bridge-reliability-") as workdir:
-        summary = run(
-            Path(workdir),
-            seconds=args.seconds,
-            seed=args.seed,
-            clients=args.clients,
-            say=lambda line: print(f"[{time.monotonic() - started:6.1f} s] {line}", flush=True),
-        )
+    workdir = Path(tempfile.mkdtemp(prefix="scim-bridge-reliability-"))
+    summary = run(
+        workdir,
+        seconds=args.seconds,
+        seed=args.seed,
+        clients=args.clients,
+        say=lambda line: print(f"[{time.monotonic() - started:6.1f} s] {line}", flush=True),
+    )
+    if summary.clean:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:  # the processes' logs, to find out why
+        print(f"logs kept in {workdir}")
     print(f"reliability run, {time.monotonic() - started:.0f} s in all:")
     print("\n".join(summary.lines()))
     for line in summary.differences + summary.unreflected + summary.duplicates:
