@@ -42,6 +42,7 @@ from scim_bridge.sync.alerting import AlertEngine
 from scim_bridge.sync.claims import Claim
 from scim_bridge.sync.failures import explain
 from scim_bridge.sync.reconcile_job import ReconcileJob
+from scim_bridge.sync.resource_locks import translating
 from scim_bridge.sync.schedule import schedule_jobs
 from scim_bridge.sync.translator import FAILED, RETRYING, Translator
 from scim_bridge.sync.wakeup import Wakeup
@@ -167,7 +168,11 @@ class Worker:
 
     def _process_and_release(self, claim: Claim) -> None:
         try:
-            self.process(claim)
+            with translating(self.db, claim.resource_type, claim.resource_id) as mine:
+                if mine:
+                    self.process(claim)
+                else:
+                    self._busy_elsewhere(claim)
         except Exception:  # a bookkeeping failure must not kill the pool thread
             log.exception("processing %s %s failed", claim.resource_type, claim.resource_id)
         finally:
@@ -175,6 +180,13 @@ class Worker:
                 self._inflight.pop(claim.id, None)
                 self._idle.notify_all()
             self.wakeup.set()
+
+    def _busy_elsewhere(self, claim: Claim) -> None:
+        # Another worker still translates this resource (its lease lapsed; it did not die):
+        # look again in a second, without spending an attempt (sync/resource_locks.py).
+        until = self.clock() + timedelta(seconds=1)
+        with self.db.write() as session:
+            outbox.postpone(session, claim, owner=self.owner, until=until, count_attempt=False)
 
     def _sleep_for(self) -> float:
         with self.db.read() as session:
