@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,9 @@ def build_worker(
         max_attempts=settings.sync_max_attempts,
         backoff_base=settings.sync_backoff_base,
         audit_retention_days=settings.audit_retention_days,
+        # Issue 14 (scale-out): how soon a killed worker's rows return; the lag sample's tick.
+        lease=timedelta(seconds=settings.sync_lease_seconds),
+        lag_sample_seconds=settings.lag_sample_seconds,
     )
     path = rules_path(settings)
     worker = Worker(

@@ -259,6 +259,12 @@ class Settings:
     # translator works on it; 0: never wait. Idle, nothing waits (the lag stays ~0.1 s).
     translator_yield_ms: float = 50.0
 
+    # Scale-out (issue 14). How long a worker's claim on a change lasts without renewal (it
+    # renews every third of it): a killed worker's changes are taken over after this, seconds.
+    sync_lease_seconds: float = 60.0
+    # How often one worker of the deployment samples the sync lag for the console (seconds).
+    lag_sample_seconds: float = 60.0
+
     def masked(self) -> dict[str, Any]:
         """Return the settings as a dict with every secret masked, for display."""
         out: dict[str, Any] = {}
@@ -469,6 +475,11 @@ def _validated(settings: Settings) -> Settings:
         raise bad("translator_nice", "must be between 0 and 19 (Linux nice values)")
     if not 0 <= settings.translator_yield_ms <= 1000:
         raise bad("translator_yield_ms", "must be between 0 and 1000 (milliseconds)")
+    # Scale-out (issue 14): the heartbeat renews leases every third; ticks of at least 1 s.
+    if settings.sync_lease_seconds < 3:
+        raise bad("sync_lease_seconds", "must be at least 3 (seconds; the default is 60)")
+    if settings.lag_sample_seconds < 1:
+        raise bad("lag_sample_seconds", "must be at least 1 (seconds; the default is 60)")
     return settings
 
 

@@ -609,3 +609,23 @@ class TokenRateState(Base):
         Integer, ForeignKey("tokens.id", ondelete="CASCADE"), primary_key=True
     )
     tat: Mapped[float] = mapped_column(Float)
+
+
+class JobTick(Base):
+    """One tick of a scheduled singleton job, claimed by the one process that runs it (issue 14).
+
+    Every worker schedules every job; the first to insert (job, tick) runs that tick, the
+    others find the row and skip it, whatever host they are on (sync/singleton_jobs.py).
+    The row stays as the record of who ran it, when, and how it ended.
+    """
+
+    __tablename__ = "job_ticks"
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The start of the tick (the scheduled instant the run belongs to), UTC.
+    tick: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: "ok", or the exception's class name when the job's body raised.
+    outcome: Mapped[str | None] = mapped_column(String(64))

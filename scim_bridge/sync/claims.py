@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -39,11 +40,14 @@ def claim_batch(
     limit: int,
     lease: timedelta,
     max_lane: Lane = Lane.BULK,
+    exclude: Collection[int] = (),
 ) -> list[Claim]:
     """Lease up to ``limit`` due rows in lanes up to ``max_lane`` to ``owner``.
 
-    A crashed owner's lease simply expires.
-    """
+    A crashed owner's lease simply expires. ``exclude``: rows the caller is still working on.
+    Their lease may have lapsed (the heartbeat could not reach a restarting database); claimed
+    again, a second thread would translate the same resource at once, and the one that read
+    the older state could write it to DingTalk last."""
     stmt = (
         select(
             OutboxEntry.id,
@@ -59,6 +63,7 @@ def claim_batch(
             OutboxEntry.lane <= int(max_lane),
             OutboxEntry.available_at <= now,
             or_(OutboxEntry.lease_expires_at.is_(None), OutboxEntry.lease_expires_at < now),
+            OutboxEntry.id.not_in(list(exclude)),
         )
         # Issue 14: the most urgent lane first (leavers before edits before onboarding and
         # repairs), oldest first within a lane. Within a lane, groups first: the departments

@@ -44,6 +44,7 @@ from scim_bridge.sync.claims import Claim
 from scim_bridge.sync.courtesy import Courtesy
 from scim_bridge.sync.failures import explain
 from scim_bridge.sync.reconcile_job import ReconcileJob
+from scim_bridge.sync.resource_locks import translating
 from scim_bridge.sync.schedule import schedule_jobs
 from scim_bridge.sync.translator import FAILED, RETRYING, Translator
 from scim_bridge.sync.wakeup import Wakeup
@@ -62,6 +63,7 @@ class WorkerConfig:
     backoff_cap: float = 1800.0
     idle_poll: float = 1.0  # longest sleep without a wake-up (rows due later, other hosts)
     audit_retention_days: int = 400  # issue 11: the audit trail (docs/audit.md, Retention)
+    lag_sample_seconds: float = 60.0  # issue 13: the console's lag history, once per deployment
 
 
 @dataclass
@@ -112,12 +114,24 @@ class Worker:
         with ThreadPoolExecutor(self.config.threads, thread_name_prefix="translate") as pool:
             try:
                 while not stop.is_set():
-                    if not self._dispatch(pool):
-                        self.wakeup.wait(self._sleep_for())
+                    self._turn(pool, stop)
             finally:
                 scheduler.shutdown(wait=False)
                 self.wakeup.set()
         log.info("worker %s stopped", self.owner)
+
+    def _turn(self, pool: ThreadPoolExecutor, stop: threading.Event) -> None:
+        try:
+            if not self._dispatch(pool):
+                self.wakeup.wait(self._sleep_for())
+        except Exception as exc:
+            # Issue 14: the database restarting (or failing over) must not end the loop; the
+            # rows of this turn keep their leases, which expire, and are claimed again.
+            first = (str(exc).splitlines() or [""])[0][:200]  # not the SQL and its parameters
+            log.warning(
+                "the outbox could not be read (%s: %s); retrying", type(exc).__name__, first
+            )
+            stop.wait(self.config.idle_poll)
 
     def run_until_idle(self, *, timeout: float = 60.0) -> None:
         """Process everything that is due, then return (for tests and one-shot runs)."""
@@ -134,6 +148,7 @@ class Worker:
     def _dispatch(self, pool: ThreadPoolExecutor) -> bool:
         with self._guard:
             free = self.config.threads - len(self._inflight)
+            busy = list(self._inflight)  # never claimed twice at once, even if a lease lapsed
         if free <= 0:
             self.wakeup.wait(0.05)
             return True
@@ -153,6 +168,7 @@ class Worker:
                 limit=limit,
                 lease=self.config.lease,
                 max_lane=lanes,
+                exclude=busy,
             )
         for claim in batch:
             with self._guard:
@@ -166,7 +182,11 @@ class Worker:
         try:
             if self.courtesy is not None:
                 self.courtesy.before_change()  # issue 14: the API first, a bounded wait
-            self.process(claim)
+            with translating(self.db, claim.resource_type, claim.resource_id) as mine:
+                if mine:
+                    self.process(claim)
+                else:
+                    self._busy_elsewhere(claim)
         except Exception:  # a bookkeeping failure must not kill the pool thread
             log.exception("processing %s %s failed", claim.resource_type, claim.resource_id)
         finally:
@@ -174,6 +194,13 @@ class Worker:
                 self._inflight.pop(claim.id, None)
                 self._idle.notify_all()
             self.wakeup.set()
+
+    def _busy_elsewhere(self, claim: Claim) -> None:
+        # Another worker still translates this resource (its lease lapsed; it did not die):
+        # look again in a second, without spending an attempt (sync/resource_locks.py).
+        until = self.clock() + timedelta(seconds=1)
+        with self.db.write() as session:
+            outbox.postpone(session, claim, owner=self.owner, until=until, count_attempt=False)
 
     def _sleep_for(self) -> float:
         with self.db.read() as session:

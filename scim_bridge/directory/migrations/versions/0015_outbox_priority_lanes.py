@@ -1,7 +1,7 @@
 """outbox priority lanes: leavers first
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-07 04:00:00.000000
 
 Issue 14 ("Leavers first"): a deactivation or deletion is a security event and must never wait
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
