@@ -21,7 +21,7 @@ from scim_bridge.bootstrap import build_worker
 from scim_bridge.dingtalk.emulator import RunningEmulator
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import OutboxEntry
-from scim_bridge.directory.outbox import mark_changed
+from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.settings import Settings
 from scim_bridge.sync.claims import claim_batch
 from scim_bridge.sync.worker import WorkerConfig
@@ -98,7 +98,7 @@ def test_a_row_still_in_flight_is_not_claimed_again_when_its_lease_lapsed(
     the loop must not hand the same resource to a second thread of its own."""
     t0 = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
     with database.write() as session:
-        mark_changed(session, "User", ["u1"], actor=None, now=t0)
+        mark_changed(session, "User", ["u1"], actor=None, now=t0, lane=Lane.UPDATE)
     lease = timedelta(seconds=6)
     with database.write() as session:
         (claim,) = claim_batch(session, owner="w", now=t0, limit=5, lease=lease)
