@@ -30,8 +30,16 @@ from sqlalchemy.engine import make_url
 from scim_bridge.app import create_app
 from scim_bridge.dingtalk.advice import ADVICE
 from scim_bridge.directory import admins
+from scim_bridge.directory.audit import DINGTALK_SIDE
 from scim_bridge.directory.db import Database, normalise_url, upgrade
-from scim_bridge.directory.models import DeadLetter, Link, OutboxEntry, ReconcileRun, User
+from scim_bridge.directory.models import (
+    AuditRecord,
+    DeadLetter,
+    Link,
+    OutboxEntry,
+    ReconcileRun,
+    User,
+)
 from scim_bridge.monitor.dead_letter_groups import group_key
 from scim_bridge.monitor.plan_preview import ROWS_PER_KIND, PlanPreview, PreviewKind, store_preview
 from scim_bridge.settings import Settings
@@ -49,6 +57,9 @@ PAGES = (
     "/admin/failures/{group}?page=20",
     "/admin/changes",
     "/admin/audit",
+    "/admin/audit?person={person_name}",
+    "/admin/audit?actor=okta",
+    "/admin/audit?errcode=60104",
     "/admin/reports/sla?month={month}",
 )
 TARGET_MS = 200.0
@@ -74,9 +85,24 @@ def fill(db: Database, *, people: int, dead: int) -> None:
              "attempts": 0, "updated_at": now}
             for n, i in enumerate(ids)
         ]  # fmt: skip
+        # The audit trail such a directory has: each person's POST and DingTalk's answer.
+        trail = [
+            row
+            for n, i in enumerate(ids)
+            for row in (
+                {"at": now, "actor": "okta-prod", "idp": "okta", "request_id": f"r{start + n}",
+                 "client": "127.0.0.1", "resource_type": "User", "resource_id": i,
+                 "operation": "POST", "status": 201, "detail": '{"diff": {}}'},
+                {"at": now, "actor": "okta-prod", "idp": DINGTALK_SIDE,
+                 "request_id": f"r{start + n}",
+                 "client": None, "resource_type": "User", "resource_id": i,
+                 "operation": "create", "status": 0 if n % 50 else 60104, "detail": "{}"},
+            )
+        ]  # fmt: skip
         with db.write() as session:
             session.execute(insert(User), user_rows)
             session.execute(insert(Link), links)
+            session.execute(insert(AuditRecord), trail)
     with db.write() as session:
         session.execute(
             insert(DeadLetter),
@@ -123,9 +149,12 @@ def page_urls(db: Database) -> list[str]:
     """The pages with a real person, the largest failure group and this month filled in."""
     code = CAUSES[0]
     with db.read() as session:
-        person = session.scalar(text("SELECT id FROM users ORDER BY id LIMIT 1"))
+        person, name = session.execute(
+            text("SELECT id, user_name FROM users ORDER BY id LIMIT 1")
+        ).one()
     values = {
         "person": person,
+        "person_name": name,
         "group": group_key(code, str(ADVICE[code])),
         "month": datetime.now(UTC).strftime("%Y-%m"),
     }
