@@ -22,7 +22,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +31,18 @@ from typing import Any
 
 import pytest
 import requests
+from console_browser_support import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    WAIT_SECONDS,
+    chromium,
+    needs_chromium,
+    shots_dir,
+    text_of,
+    wait_for,
+)
+from console_browser_support import screenshot as save_both_sizes
 from dingtalk_client_fixtures import emulator_client
 from e2e_harness import CLI, free_port, wait_until
 from sqlalchemy import select
@@ -49,27 +60,8 @@ from scim_bridge.settings import Settings
 from scim_bridge.sync.console_actions import carry_out_actions
 from scim_bridge.sync.worker import WorkerConfig
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-PASSWORD = "correct horse battery staple"
-FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
-DESKTOP = (1280, 900)
-PHONE = (390, 844)
-#: The longest the test waits for the page to show something (the overview polls every 5 s).
-WAIT_SECONDS = 30
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium chromium-driver)"
-)
+pytestmark = needs_chromium
+__all__ = ["chromium"]  # the browser fixture, used by name
 
 SANDBOX = {
     "org_name": "Acme",
@@ -143,9 +135,7 @@ def console(sqlite_template: Path, tmp_path: Path) -> Iterator[Console]:
             hashed = admins.hash_password(PASSWORD, cost=2**10)  # quick to verify in tests
             admins.create_admin(session, name, role=role, password_hash=hashed, now=now)
         _row, token = create_token(session, "okta", now=now)
-    shots = Path(os.environ.get("SCIM_BRIDGE_ARTIFACTS_DIR") or tmp_path) / "console-screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    print(f"\nconsole screenshots: {shots}", file=sys.stderr)
+    shots = shots_dir(tmp_path, "console-screenshots")
     with start_emulator() as emulator:
         emulator.emulator.load(SANDBOX)
         cfg = emulator.emulator.config
@@ -175,39 +165,6 @@ def console(sqlite_template: Path, tmp_path: Path) -> Iterator[Console]:
             database.dispose()
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
-    """Headless Chromium with a fresh profile, driven through Debian's chromedriver."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
-    options.add_argument(f"--window-size={DESKTOP[0]},{DESKTOP[1]}")
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(WAIT_SECONDS)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def wait_for(driver: Any, predicate: Any) -> None:
-    """Wait until the page satisfies ``predicate`` (bounded; fails with the page's title)."""
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.2).until(predicate, driver.title)
-
-
-def text_of(driver: Any, css: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    return str(driver.find_element(By.CSS_SELECTOR, css).text)
-
-
 def sign_in(driver: Any, console: Console, name: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -224,10 +181,7 @@ def sign_in(driver: Any, console: Console, name: str) -> None:
 
 def screenshot(driver: Any, console: Console, name: str) -> None:
     """Save the page at desktop and phone sizes."""
-    for label, (width, height) in (("desktop", DESKTOP), ("phone", PHONE)):
-        driver.set_window_size(width, height)
-        driver.save_screenshot(str(console.shots / f"{name}-{label}.png"))
-    driver.set_window_size(*DESKTOP)
+    save_both_sizes(driver, console.shots, name)
 
 
 def add_dead_letter(console: Console, resource_id: str) -> None:
@@ -314,10 +268,10 @@ def person_story(driver: Any, console: Console) -> str:
     return str(noel)
 
 
-def test_console_in_a_browser(console: Console, browser: Any) -> None:
+def test_console_in_a_browser(console: Console, chromium: Any) -> None:
     from selenium.webdriver.common.by import By
 
-    driver = browser
+    driver = chromium
     driver.get(f"{console.url}/admin/login")
     screenshot(driver, console, "01-login")
 
@@ -412,7 +366,7 @@ def printed(log: Path, label: str) -> str:
 
 @pytest.mark.slow
 def test_newcomer_signs_in_with_the_printed_password_and_watches_the_demo_arrive(
-    tmp_path: Path, browser: Any
+    tmp_path: Path, chromium: Any
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -420,14 +374,13 @@ def test_newcomer_signs_in_with_the_printed_password_and_watches_the_demo_arrive
     env.pop("XDG_RUNTIME_DIR", None)
     env.update(HOME=str(tmp_path / "home"), SCIM_BRIDGE_WORKERS="1")
     port, log = free_port(), tmp_path / "quickstart.log"
-    shots = Path(os.environ.get("SCIM_BRIDGE_ARTIFACTS_DIR") or tmp_path) / "console-screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = shots_dir(tmp_path, "console-screenshots")
     with quickstart(tmp_path, env, log, port):
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: requests.get(f"{base}/readyz", timeout=2).ok, timeout=90, what="api")
         assert printed(log, "Console       ") == f"{base}/admin"
         name, password = printed(log, "Console login").split(" / ")
-        driver = browser
+        driver = chromium
         driver.get(f"{base}/")  # `/` leads to the console, and it to the sign-in page
         wait_for(driver, lambda d: "/admin/login" in d.current_url)
         driver.find_element(By.ID, "name").send_keys(name)
