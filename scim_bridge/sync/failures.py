@@ -58,3 +58,12 @@ def failure_words(exc: Exception) -> str:
     """Return the words the resource's own SCIM client may see (what a link's lastError stores)."""
     words = explain(exc)
     return words.public or words.text
+
+
+def words_for_the_log(exc: Exception) -> str:
+    """Return the words plus what is behind them, for operators reading the log."""
+    words = explain(exc)
+    said = f"; DingTalk said: {words.detail}" if words.detail else ""
+    if isinstance(exc, DingTalkError) or words.text == str(exc):
+        return f"{words.text} (code {words.code}{said})"
+    return f"{words.text} ({type(exc).__name__}: {exc})"

@@ -42,7 +42,7 @@ from scim_bridge.sync import dlq
 from scim_bridge.sync.alerting import AlertEngine
 from scim_bridge.sync.claims import Claim
 from scim_bridge.sync.courtesy import Courtesy
-from scim_bridge.sync.failures import explain
+from scim_bridge.sync.failures import explain, words_for_the_log
 from scim_bridge.sync.reconcile_job import ReconcileJob
 from scim_bridge.sync.resource_locks import translating
 from scim_bridge.sync.schedule import schedule_jobs
@@ -299,7 +299,7 @@ class Worker:
             claim.resource_type,
             claim.resource_id,
             attempt,
-            _for_the_log(exc),
+            words_for_the_log(exc),
             delay,
         )
         with self.db.write() as session:
@@ -337,7 +337,7 @@ class Worker:
             claim.resource_type, claim.resource_id, exc, state=FAILED, attempt=attempts
         )
         log.error(
-            "dead letter: %s %s: %s", claim.resource_type, claim.resource_id, _for_the_log(exc)
+            "dead letter: %s %s: %s", claim.resource_type, claim.resource_id, words_for_the_log(exc)
         )
 
     # --- periodic jobs (APScheduler) ---------------------------------------------------------
@@ -398,12 +398,3 @@ class Worker:
         except Exception:  # a failed run leaves records unchained, never lost: the next one chains
             log.exception("chaining the audit trail failed; the next run tries again")
             return 0
-
-
-def _for_the_log(exc: Exception) -> str:
-    """Return the words plus what is behind them, for operators reading the log."""
-    words = explain(exc)
-    said = f"; DingTalk said: {words.detail}" if words.detail else ""
-    if isinstance(exc, DingTalkError) or words.text == str(exc):
-        return f"{words.text} (code {words.code}{said})"
-    return f"{words.text} ({type(exc).__name__}: {exc})"
