@@ -1151,7 +1151,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--audit-compare",
         action="store_true",
-        help="measure ours twice, audit trail off then on (no reference, no docs)",
+        help="measure ours twice, audit trail off then on (no reference, no docs; "
+        "--database-url: on PostgreSQL)",
     )
     parser.add_argument(
         "--audit-rounds", type=int, default=1, help="off/on pairs for --audit-compare (1)"
@@ -1225,11 +1226,19 @@ def main(argv: list[str] | None = None) -> int:
             for n in range(args.audit_rounds):
                 for audit in (False, True) if n % 2 == 0 else (True, False):
                     label = f"audit {'on' if audit else 'off'}"
-                    runs[audit].append(
-                        run_ours(
-                            args, plan, _fresh(workdir / f"r{n}"), log, audit=audit, label=label
+                    with contextlib.ExitStack() as stack:
+                        # --database-url: each run on a fresh PostgreSQL database of its own.
+                        url = (
+                            stack.enter_context(postgres_database(args.database_url))
+                            if args.database_url
+                            else None
                         )
-                    )
+                        where = _fresh(workdir / f"r{n}")
+                        runs[audit].append(
+                            run_ours(
+                                args, plan, where, log, audit=audit, label=label, database_url=url
+                            )
+                        )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         print("\n".join(["", *audit_table(runs[False], runs[True])]))
