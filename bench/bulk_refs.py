@@ -25,7 +25,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import subprocess
 import sys
 import tarfile
@@ -187,7 +186,9 @@ def main() -> None:
     print("\n".join(lines))
     if args.no_docs:
         return
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    from report import machine_line, replace_section
+
+    machine = machine_line()
     section = [
         SECTION,
         "",
@@ -201,8 +202,6 @@ def main() -> None:
         *lines,
         "",
     ]
-    from report import replace_section
-
     replace_section(SECTION, "\n".join(section))
 
 

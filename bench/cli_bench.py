@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,7 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from report import replace_section
+from report import machine_line, replace_section
 
 from scim_bridge.directory import groups, users
 from scim_bridge.directory.db import Database, upgrade
@@ -98,7 +97,7 @@ def main() -> None:
     table += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     print("\n".join(table))
     if not args.no_docs:
-        machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        machine = machine_line()
         section = "\n".join(
             [
                 SECTION,

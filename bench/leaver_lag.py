@@ -17,8 +17,6 @@ writes the section "## Leaver lag" of docs/benchmarks.md unless --no-docs.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from onboarding import throttled_answers
-from report import replace_section
+from report import machine_line, replace_section
 from sync_lag import PATCH, Bridge, seed
 
 SECTION = "## Leaver lag"
@@ -136,7 +134,7 @@ def main() -> None:
     lines = table(result)
     print("\n".join(lines))
     if not args.no_docs:
-        machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        machine = machine_line()
         command = " ".join(["python bench/leaver_lag.py", *sys.argv[1:]])
         intro = (
             f"{date.today().isoformat()}, {machine}. `{command}`. `scim-bridge serve` (2 gunicorn "

@@ -13,8 +13,6 @@ asserts nothing, and writes the section "## Onboarding" of docs/benchmarks.md un
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import threading
@@ -23,7 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from report import replace_section
+from report import machine_line, replace_section
 from sync_lag import Bridge, seed
 
 SECTION = "## Onboarding"
@@ -101,7 +99,7 @@ def main() -> None:
     lines = table(result)
     print("\n".join(lines))
     if not args.no_docs:
-        machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        machine = machine_line()
         command = " ".join(["python bench/onboarding.py", *sys.argv[1:]])
         intro = (
             f"{date.today().isoformat()}, {machine}. `{command}`. `scim-bridge serve` (2 gunicorn "

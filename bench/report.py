@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
 
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def machine_line() -> str:
+    """Describe the machine a benchmark ran on, for the intro line of its docs section."""
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
 def replace_section(heading: str, section: str, path: Path = BENCHMARKS_MD) -> None:

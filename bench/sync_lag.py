@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import socket
 import statistics
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from report import replace_section
+from report import machine_line, replace_section
 
 from scim_bridge.dingtalk.emulator import EmulatorConfig, start_emulator
 
@@ -287,7 +286,7 @@ def main() -> None:
 
 def write_docs(args: argparse.Namespace, table: list[str]) -> None:
     """Replace this benchmark's section of docs/benchmarks.md."""
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    machine = machine_line()
     command = " ".join(["python bench/sync_lag.py", *sys.argv[1:]])
     section = "\n".join(
         [
