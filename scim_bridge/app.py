@@ -22,6 +22,7 @@ from scim_bridge.http.metrics import install_request_metrics, make_metrics_bluep
 from scim_bridge.http.openapi import make_openapi_blueprint
 from scim_bridge.http.runtime import Runtime, utc_now
 from scim_bridge.http.scim_api import canonical_path, make_scim_blueprint
+from scim_bridge.monitor.api_load import InFlight
 from scim_bridge.monitor.gauges import StoreGauges
 from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.monitor.reconcile_state import ReconcileGauges
@@ -49,12 +50,14 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     metrics_dir: Path | None = None,
     sandbox: Callable[[], Mapping[str, Any]] | None = None,
+    in_flight: InFlight | None = None,
 ) -> Flask:
     """Build the Flask application for one process.
 
     ``metrics_dir``: prometheus-client's multiprocess directory, when `serve` runs several
     processes (the caller has put it in PROMETHEUS_MULTIPROC_DIR before any metric exists).
-    ``sandbox``: returns the built-in emulator's directory for the console's sandbox view."""
+    ``sandbox``: returns the built-in emulator's directory for the console's sandbox view.
+    ``in_flight``: the request count the translator reads (shared by `serve`'s processes)."""
     logging.getLogger("scim_bridge").setLevel(settings.log_level.upper())
     app = Flask("scim_bridge")
     # Werkzeug refuses larger bodies with 413 before we read them (RFC 7644 §3.7.4 for Bulk).
@@ -63,6 +66,8 @@ def create_app(
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep schemas, id, … first
     runtime = Runtime(settings=settings, db=db or Database(settings.database_url), clock=clock)
     runtime.sandbox = sandbox
+    if in_flight is not None:
+        runtime.in_flight = in_flight
     if settings.reject_unprojectable:
         runtime.check_user = user_acceptance(settings)
     # Wake a translator in another process on this host the moment a change commits.
@@ -91,7 +96,7 @@ def create_app(
             make_metrics_blueprint(runtime.metrics, token=settings.metrics_token)
         )
     app.wsgi_app = CanonicalScimPaths(app.wsgi_app)  # type: ignore[method-assign]
-    # Issue 14 (perf): count the requests being answered, for the embedded translator.
+    # Issue 14 (perf): count the requests being answered, for the translator to give way.
     app.wsgi_app = CountInFlight(app.wsgi_app, runtime.in_flight)  # type: ignore[method-assign]
     return app
 

@@ -36,7 +36,6 @@ from scim_bridge.dingtalk.emulator.record import (
 from scim_bridge.directory.db import Database, normalise_url
 from scim_bridge.errors import ConfigError
 from scim_bridge.http.dingtalk_events import callback_cipher
-from scim_bridge.http.runtime import Runtime
 from scim_bridge.mapping.rules import MappingRules, load_rules, rules_path
 from scim_bridge.monitor.alert_rules import Policy
 from scim_bridge.monitor.gauges import StoreGauges
@@ -58,10 +57,8 @@ from scim_bridge.sync.alerting import (
     hold_down_for,
     report_delivery,
 )
-from scim_bridge.sync.courtesy import Courtesy
 from scim_bridge.sync.events import EventJob, targeted_reconcile
 from scim_bridge.sync.runtime_files import SingletonLock, runtime_dir
-from scim_bridge.sync.service import try_singleton_lock
 from scim_bridge.sync.translator import Translator
 from scim_bridge.sync.wakeup import LocalListener, PostgresListener, socket_path
 from scim_bridge.sync.worker import Worker, WorkerConfig
@@ -337,36 +334,6 @@ class BackgroundWorker:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-
-
-def embed_translator(settings: Settings, runtime: Runtime) -> BackgroundWorker | None:
-    """Run the translator in this API process if no other process on this host does."""
-    if not settings.dingtalk_app_key:
-        # Nothing to talk to yet: changes wait in the outbox (none is lost) until configured.
-        log.warning(
-            "DingTalk is not configured: set SCIM_BRIDGE_DINGTALK_APP_KEY and "
-            "SCIM_BRIDGE_DINGTALK_APP_SECRET (or SCIM_BRIDGE_DINGTALK_BASE_URL=emulator); "
-            "changes are kept in the outbox until then"
-        )
-        return None
-    try:
-        lock = try_singleton_lock(settings)
-        if lock is None:
-            return None  # a sibling worker process already translates; our commits wake it
-        worker = build_worker(settings, runtime.db, metrics=runtime.metrics)
-        # Issue 14 (perf): in an API process, the API first (sync/courtesy.py).
-        worker.courtesy = Courtesy(
-            busy=runtime.in_flight.busy,
-            most=settings.translator_yield_ms / 1000.0,
-            nice=settings.translator_nice,
-        )
-        background = BackgroundWorker(settings, worker, lock=lock)
-    except ConfigError as exc:  # e.g. an unsafe runtime directory: say so, keep serving SCIM
-        log.error("the translator did not start: %s", exc)
-        return None
-    # Same process: the commit wakes the translator directly.
-    runtime.on_outbox_commit.append(background.worker.wakeup.set)
-    return background
 
 
 def worker_metrics(settings: Settings, db: Database) -> Metrics | None:

@@ -252,10 +252,10 @@ class Settings:
     # Requests of one token in flight at once in one API process; beyond it, 429 with
     # Retry-After: 1. 0 (the default): no cap. Per token: `token limit NAME --max-concurrent N`.
     scim_max_concurrent: int = 0
-    # Issue 14 (perf): the translator embedded in an API process gives way to the API.
-    # The nice value (0-19) of its threads on Linux: the kernel runs request threads first.
+    # Issue 14 (perf): `serve`'s translator, a process of its own, gives way to the API.
+    # Its nice value (0-19): when the cores are short, the kernel runs the API processes first.
     translator_nice: int = 10
-    # While that process is answering requests, the longest a change waits (in ms) before the
+    # While the API is answering requests, the longest a change waits (in ms) before the
     # translator works on it; 0: never wait. Idle, nothing waits (the lag stays ~0.1 s).
     translator_yield_ms: float = 50.0
 

@@ -63,11 +63,31 @@ def run_gunicorn(
     from gunicorn.app.base import BaseApplication
 
     from scim_bridge.app import create_app
-    from scim_bridge.bootstrap import embed_translator
+    from scim_bridge.cli.translator_child import TranslatorChild, arbiter_fds
     from scim_bridge.dingtalk.emulator.read_api import EmulatorStateReader
+    from scim_bridge.monitor.api_load import SharedInFlight
 
     options = gunicorn_options(settings, host=host, port=port, workers=workers, threads=threads)
-    held: list[Any] = []  # the embedded translator lives as long as its worker process
+    # Issue 14: the translator runs in a process of its own, at a lower priority, and naps
+    # while any API process answers a request (cli/translator_child.py).
+    in_flight = SharedInFlight()
+    arbiter: list[Any] = []
+    translator = TranslatorChild(
+        settings,
+        in_flight=in_flight,
+        metrics_dir=metrics_dir,
+        inherited=lambda: arbiter_fds(arbiter[0]) if arbiter else [],
+    )
+
+    def when_ready(server: Any) -> None:
+        arbiter.append(server)
+        translator.start()
+
+    def on_exit(server: Any) -> None:
+        translator.stop()
+
+    if embed_worker:
+        options.update(when_ready=when_ready, on_exit=on_exit)
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -78,10 +98,9 @@ def run_gunicorn(
         def load(self) -> Any:
             # Called in each worker after fork: every worker gets its own engine and pool.
             sandbox = EmulatorStateReader(sandbox_url) if sandbox_url else None
-            app = create_app(settings, metrics_dir=metrics_dir, sandbox=sandbox)
-            if embed_worker:
-                held.append(embed_translator(settings, app.extensions["scim_bridge"]))
-            return app
+            return create_app(
+                settings, metrics_dir=metrics_dir, sandbox=sandbox, in_flight=in_flight
+            )
 
     Server().run()
 

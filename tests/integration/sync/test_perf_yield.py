@@ -48,7 +48,7 @@ def test_under_constant_api_load_every_change_still_reaches_dingtalk(
 ) -> None:
     naps: list[float] = []
     # An API that is always busy: each change waits its bounded share, then goes on.
-    worker.courtesy = Courtesy(busy=lambda: True, most=0.01, step=0.005, nice=0, sleep=naps.append)
+    worker.courtesy = Courtesy(busy=lambda: True, most=0.01, step=0.005, sleep=naps.append)
     for index in range(3):
         scim.post("/Users", person(f"busy{index}", f"+86 1390000222{index}"))
 
@@ -64,7 +64,7 @@ def test_an_idle_api_costs_the_translator_no_wait(
     scim: Any, worker: Worker, emulator: RunningEmulator
 ) -> None:
     naps: list[float] = []
-    worker.courtesy = Courtesy(busy=lambda: False, most=0.05, nice=0, sleep=naps.append)
+    worker.courtesy = Courtesy(busy=lambda: False, most=0.05, sleep=naps.append)
     scim.post("/Users", person("idle", "+86 13900003333"))
 
     worker.run_until_idle()

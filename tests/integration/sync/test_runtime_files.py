@@ -143,7 +143,7 @@ def test_background_worker_removes_socket_and_lock_when_stopped(
 
 
 def test_a_process_that_exits_leaves_no_runtime_files(tmp_path: Path, database: Database) -> None:
-    # The gunicorn worker that embeds the translator ends with sys.exit(): atexit cleans up.
+    # A process running the translator that ends with sys.exit(): atexit cleans up.
     script = textwrap.dedent(
         f"""
         import sys
@@ -151,7 +151,8 @@ def test_a_process_that_exits_leaves_no_runtime_files(tmp_path: Path, database: 
         from scim_bridge.directory.db import Database
         from scim_bridge.settings import Settings
         from scim_bridge.sync.runtime_files import lock_path
-        from scim_bridge.bootstrap import BackgroundWorker, build_worker, try_singleton_lock
+        from scim_bridge.bootstrap import BackgroundWorker, build_worker
+        from scim_bridge.sync.service import try_singleton_lock
         from scim_bridge.sync.wakeup import socket_path
 
         settings = Settings(

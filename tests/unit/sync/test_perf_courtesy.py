@@ -28,7 +28,7 @@ class Naps:
 def test_idle_api_means_no_wait_so_the_lag_stays() -> None:
     load = InFlight()
     naps = Naps()
-    courtesy = Courtesy(busy=load.busy, most=0.05, step=0.005, nice=0, sleep=naps)
+    courtesy = Courtesy(busy=load.busy, most=0.05, step=0.005, sleep=naps)
 
     assert courtesy.before_change() == 0.0
     assert naps.taken == []
@@ -45,7 +45,7 @@ def test_busy_api_waits_until_the_requests_are_answered() -> None:
             load.leave()
 
     naps = Naps(after=requests_finish)
-    courtesy = Courtesy(busy=load.busy, most=0.05, step=0.005, nice=0, sleep=naps)
+    courtesy = Courtesy(busy=load.busy, most=0.05, step=0.005, sleep=naps)
 
     waited = courtesy.before_change()
 
@@ -57,7 +57,7 @@ def test_a_change_never_waits_longer_than_the_bound_under_constant_load() -> Non
     load = InFlight()
     load.enter()  # a request that never ends: the translator must still make progress
     naps = Naps()
-    courtesy = Courtesy(busy=load.busy, most=0.012, step=0.005, nice=0, sleep=naps)
+    courtesy = Courtesy(busy=load.busy, most=0.012, step=0.005, sleep=naps)
 
     waited = courtesy.before_change()
 
@@ -70,7 +70,7 @@ def test_a_zero_bound_switches_the_waiting_off() -> None:
     load = InFlight()
     load.enter()
     naps = Naps()
-    courtesy = Courtesy(busy=load.busy, most=0.0, nice=0, sleep=naps)
+    courtesy = Courtesy(busy=load.busy, most=0.0, sleep=naps)
 
     assert courtesy.before_change() == 0.0
     assert naps.taken == []
@@ -86,32 +86,6 @@ def test_in_flight_counts_requests_being_answered() -> None:
     assert load.count == 1
     load.leave()
     assert not load.busy()
-
-
-def test_the_translator_thread_alone_runs_at_the_lower_priority() -> None:
-    import os
-    import sys
-    import threading
-
-    import pytest
-
-    from scim_bridge.sync.courtesy import lower_thread_priority
-
-    if not sys.platform.startswith("linux"):
-        pytest.skip("per-thread nice values are a Linux feature")
-    main_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    seen: dict[str, object] = {}
-
-    def translator_thread() -> None:
-        seen["lowered"] = lower_thread_priority(min(main_before + 5, 19))
-        seen["nice"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    thread = threading.Thread(target=translator_thread)
-    thread.start()
-    thread.join()
-
-    assert seen == {"lowered": True, "nice": min(main_before + 5, 19)}
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before
 
 
 def test_courtesy_settings_out_of_range_are_refused_in_one_line_naming_the_fix() -> None:
@@ -131,3 +105,25 @@ def test_courtesy_settings_out_of_range_are_refused_in_one_line_naming_the_fix()
     assert "\n" not in str(nice.value) + str(wait.value)
     fine = load_settings(environ={"SCIM_BRIDGE_TRANSLATOR_YIELD_MS": "0"})
     assert (fine.translator_nice, fine.translator_yield_ms) == (10, 0.0)
+
+
+def test_a_shared_count_sees_the_requests_of_every_forked_process() -> None:
+    # `serve`'s translator runs in a process of its own: it must see the API workers' requests.
+    import os
+
+    from scim_bridge.monitor.api_load import SharedInFlight
+
+    load = SharedInFlight()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # an API worker: two requests begin, one ends
+        load.enter()
+        load.enter()
+        load.leave()
+        os.write(write, b"x")
+        os._exit(0)
+    os.read(read, 1)
+    os.waitpid(pid, 0)
+    assert load.count == 1 and load.busy()
+    load.leave()
+    assert load.count == 0 and not load.busy()
