@@ -1,6 +1,6 @@
 """Leavers first: how long a leaver's deactivation takes to reach DingTalk during an onboarding.
 
-Runs `scim-bridge serve` (translator embedded, SQLite) against the DingTalk emulator (in this
+Runs `scim-bridge serve` (translator on, SQLite) against the DingTalk emulator (in this
 process, see sync_lag.py's Bridge) at --qps per API. Seeds --leavers people and waits until they
 are in DingTalk; then POSTs --people new people (the onboarding, about people / QPS seconds of
 DingTalk work) and, while that work is still queued, PATCHes each leaver active=false, one every
@@ -138,7 +138,7 @@ def main() -> None:
         command = " ".join(["python bench/leaver_lag.py", *sys.argv[1:]])
         intro = (
             f"{date.today().isoformat()}, {machine}. `{command}`. `scim-bridge serve` (2 gunicorn "
-            f"workers, translator embedded, SQLite) against the emulator at {args.qps:g} QPS per "
+            f"workers, translator on, SQLite) against the emulator at {args.qps:g} QPS per "
             f"API and {args.latency_ms:g} ms latency; each leaver PATCHed active=false through "
             f"SCIM while the onboarding's creations were still queued; lag from the SCIM 2xx to "
             f"the person gone from DingTalk."

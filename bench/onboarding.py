@@ -1,6 +1,6 @@
 """Onboarding through SCIM: how close the translator gets to DingTalk's quota, and at what cost.
 
-Runs `scim-bridge serve` (translator embedded, SQLite) against the DingTalk emulator (in this
+Runs `scim-bridge serve` (translator on, SQLite) against the DingTalk emulator (in this
 process, see sync_lag.py's Bridge) at --qps per API and --latency-ms. POSTs --people new people
 as fast as the API takes them and waits until the last one is in DingTalk. The physical minimum
 is people / QPS: DingTalk offers no batch user create (dingtalk-api.md §3.1, §5: only role
@@ -103,7 +103,7 @@ def main() -> None:
         command = " ".join(["python bench/onboarding.py", *sys.argv[1:]])
         intro = (
             f"{date.today().isoformat()}, {machine}. `{command}`. `scim-bridge serve` (2 gunicorn "
-            f"workers, translator embedded, SQLite) against the emulator at {args.qps:g} QPS per "
+            f"workers, translator on, SQLite) against the emulator at {args.qps:g} QPS per "
             f"API and {args.latency_ms:g} ms latency; people POSTed as fast as the API takes them."
         )
         replace_section(SECTION, "\n".join([SECTION, "", intro, "", *lines, ""]))

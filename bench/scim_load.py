@@ -657,8 +657,8 @@ def run_ours(
     """Seed and measure scim-bridge (with its audit trail on or off).
 
     ``database_url``: a fresh PostgreSQL database (default: a SQLite file in ``workdir``);
-    ``emulator_url``: the translator runs embedded, as `serve` runs it, against that emulator
-    (default: API only, `--no-worker`)."""
+    ``emulator_url``: the translator runs as `serve` runs it (a process of its own), against
+    that emulator (default: API only, `--no-worker`)."""
     from scim_bridge.settings import Settings
 
     # serve's own defaults unless --workers / --threads say otherwise.
@@ -705,7 +705,8 @@ def run_ours(
     ).stdout
     if emulator_url is not None:
         run.description += (
-            ", translator embedded (serve's default) projecting every write onto the DingTalk "
+            ", translator on (serve's default: a process of its own at nice 10) projecting "
+            "every write onto the DingTalk "
             "emulator, which runs in its own process at its quota; the seeded users wait in "
             "the outbox when serving starts, so the translator works through them (an "
             "onboarding) during every measure"

@@ -61,7 +61,7 @@ def emulator_process(log_path: Path, *, qps: float) -> Iterator[str]:
 
 
 def translator_env(emulator_url: str, runtime: Path) -> dict[str, str]:
-    """Return the environment that points `serve`'s embedded translator at the emulator."""
+    """Return the environment that points `serve`'s translator at the emulator."""
     runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
     return {
         "SCIM_BRIDGE_DINGTALK_BASE_URL": emulator_url,

@@ -1,6 +1,6 @@
 """How long a SCIM change takes to reach DingTalk, and how fast a bulk onboarding drains.
 
-Runs `scim-bridge serve` (translator embedded) as a real process against the DingTalk emulator
+Runs `scim-bridge serve` (translator on) as a real process against the DingTalk emulator
 (in this process, so its state can be watched without spending DingTalk's quota):
 
 * lag: after seeding --users people, PATCH one person's title at a steady --rate per second
@@ -293,7 +293,7 @@ def write_docs(args: argparse.Namespace, table: list[str]) -> None:
             SECTION,
             "",
             f"{date.today().isoformat()}, {machine}. `{command}`. `scim-bridge serve` (2 gunicorn "
-            f"workers, translator embedded, SQLite) against the emulator at {args.qps:g} QPS per "
+            f"workers, translator on, SQLite) against the emulator at {args.qps:g} QPS per "
             f"API and {args.latency_ms:g} ms latency; {args.rate:g} title changes per second for "
             f"{args.seconds:g} s over {args.users} people, then an onboarding of {args.onboard}.",
             "",
