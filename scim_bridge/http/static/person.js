@@ -22,16 +22,5 @@
     }
   }
 
-  function poll() {
-    fetch(source, { credentials: "same-origin", cache: "no-store" })
-      .then(function (r) {
-        // Redirected to the sign-in page: the session ended; show that page.
-        if (r.redirected) { window.location.reload(); return null; }
-        return r.ok ? r.json() : null;
-      })
-      .then(function (data) { if (data) { show(data); } })
-      .catch(function () { /* the next poll tries again */ })
-      .then(function () { window.setTimeout(poll, PERIOD_MS); });
-  }
-  window.setTimeout(poll, PERIOD_MS);
+  window.scimBridgePoll(source, PERIOD_MS, show);
 }());

@@ -278,6 +278,7 @@ def test_no_people_audit_or_report_page_calls_dingtalk(
         "/admin/reports/",
         "/admin/reports/sla?month=2026-11",
         "/admin/static/person.js",
+        "/admin/static/poll.js",
         "/admin/static/people.css",
     ):
         with client.get(path) as answer:
