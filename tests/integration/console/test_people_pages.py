@@ -32,37 +32,15 @@ fake_dingtalk = test_pages.fake_dingtalk
 
 
 @pytest.fixture
-def held() -> HeldClock:
-    """The clock of the app, the worker and the pages."""
+def clock() -> HeldClock:
+    """The app's, the worker's and the pages' clock, held (conftest's console_app uses it)."""
     return HeldClock()
 
 
 @pytest.fixture
-def people_app(console_settings: Settings, database: Database, held: HeldClock) -> Any:
-    """The app on the held clock, with an admin ``ada`` and a viewer ``vic``."""
-    add_account(database, "ada", "admin")
-    add_account(database, "vic", "viewer")
-    return create_app(console_settings, db=database, clock=held)
-
-
-@pytest.fixture
-def ada(people_app: Any) -> Any:
-    client = people_app.test_client()
-    assert sign_in(client, "ada").status_code == 302
-    return client
-
-
-@pytest.fixture
-def vic(people_app: Any) -> Any:
-    client = people_app.test_client()
-    assert sign_in(client, "vic").status_code == 302
-    return client
-
-
-@pytest.fixture
-def idp(people_app: Any, token: str) -> ScimClient:
+def idp(console_app: Any, token: str) -> ScimClient:
     """The IdP: SCIM requests to the same app (its writes stamped by the held clock)."""
-    return ScimClient(people_app.test_client(), token)
+    return ScimClient(console_app.test_client(), token)
 
 
 @pytest.fixture
@@ -81,19 +59,19 @@ def dingtalk(emulator: RunningEmulator) -> Iterator[DingTalkClient]:
 
 @pytest.fixture
 def worker(
-    console_settings: Settings, database: Database, dingtalk: DingTalkClient, held: HeldClock
+    console_settings: Settings, database: Database, dingtalk: DingTalkClient, clock: HeldClock
 ) -> Worker:
     return build_worker(
-        console_settings, database, client=dingtalk, clock=held, config=WorkerConfig(threads=1)
+        console_settings, database, client=dingtalk, clock=clock, config=WorkerConfig(threads=1)
     )
 
 
 @pytest.fixture
-def sync(worker: Worker, database: Database, held: HeldClock) -> Any:
+def sync(worker: Worker, database: Database, clock: HeldClock) -> Any:
     """What the worker does next, at once: carry out console actions, then drain the outbox."""
 
     def run() -> None:
-        carry_out_actions(database, clock=held, wake=lambda: None)
+        carry_out_actions(database, clock=clock, wake=lambda: None)
         worker.run_until_idle()
 
     return run
@@ -112,30 +90,30 @@ def status(client: Any, scim_id: str) -> dict[str, Any]:
 
 
 def test_a_blocked_person_fixed_in_the_idp_and_synced_now_shows_up_to_date(
-    ada: Any, idp: ScimClient, sync: Any, database: Database, emulator: RunningEmulator
+    as_admin: Any, idp: ScimClient, sync: Any, database: Database, emulator: RunningEmulator
 ) -> None:
     scim_id = idp.post("/Users", person("liam", mobile=False)).get_json()["id"]
     sync()
-    html = page(ada, scim_id)
+    html = page(as_admin, scim_id)
     assert 'data-kind="blocked"' in html
     assert "blocked: no mobile number — fix it in the IdP" in html
     assert 'id="phones">none<' in html
-    assert status(ada, scim_id)["verdict"]["kind"] == "blocked"
+    assert status(as_admin, scim_id)["verdict"]["kind"] == "blocked"
 
     assert idp.patch(f"/Users/{scim_id}", add_mobile("+86 13912345678")).status_code == 200
-    form = {"csrf_token": csrf_of(ada.get(f"/admin/people/{scim_id}"))}
-    answer = ada.post(f"/admin/people/{scim_id}/sync", data=form)
+    form = {"csrf_token": csrf_of(as_admin.get(f"/admin/people/{scim_id}"))}
+    answer = as_admin.post(f"/admin/people/{scim_id}/sync", data=form)
     assert answer.status_code == 302 and answer.location.endswith(f"/admin/people/{scim_id}")
     with database.read() as session:
         actions = session.scalars(select(ConsoleAction))
         queued = [(a.kind, a.target, a.requested_by) for a in actions]
     assert queued == [("sync_now", scim_id, "ada")]
-    before = status(ada, scim_id)
+    before = status(as_admin, scim_id)
     assert before["action"]["state"] == "waiting"
     assert before["verdict"]["kind"] == "waiting"  # the PATCH queued the person already
 
     sync()  # the worker carries out the action, then the translator projects the person
-    after = status(ada, scim_id)
+    after = status(as_admin, scim_id)
     assert after["action"]["state"] == "done"
     assert after["action"]["words"] == "done: queued for DingTalk"
     assert after["verdict"] == {
@@ -143,7 +121,7 @@ def test_a_blocked_person_fixed_in_the_idp_and_synced_now_shows_up_to_date(
         "sentence": "in DingTalk and up to date (as last applied)",
         "settled": True,
     }
-    html = page(ada, scim_id)
+    html = page(as_admin, scim_id)
     assert 'data-kind="up_to_date"' in html and "13912345678" in html
     assert "13912345678" in emulator.emulator.users()["liam"]["mobile"]
 
@@ -153,13 +131,13 @@ def replace(**values: Any) -> dict[str, Any]:
 
 
 def test_the_page_shows_each_verdict_coloured_by_its_kind(
-    ada: Any,
+    as_admin: Any,
     idp: ScimClient,
     sync: Any,
     worker: Worker,
     database: Database,
     emulator: RunningEmulator,
-    held: HeldClock,
+    clock: HeldClock,
 ) -> None:
     ids = {n: idp.post("/Users", person(n, mobile=n != "bo", title="Engineer")).get_json()["id"]
            for n in ("una", "bo", "rex", "dru", "pia")}  # fmt: skip
@@ -180,11 +158,13 @@ def test_the_page_shows_each_verdict_coloured_by_its_kind(
         link.snapshot = {**link.snapshot, "title": "Intern"}
         # The guard holds back a removal of pia's (as sync/guard.py records it).
         session.add(BridgeState(
-            key=guard_state.PAUSED, updated_at=held(),
+            key=guard_state.PAUSED, updated_at=clock(),
             value={"token": "G-7", "reason": "11 removals in 10 minutes", "since": "now"},
         ))  # fmt: skip
-        session.add(GuardRemoval(scim_id=ids["pia"], proposed_at=held()))
-        mark_changed(session, "User", [ids["pia"]], actor="test", now=held(), lane=Lane.DEPROVISION)
+        session.add(GuardRemoval(scim_id=ids["pia"], proposed_at=clock()))
+        mark_changed(
+            session, "User", [ids["pia"]], actor="test", now=clock(), lane=Lane.DEPROVISION
+        )
         # mia's change was lost (someone cleared the outbox): nothing brings her to DingTalk.
         session.execute(delete(OutboxEntry).where(OutboxEntry.resource_id == ids["mia"]))
     expected = {
@@ -199,62 +179,62 @@ def test_the_page_shows_each_verdict_coloured_by_its_kind(
         "mia": ("missing", "not in DingTalk and nothing queued"),
     }  # fmt: skip
     for name, (kind, words) in expected.items():
-        html = page(ada, ids[name])
+        html = page(as_admin, ids[name])
         assert f'class="verdict verdict-{kind}"' in html, name
         assert words in html, (name, html[html.index('data-field="verdict"') :][:200])
-    drift = page(ada, ids["dru"])
+    drift = page(as_admin, ids["dru"])
     row = drift[drift.index('<tr class="differs">') :].split("</tr>")[0]
     assert "title" in row and "Engineer" in row and "Intern" in row
-    assert page(ada, ids["fay"]).count('class="bad"') >= 1  # the dead letter's reason
+    assert page(as_admin, ids["fay"]).count('class="bad"') >= 1  # the dead letter's reason
 
 
 def test_a_viewer_sees_the_page_without_the_button_and_cannot_sync(
-    vic: Any, ada: Any, idp: ScimClient, database: Database
+    as_viewer: Any, as_admin: Any, idp: ScimClient, database: Database
 ) -> None:
     scim_id = idp.post("/Users", person("nia")).get_json()["id"]
-    html = page(vic, scim_id)
+    html = page(as_viewer, scim_id)
     assert 'id="sync-now"' not in html and "only admins can ask for a sync" in html
-    assert 'id="sync-now"' in page(ada, scim_id)
-    answer = vic.post(
-        f"/admin/people/{scim_id}/sync", data={"csrf_token": csrf_of(vic.get("/admin/"))}
+    assert 'id="sync-now"' in page(as_admin, scim_id)
+    answer = as_viewer.post(
+        f"/admin/people/{scim_id}/sync", data={"csrf_token": csrf_of(as_viewer.get("/admin/"))}
     )
     assert answer.status_code == 403
     assert "viewers see, only admins act" in answer.get_data(as_text=True)
-    forged = ada.post(f"/admin/people/{scim_id}/sync", data={})
+    forged = as_admin.post(f"/admin/people/{scim_id}/sync", data={})
     assert forged.status_code == 403 and "security token" in forged.get_data(as_text=True)
     with database.read() as session:
         assert session.scalar(select(ConsoleAction.id)) is None
 
 
 def test_an_unknown_person_is_a_404_page_and_nothing_is_queued(
-    ada: Any, database: Database
+    as_admin: Any, database: Database
 ) -> None:
     for path in ("/admin/people/nobody", "/admin/people/nobody/status.json"):
-        answer = ada.get(path)
+        answer = as_admin.get(path)
         assert answer.status_code == 404
         assert "no user is known as &#39;nobody&#39;" in answer.get_data(as_text=True)
-    token = csrf_of(ada.get("/admin/"))
-    assert ada.post("/admin/people/nobody/sync", data={"csrf_token": token}).status_code == 404
+    token = csrf_of(as_admin.get("/admin/"))
+    assert as_admin.post("/admin/people/nobody/sync", data={"csrf_token": token}).status_code == 404
     with database.read() as session:
         assert session.scalar(select(ConsoleAction.id)) is None
 
 
 def test_the_poll_does_not_keep_an_idle_session_alive(
-    ada: Any, idp: ScimClient, held: HeldClock, console_settings: Settings
+    as_admin: Any, idp: ScimClient, clock: HeldClock, console_settings: Settings
 ) -> None:
     scim_id = idp.post("/Users", person("ola")).get_json()["id"]
     idle = console_settings.admin_session_idle_minutes
-    held.advance(minutes=idle - 1)
-    assert ada.get(f"/admin/people/{scim_id}/status.json").status_code == 200
-    held.advance(minutes=2)  # only polls since the last page: the session has gone idle
-    answer = ada.get(f"/admin/people/{scim_id}/status.json")
+    clock.advance(minutes=idle - 1)
+    assert as_admin.get(f"/admin/people/{scim_id}/status.json").status_code == 200
+    clock.advance(minutes=2)  # only polls since the last page: the session has gone idle
+    answer = as_admin.get(f"/admin/people/{scim_id}/status.json")
     assert answer.status_code == 302 and "/admin/login" in answer.location
 
 
 def test_no_people_audit_or_report_page_calls_dingtalk(
     console_settings: Settings,
     database: Database,
-    held: HeldClock,
+    clock: HeldClock,
     token: str,
     fake_dingtalk: FakeDingTalk,
 ) -> None:
@@ -265,7 +245,7 @@ def test_no_people_audit_or_report_page_calls_dingtalk(
         dingtalk_app_secret="s",
     )
     add_account(database, "ada")
-    app = create_app(wired, db=database, clock=held)
+    app = create_app(wired, db=database, clock=clock)
     scim_id = ScimClient(app.test_client(), token).post("/Users", person("zed")).get_json()["id"]
     client = app.test_client()
     assert sign_in(client, "ada").status_code == 302
@@ -290,12 +270,12 @@ def test_no_people_audit_or_report_page_calls_dingtalk(
 
 
 def test_a_broken_mapping_file_is_a_page_saying_so_not_a_500(
-    console_settings: Settings, database: Database, held: HeldClock, token: str, tmp_path: Any
+    console_settings: Settings, database: Database, clock: HeldClock, token: str, tmp_path: Any
 ) -> None:
     broken = tmp_path / "mapping.yaml"
     broken.write_text("users: [this is not a mapping\n", encoding="utf-8")
     add_account(database, "ada")
-    app = create_app(console_settings.replace(mapping_file=str(broken)), db=database, clock=held)
+    app = create_app(console_settings.replace(mapping_file=str(broken)), db=database, clock=clock)
     scim_id = ScimClient(app.test_client(), token).post("/Users", person("kim")).get_json()["id"]
     client = app.test_client()
     sign_in(client, "ada")
@@ -306,15 +286,15 @@ def test_a_broken_mapping_file_is_a_page_saying_so_not_a_500(
 
 
 def test_a_person_deleted_in_the_idp_is_still_found_and_explained(
-    ada: Any, idp: ScimClient, sync: Any
+    as_admin: Any, idp: ScimClient, sync: Any
 ) -> None:
     scim_id = idp.post("/Users", person("gus")).get_json()["id"]
     sync()
     assert idp.delete(f"/Users/{scim_id}").status_code == 204
     sync()
-    found = ada.get("/admin/people?q=gus").get_data(as_text=True)
+    found = as_admin.get("/admin/people?q=gus").get_data(as_text=True)
     assert f'data-scim-id="{scim_id}"' in found and "(deleted in the IdP)" in found
-    html = page(ada, scim_id)
+    html = page(as_admin, scim_id)
     assert 'class="verdict verdict-removed"' in html
     assert "removed from DingTalk (deleted in the IdP)" in html
     assert "Deleted in the IdP; the bridge remembers the person" in html
@@ -322,15 +302,15 @@ def test_a_person_deleted_in_the_idp_is_still_found_and_explained(
 
 
 def test_sync_now_by_username_queues_the_scim_id(
-    ada: Any, idp: ScimClient, database: Database
+    as_admin: Any, idp: ScimClient, database: Database
 ) -> None:
     scim_id = idp.post("/Users", person("ray")).get_json()["id"]
-    html = page(ada, "ray@example.com")  # the page takes any name `explain` takes
+    html = page(as_admin, "ray@example.com")  # the page takes any name `explain` takes
     assert (
         f"/admin/people/{scim_id}/sync" in html and f"/admin/people/{scim_id}/status.json" in html
     )
-    token = {"csrf_token": csrf_of(ada.get("/admin/"))}
-    answer = ada.post("/admin/people/ray@example.com/sync", data=token)
+    token = {"csrf_token": csrf_of(as_admin.get("/admin/"))}
+    answer = as_admin.post("/admin/people/ray@example.com/sync", data=token)
     assert answer.location.endswith(f"/admin/people/{scim_id}")
     with database.read() as session:
         assert list(session.scalars(select(ConsoleAction.target))) == [scim_id]
