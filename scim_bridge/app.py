@@ -64,7 +64,12 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = max(settings.max_body_bytes, settings.bulk_max_payload_bytes)
     app.url_map.strict_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep schemas, id, … first
-    runtime = Runtime(settings=settings, db=db or Database(settings.database_url), clock=clock)
+    # No ping per checkout: it is one more round trip to PostgreSQL on every request (a GET
+    # checks out twice). A connection a database restart broke fails its request with 503
+    # and Retry-After (http/errors.py), SQLAlchemy then drops the pool's older connections,
+    # and the IdP's retry gets a fresh one. The worker keeps the ping: it has no retrying IdP.
+    db = db or Database(settings.database_url, pool_pre_ping=False)
+    runtime = Runtime(settings=settings, db=db, clock=clock)
     runtime.sandbox = sandbox
     if in_flight is not None:
         runtime.in_flight = in_flight
