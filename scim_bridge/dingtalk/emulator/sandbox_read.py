@@ -15,6 +15,7 @@ drift from it: there is no second copy to keep in step on every create, update, 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -49,12 +50,13 @@ class MemberIndex:
         """Rebuild from the org if it changed since the last refresh (call under the lock)."""
         if revision == self._revision:
             return
-        members: dict[int, list[str]] = {}
+        members: defaultdict[int, list[str]] = defaultdict(list)
         for userid, user in directory.users.items():
-            # dingtalk-api.md §3.1: a user without departments sits in the root.
+            # Ids are ints already (users.py and Directory.load store them so). A user without
+            # departments sits in the root (dingtalk-api.md §3.1).
             for dept_id in user["dept_id_list"] or (ROOT_DEPT_ID,):
-                members.setdefault(int(dept_id), []).append(userid)
-        self._members, self._ordered, self._revision = members, set(), revision
+                members[dept_id].append(userid)
+        self._members, self._ordered, self._revision = dict(members), set(), revision
 
     def count(self, dept_id: int) -> int:
         """Return how many people are directly in the department."""
