@@ -13,7 +13,7 @@ from scim_bridge.dingtalk.emulator.sandbox_model import NotInSandbox
 from scim_bridge.directory.console_actions import recent_actions
 from scim_bridge.errors import NotFound
 from scim_bridge.http.runtime import Runtime
-from scim_bridge.http.sandbox_view import PAGE_SIZE, arrange, sandbox_query
+from scim_bridge.http.sandbox_view import PAGE_SIZE, arrange, sandbox_query, walk
 from scim_bridge.monitor.lag_history import lag_24h
 from scim_bridge.monitor.overview import read_overview, sparkline_points
 from scim_bridge.monitor.overview_parts import overview_parts
@@ -61,5 +61,6 @@ def register_pages(bp: Blueprint, runtime: Runtime) -> None:
             problem=None,
             tree=tree,
             drawn=arrange(tree, selected=query.dept_id),
+            walk=walk,
             people=people,
         )

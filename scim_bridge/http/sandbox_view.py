@@ -7,8 +7,9 @@ department's branch open. O(departments): the people come a page at a time, sepa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from scim_bridge.dingtalk.emulator.sandbox_model import SandboxTree
 from scim_bridge.errors import BadRequest
@@ -90,3 +91,28 @@ def arrange(tree: SandboxTree, *, selected: int) -> DrawnTree:
         current.open = True
         current = nodes.get(parents[current.dept_id])
     return DrawnTree(root, chosen)
+
+
+#: One step of drawing the tree: a department with sub-departments opens a list, a leaf is
+#: drawn whole, and each opened list is closed once its departments are drawn.
+Step = tuple[Literal["open", "leaf", "close"], TreeNode]
+
+
+def walk(root: TreeNode) -> Iterator[Step]:
+    """Yield the steps that draw the tree in order, without recursion in the template.
+
+    A Jinja2 macro call per department (and a url_for per link) cost more than everything
+    else on the page at 200 departments; a flat loop costs a fraction of that."""
+    stack: list[tuple[TreeNode, int]] = [(root, 0)]
+    while stack:
+        node, next_child = stack.pop()
+        if next_child == 0:
+            if not node.children:
+                yield "leaf", node
+                continue
+            yield "open", node
+        if next_child < len(node.children):
+            stack.append((node, next_child + 1))
+            stack.append((node.children[next_child], 0))
+        else:
+            yield "close", node

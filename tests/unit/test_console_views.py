@@ -8,7 +8,7 @@ from scim_bridge.cli.demo_company import make_company, user_document
 from scim_bridge.dingtalk.emulator.sandbox_model import SandboxDepartment, SandboxTree
 from scim_bridge.errors import BadRequest
 from scim_bridge.http.admin import safe_next
-from scim_bridge.http.sandbox_view import DrawnTree, SandboxQuery, arrange, sandbox_query
+from scim_bridge.http.sandbox_view import DrawnTree, SandboxQuery, arrange, sandbox_query, walk
 from scim_bridge.monitor.overview import sparkline_points
 
 
@@ -33,6 +33,26 @@ def test_the_tree_puts_departments_under_their_parents_and_opens_the_selected_br
     assert engineering.open and platform.open  # the way down to the selected one
     assert not sales.open and not platform.children[0].open  # the rest stays closed
     assert not root.selected and not engineering.selected
+
+
+def test_the_walk_draws_every_department_once_with_each_list_closed() -> None:
+    tree = _tree((1, "Acme", 0, 1), (3, "Sales", 1, 2), (2, "Engineering", 1, 0),
+                 (4, "Platform", 2, 5), (5, "Infra", 4, 3))  # fmt: skip
+    root = arrange(tree, selected=1).root
+    assert root is not None
+    steps = [(step, node.name) for step, node in walk(root)]
+    assert steps == [
+        ("open", "Acme"),
+        ("open", "Engineering"),
+        ("open", "Platform"),
+        ("leaf", "Infra"),
+        ("close", "Platform"),
+        ("close", "Engineering"),
+        ("leaf", "Sales"),
+        ("close", "Acme"),
+    ]
+    lone = arrange(_tree((1, "Acme", 0, 0)), selected=1).root
+    assert lone is not None and [s for s, _ in walk(lone)] == ["leaf"]
 
 
 def test_an_unknown_selection_opens_only_the_root_and_no_root_no_tree() -> None:
