@@ -5,16 +5,15 @@ members (no people); ``GET /__emulator__/people?dept_id=ID&page=N&size=S`` answe
 department's direct members in a stable order (name, then userid). Neither copies the org:
 ``GET /__emulator__/state`` does, and at 100,000 people that is megabytes per page view.
 
-Who is in which department comes from a ``MemberIndex``, rebuilt in one pass over the users
-only when the org changed since the last read (the emulator counts its changes), and each
-department's order is sorted only when that department is first asked for. So a console
+Who is in which department, in order, comes from a ``MemberIndex``, checked against the org
+only when the org changed since the last read (the emulator counts its changes). So a console
 reading a quiet org costs O(departments) for the tree and O(page) for a page; the first read
-after a change costs one pass over the users. Derived from the org on demand, the index cannot
-drift from it: there is no second copy to keep in step on every create, update, move or delete.
+after a change costs one pass over the users plus re-placing the people who changed.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -38,38 +37,100 @@ class Missing(LookupError):
     """No such department, or a page past its last one (answered 404)."""
 
 
+#: Above this many changed people a refresh rebuilds and sorts afresh instead of patching.
+PATCH_LIMIT = 1000
+
+#: (name, userid): a department's members sort by name, then userid, as tuples do.
+Entry = tuple[str, str]
+
+
 class MemberIndex:
-    """Each department's direct members, derived from the org at a given revision."""
+    """Each department's direct members in order, checked against the org when it changed.
+
+    A refresh after a change compares every user's name and departments with what the index
+    holds (one pass, no allocation for an unchanged user) and moves only those that differ,
+    with a binary search into the department's sorted list, so a change costs one pass plus
+    O(size of the departments touched), not a re-sort. A new org (load, reset) or a large
+    change is rebuilt and sorted in one go. Comparing with the org itself, not being told
+    what changed, is what keeps the index exact whatever code path wrote the users.
+    """
 
     def __init__(self) -> None:
         self._revision = -1
-        self._members: dict[int, list[str]] = {}
-        self._ordered: set[int] = set()
+        self._directory: Directory | None = None
+        self._members: dict[int, list[Entry]] = {}
+        self._placed: dict[str, tuple[str, list[int]]] = {}  # userid -> as indexed
 
     def refresh(self, directory: Directory, revision: int) -> None:
-        """Rebuild from the org if it changed since the last refresh (call under the lock)."""
-        if revision == self._revision:
+        """Bring the index up to date with the org if it changed (call under the lock)."""
+        if revision == self._revision and directory is self._directory:
             return
-        members: defaultdict[int, list[str]] = defaultdict(list)
+        changed = self._changes(directory) if directory is self._directory else None
+        if changed is None:
+            self._rebuild(directory)
+        else:
+            for userid in changed:
+                self._move(userid, directory.users.get(userid))
+        self._revision, self._directory = revision, directory
+
+    def _changes(self, directory: Directory) -> list[str] | None:
+        """Return who joined, left or changed name or departments; None: too many to patch."""
+        placed, users = self._placed, directory.users
+        held_by = placed.get  # the loop below runs 100,000 times: keep its body minimal
+        changed: list[str] = []
+        joined = 0
+        for userid, user in users.items():
+            held = held_by(userid)
+            if held is None:
+                joined += 1
+            elif held[0] == user["name"] and held[1] == user["dept_id_list"]:
+                continue
+            changed.append(userid)
+            if len(changed) > PATCH_LIMIT:
+                return None
+        if len(users) - joined < len(placed):  # someone left
+            changed += [userid for userid in placed if userid not in users]
+        return changed
+
+    def _rebuild(self, directory: Directory) -> None:
+        members: defaultdict[int, list[Entry]] = defaultdict(list)
+        placed: dict[str, tuple[str, list[int]]] = {}
         for userid, user in directory.users.items():
-            # Ids are ints already (users.py and Directory.load store them so). A user without
-            # departments sits in the root (dingtalk-api.md §3.1).
-            for dept_id in user["dept_id_list"] or (ROOT_DEPT_ID,):
-                members[dept_id].append(userid)
-        self._members, self._ordered, self._revision = dict(members), set(), revision
+            name, depts = str(user["name"]), list(user["dept_id_list"])
+            placed[userid] = (name, depts)
+            for dept_id in _homes(depts):
+                members[dept_id].append((name, userid))
+        for entries in members.values():
+            entries.sort()
+        self._members, self._placed = dict(members), placed
+
+    def _move(self, userid: str, user: Mapping[str, Any] | None) -> None:
+        held = self._placed.pop(userid, None)
+        if held is not None:
+            for dept_id in _homes(held[1]):
+                entries = self._members.get(dept_id, [])
+                at = bisect_left(entries, (held[0], userid))
+                if at < len(entries) and entries[at] == (held[0], userid):
+                    del entries[at]
+        if user is not None:
+            name, depts = str(user["name"]), list(user["dept_id_list"])
+            self._placed[userid] = (name, depts)
+            for dept_id in _homes(depts):
+                insort(self._members.setdefault(dept_id, []), (name, userid))
 
     def count(self, dept_id: int) -> int:
         """Return how many people are directly in the department."""
         return len(self._members.get(dept_id, ()))
 
-    def slice(self, directory: Directory, dept_id: int, start: int, stop: int) -> list[str]:
+    def slice(self, dept_id: int, start: int, stop: int) -> list[str]:
         """Return the userids at [start, stop) of the department, ordered by name then userid."""
-        found = self._members.get(dept_id, [])
-        if dept_id not in self._ordered:
-            users = directory.users
-            found.sort(key=lambda userid: (str(users[userid]["name"]), userid))
-            self._ordered.add(dept_id)
-        return found[start:stop]
+        return [userid for _name, userid in self._members.get(dept_id, [])[start:stop]]
+
+
+def _homes(depts: list[int]) -> list[int]:
+    # Ids are ints already (users.py and Directory.load store them so); a department listed
+    # twice counts once; a user without departments sits in the root (dingtalk-api.md §3.1).
+    return list(dict.fromkeys(depts)) if depts else [ROOT_DEPT_ID]
 
 
 def answer(emulator: Emulator, action: str, args: Mapping[str, str]) -> Reply:
@@ -132,7 +193,7 @@ def people_reader(
             "pages": pages,
             "people": [
                 _person(users[userid], users)
-                for userid in index.slice(directory, dept_id, start, start + size)
+                for userid in index.slice(dept_id, start, start + size)
             ],
         }
 
