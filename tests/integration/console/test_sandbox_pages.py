@@ -82,6 +82,8 @@ def test_the_tree_shows_every_department_with_counts_and_the_root_by_default(vie
         link = re.escape(f'href="/admin/sandbox?dept={dept_id}"')
         assert re.search(rf"{link}[^>]*>{name}</a>\s*<small[^>]*>{count}</small>", tree), name
     assert tree.index("Engineering") < tree.index("Platform") < tree.index("Sales")
+    for tag in ("ul", "li", "details", "summary"):  # the flat loop closes what it opens
+        assert tree.count(f"<{tag}") == tree.count(f"</{tag}>") > 0, tag
     assert "<details open><summary>" in tree  # the root is open: its sub-departments show
     assert "Engineer 000" not in html  # no one sits in the root: nobody else is listed
     # An empty root points at where the people are, one click away.
