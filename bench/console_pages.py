@@ -3,13 +3,17 @@
 
 Rows are inserted straight into the tables (users, links, dead letters in a dozen causes,
 outbox, a finished reconcile, a stored plan preview) so the set-up takes seconds, not the hours
-100,000 SCIM POSTs would. Each page is fetched several times after one warm-up; p50, p95 and
-the worst are printed beside the 200 ms target. Pages this branch does not have (404: the
-sandbox without the emulator, pages another branch adds) are listed as skipped. Prints
+100,000 SCIM POSTs would. The sandbox pages read a built-in emulator on 127.0.0.1 holding the
+same number of people in --departments departments, loaded through its state API (not 100,000
+throttled DingTalk calls): the tree with the root's people, a large department's first and
+last page, and that last page again right after a change to the org (the emulator's member
+index is rebuilt then: the worst case while people are arriving). Each page is fetched several
+times after one warm-up; p50, p95 and the worst are printed beside the 200 ms target. Pages
+this branch does not have (404: pages another branch adds) are listed as skipped. Prints
 numbers; asserts nothing.
 
     .venv/bin/python bench/console_pages.py                      # 100,000 people, SQLite
-    .venv/bin/python bench/console_pages.py --people 2000 --dead 200
+    .venv/bin/python bench/console_pages.py --people 2000 --dead 200 --departments 20
     .venv/bin/python bench/console_pages.py --postgres postgresql://postgres@127.0.0.1:55433/postgres
 """
 
@@ -21,14 +25,18 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 
 from scim_bridge.app import create_app
 from scim_bridge.dingtalk.advice import ADVICE
+from scim_bridge.dingtalk.emulator import Emulator, RunningEmulator, start_emulator
+from scim_bridge.dingtalk.emulator.read_api import EmulatorStateReader
 from scim_bridge.directory import admins
 from scim_bridge.directory.audit import DINGTALK_SIDE
 from scim_bridge.directory.db import Database, normalise_url, upgrade
@@ -40,6 +48,7 @@ from scim_bridge.directory.models import (
     ReconcileRun,
     User,
 )
+from scim_bridge.http.sandbox_view import PAGE_SIZE
 from scim_bridge.monitor.dead_letter_groups import group_key
 from scim_bridge.monitor.plan_preview import ROWS_PER_KIND, PlanPreview, PreviewKind, store_preview
 from scim_bridge.settings import Settings
@@ -49,7 +58,6 @@ PAGES = (
     "/admin/",
     "/admin/overview.json",
     "/admin/login",
-    "/admin/sandbox",
     "/admin/people?q=u4242",
     "/admin/people/{person}",
     "/admin/failures",
@@ -61,7 +69,12 @@ PAGES = (
     "/admin/audit?actor=okta",
     "/admin/audit?errcode=60104",
     "/admin/reports/sla?month={month}",
+    "/admin/sandbox",
+    "/admin/sandbox?dept={big_dept}",
+    "/admin/sandbox?dept={big_dept}&page={late_page}",
 )
+#: Measured with a change to the emulator's org before every fetch (its index is rebuilt).
+AFTER_A_CHANGE = "/admin/sandbox?dept={big_dept}&page={late_page}"
 TARGET_MS = 200.0
 BATCH = 5000
 #: Dead letters are spread over this many causes (the real advice words of DingTalk codes).
@@ -145,7 +158,37 @@ def _preview(people: int, now: datetime) -> PlanPreview:
     return PlanPreview(computed_at=now, fingerprint="bench", calls=people // 10 * 3, kinds=kinds)
 
 
-def page_urls(db: Database) -> list[str]:
+def sandbox_org(*, people: int, departments: int) -> tuple[dict[str, Any], dict[str, int]]:
+    """An emulator snapshot: a root, top-level departments each with sub-departments, one of
+    them ten times the others, a manager heading each; and the big department's id and its
+    last page (for the URLs)."""
+    tops = max(1, round(departments**0.5))
+    depts: list[dict[str, Any]] = [{"dept_id": 1, "name": "Bench Corp", "parent_id": 0}]
+    for n in range(2, departments + 1):
+        parent = 1 if n <= tops + 1 else 2 + (n - tops - 2) % tops
+        depts.append({"dept_id": n, "name": f"Department {n:04d}", "parent_id": parent})
+    big = 2 if departments > 1 else 1
+    weights = {d["dept_id"]: 10 if d["dept_id"] == big else 1 for d in depts}
+    slots = [dept_id for dept_id, weight in weights.items() for _ in range(weight)]
+    users: list[dict[str, Any]] = []
+    heads: dict[int, str] = {}
+    for n in range(people):
+        dept_id = slots[n % len(slots)]
+        userid = f"u{n:07d}"
+        users.append(
+            {"userid": userid, "name": f"Person {(n * 7919) % people:07d}",
+             "mobile": f"1{n:010d}", "dept_id_list": [dept_id], "title": "Engineer",
+             "manager_userid": heads.setdefault(dept_id, userid)}
+        )  # fmt: skip
+    in_big = sum(1 for u in users if u["dept_id_list"] == [big])
+    late = max(1, -(-in_big // PAGE_SIZE))
+    return {"org_name": "Bench Corp", "departments": depts, "users": users}, {
+        "big_dept": big,
+        "late_page": late,
+    }
+
+
+def page_urls(db: Database, sandbox: dict[str, int]) -> list[str]:
     """The pages with a real person, the largest failure group and this month filled in."""
     code = CAUSES[0]
     with db.read() as session:
@@ -157,25 +200,34 @@ def page_urls(db: Database) -> list[str]:
         "person_name": name,
         "group": group_key(code, str(ADVICE[code])),
         "month": datetime.now(UTC).strftime("%Y-%m"),
+        **sandbox,
     }
-    return [path.format(**values) for path in PAGES]
+    return [path.format(**values) for path in PAGES] + [
+        AFTER_A_CHANGE.format(**values) + " (after a change)"
+    ]
 
 
-def measure(db: Database, url: str, rounds: int) -> None:
+def measure(
+    db: Database, url: str, rounds: int, emulator: RunningEmulator, sandbox: dict[str, int]
+) -> None:
     """Sign in, then time each page."""
-    client = create_app(Settings(database_url=url), db=db).test_client()
+    reader = EmulatorStateReader(emulator.url)
+    client = create_app(Settings(database_url=url), db=db, sandbox=reader).test_client()
     page = client.get("/admin/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token is not None
     form = {"csrf_token": token.group(1), "name": "bench", "password": "bench password"}
     client.post("/admin/login", data=form)
     print(f"{'PAGE':<44} {'p50 ms':>8} {'p95 ms':>8} {'worst':>8} {'target':>8}")
-    for path in page_urls(db):
+    for label in page_urls(db, sandbox):
+        path, _, note = label.partition(" (")
+        before = _change_the_org(emulator.emulator) if note else (lambda: None)
         if client.get(path).status_code == 404:  # warm-up, and: is the page here at all?
-            print(f"{path:<44} skipped (404: not on this branch, or the emulator is absent)")
+            print(f"{label:<44} skipped (404: not on this branch)")
             continue
         times = []
         for _ in range(rounds):
+            before()
             started = time.perf_counter()
             answer = client.get(path)
             times.append((time.perf_counter() - started) * 1000)
@@ -184,9 +236,15 @@ def measure(db: Database, url: str, rounds: int) -> None:
         p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
         verdict = "ok" if p95 < TARGET_MS else "OVER"
         print(
-            f"{path:<44} {statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f} "
+            f"{label:<44} {statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f} "
             f"{TARGET_MS:6.0f}   {verdict}"
         )
+
+
+def _change_the_org(emulator: Emulator) -> Callable[[], None]:
+    """Return a change to one person's title, as DingTalk's admin console would make."""
+    count = iter(range(10**9))
+    return lambda: emulator.admin.update_user("u0000000", title=f"Engineer {next(count)}")
 
 
 def main() -> None:
@@ -195,6 +253,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--dead", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--departments", type=int, default=200, help="in the sandbox's emulator")
     parser.add_argument("--postgres", help="a PostgreSQL server URL (a database is created)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -214,7 +273,13 @@ def main() -> None:
         backend = "PostgreSQL" if args.postgres else "SQLite"
         print(f"{backend}: {args.people} people, {args.dead} dead letters "
               f"(filled in {time.perf_counter() - started:.1f} s)")  # fmt: skip
-        measure(db, url, args.rounds)
+        started = time.perf_counter()
+        org, sandbox = sandbox_org(people=args.people, departments=args.departments)
+        with start_emulator() as emulator:
+            emulator.emulator.load(org)  # its state API: no throttled DingTalk calls
+            print(f"emulator: {args.people} people in {args.departments} departments "
+                  f"(loaded in {time.perf_counter() - started:.1f} s)")  # fmt: skip
+            measure(db, url, args.rounds, emulator, sandbox)
         db.dispose()
         if args.postgres:
             with engine.connect() as conn:

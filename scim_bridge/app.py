@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from scim_bridge.dingtalk.emulator.sandbox_model import SandboxReader
 from scim_bridge.directory.db import Database
 from scim_bridge.http.acceptance import user_acceptance
 from scim_bridge.http.admin import make_admin_blueprint, make_root_blueprint
@@ -49,14 +50,14 @@ def create_app(
     db: Database | None = None,
     clock: Callable[[], datetime] = utc_now,
     metrics_dir: Path | None = None,
-    sandbox: Callable[[], Mapping[str, Any]] | None = None,
+    sandbox: SandboxReader | None = None,
     in_flight: InFlight | None = None,
 ) -> Flask:
     """Build the Flask application for one process.
 
     ``metrics_dir``: prometheus-client's multiprocess directory, when `serve` runs several
     processes (the caller has put it in PROMETHEUS_MULTIPROC_DIR before any metric exists).
-    ``sandbox``: returns the built-in emulator's directory for the console's sandbox view.
+    ``sandbox``: reads the built-in emulator's directory for the console's sandbox view.
     ``in_flight``: the request count the translator reads (shared by `serve`'s processes)."""
     logging.getLogger("scim_bridge").setLevel(settings.log_level.upper())
     app = Flask("scim_bridge")

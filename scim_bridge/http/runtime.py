@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from scim_bridge.dingtalk.emulator.sandbox_model import SandboxReader
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.paging import PageHints
 from scim_bridge.monitor.api_load import InFlight
@@ -33,8 +34,8 @@ class Runtime:
     check_user: Callable[[Mapping[str, Any]], None] | None = None
     #: This process's Prometheus metrics (None: SCIM_BRIDGE_METRICS_ENABLED is off).
     metrics: Metrics | None = None
-    #: The console's sandbox view: returns the built-in emulator's directory (None: not in use).
-    sandbox: Callable[[], Mapping[str, Any]] | None = None
+    #: The console's sandbox view: reads the built-in emulator's directory (None: not in use).
+    sandbox: SandboxReader | None = None
     #: Issue 14 (perf): the requests being answered now; an embedded translator gives way.
     in_flight: InFlight = field(default_factory=InFlight)
 

@@ -299,10 +299,14 @@ def test_console_in_a_browser(console: Console, chromium: Any) -> None:
     assert len(queued(console)) == 1
     screenshot(driver, console, "04-forged-form-refused")
 
-    # The sandbox shows the emulator's directory as a tree.
+    # The sandbox shows the emulator's directory as a tree with counts; a click on a
+    # department lists its people (paged), each with title and manager.
     driver.get(f"{console.url}/admin/sandbox")
-    wait_for(driver, lambda d: "Engineering" in text_of(d, "main"))
-    assert "Li Na" in text_of(driver, "main") and "reports to Wang Wei" in text_of(driver, "main")
+    wait_for(driver, lambda d: "Engineering" in text_of(d, ".sandbox-tree"))
+    assert "Wang Wei" in text_of(driver, ".sandbox-people")  # the root's own people first
+    driver.find_element(By.LINK_TEXT, "Engineering").click()
+    wait_for(driver, lambda d: "Li Na" in text_of(d, ".sandbox-people"))
+    assert "reports to Wang Wei" in text_of(driver, ".sandbox-people")
     screenshot(driver, console, "05-sandbox")
 
     # A viewer sees a person's page without the button, and the request itself is refused.
@@ -397,11 +401,18 @@ def test_newcomer_signs_in_with_the_printed_password_and_watches_the_demo_arrive
 
         def arrived(d: Any) -> bool:
             d.get(f"{base}/admin/sandbox")
-            return "Engineering" in text_of(d, "main") and "Head of Engineering" in text_of(
-                d, "main"
-            )
+            return bool(d.find_elements(By.LINK_TEXT, "Engineering"))
 
         wait_for(driver, arrived)
+        # The tree shows the demo's departments with counts; Engineering is one click away.
+        driver.find_element(By.LINK_TEXT, "Engineering").click()
+        wait_for(driver, lambda d: "Engineering" in text_of(d, ".sandbox-people h2"))
+
+        def head_arrived(d: Any) -> bool:
+            d.refresh()  # the department may exist before its people do
+            return "Head of Engineering" in text_of(d, ".sandbox-people")
+
+        wait_for(driver, head_arrived)
         for label, (width, height) in (("desktop", DESKTOP), ("phone", PHONE)):
             driver.set_window_size(width, height)
             driver.save_screenshot(str(shots / f"07-newcomer-sandbox-{label}.png"))

@@ -10,7 +10,9 @@ plus deterministic fault injection and control endpoints under ``/__emulator__/`
 
 Modules: ``config`` (EmulatorConfig), ``state`` (the org), ``users``/``departments``/``roles``/
 ``contact_v1`` (the endpoints), ``limits`` (tokens, QPS, IP bans, faults), ``wire`` (envelopes
-and parameters), ``app`` (the WSGI app and control endpoints), ``server`` (threads and sockets).
+and parameters), ``app`` (the WSGI app and control endpoints), ``server`` (threads and sockets),
+``sandbox_read`` (the paged tree and people reads the console's sandbox makes; ``read_api`` is
+its HTTP reader, ``sandbox_model`` the answers' types).
 """
 
 from scim_bridge.dingtalk.emulator.app import CONTROL_PREFIX, Emulator

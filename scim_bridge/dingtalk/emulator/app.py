@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from werkzeug.wrappers import Request, Response
 
 from scim_bridge.dingtalk.callback_crypto import decode_aes_key
-from scim_bridge.dingtalk.emulator import contact_v1, departments, roles, users
+from scim_bridge.dingtalk.emulator import contact_v1, departments, roles, sandbox_read, users
 from scim_bridge.dingtalk.emulator.admin import AdminConsole
 from scim_bridge.dingtalk.emulator.callbacks import WRITE_EVENTS, CallbackSender, event_for
 from scim_bridge.dingtalk.emulator.config import FAULT_KINDS, EmulatorConfig
 from scim_bridge.dingtalk.emulator.limits import FaultPlan, IpLimiter, RateLimiter, TokenStore
+from scim_bridge.dingtalk.emulator.sandbox_read import MemberIndex
 from scim_bridge.dingtalk.emulator.state import Directory
 from scim_bridge.dingtalk.emulator.wire import (
     TOPAPI,
@@ -227,6 +228,9 @@ class Emulator:
         self._calls: deque[dict[str, Any]] = deque(maxlen=MAX_CALLS_KEPT)
         self._seq = 0
         self._generation = 0  # bumped by reset(): calls in flight across a reset go unlogged
+        # Counts every possible change to the org: the sandbox's member index rebuilds on it.
+        self._revision = 0
+        self._members = MemberIndex()
         #: Contact-change pushes to config.callback_url (dingtalk-api.md §9), off this thread.
         self.callbacks = CallbackSender(lambda: self.config)
         #: Out-of-band edits, as in DingTalk's admin console (drift for reconcile's tests).
@@ -278,6 +282,7 @@ class Emulator:
             self._faults.reseed(self.config.seed)
             self._calls.clear()
             self._generation += 1
+            self._revision += 1
 
     def load(self, snapshot: dict[str, Any]) -> None:
         """Replace the org with a snapshot in the format ``snapshot()`` returns."""
@@ -290,11 +295,19 @@ class Emulator:
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ValueError(f"snapshot is malformed: {exc!r}") from None
             self.directory = fresh
+            self._revision += 1
 
     def edit(self, change: Callable[[Directory, float], T]) -> T:
         """Run a change on the org under the emulator's lock (the admin console's way in)."""
         with self._lock:
+            self._revision += 1
             return change(self.directory, self.config.clock())
+
+    def inspect(self, look: Callable[[Directory, MemberIndex], T]) -> T:
+        """Run a read of the org under the lock, its member index current (sandbox_read.py)."""
+        with self._lock:
+            self._members.refresh(self.directory, self._revision)
+            return look(self.directory, self._members)
 
     def configure(self, **changes: Any) -> None:
         """Change settings at run time (qps, latency, fail_rate, fault_kinds, seed, …)."""
@@ -428,6 +441,7 @@ class Emulator:
                     raise V1Error(400, "invalidParameter", "请求体不是合法的JSON")
                 raise OapiError(47001, "JSON格式错误")  # dingtalk-api.md §11
             with self._lock:
+                self._revision += int(route.write)  # first: a write failing half-way counts
                 payload = route.handler(self, params, config.clock())
             self._touched(call, params, payload)
             self._push_change(route.api, params, payload)
@@ -530,6 +544,8 @@ class Emulator:
         try:
             if action == "state" and method == "GET":
                 return Reply(200, self.snapshot())
+            if action in sandbox_read.ACTIONS and method == "GET":
+                return sandbox_read.answer(self, action, request.args)
             if action == "calls" and method == "GET":
                 return Reply(200, json.dumps(self.calls(), ensure_ascii=False))
             if action == "config" and method == "GET":

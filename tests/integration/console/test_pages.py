@@ -1,5 +1,5 @@
-"""Console pages: headers on every one, figures from the store, the sandbox tree, and no
-DingTalk call from any request (issue 13)."""
+"""Console pages: headers on every one, figures from the store, and no DingTalk call from any
+request (issue 13). The sandbox view's own tests are in test_sandbox_pages.py."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ import pytest
 from console_support import T0, Clock, add_account, csrf_of, sign_in
 
 from scim_bridge.app import create_app
-from scim_bridge.dingtalk.emulator import start_emulator
-from scim_bridge.dingtalk.emulator.read_api import EmulatorStateReader
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import DeadLetter, OutboxEntry
 from scim_bridge.http.admin import SECURITY_HEADERS
@@ -154,63 +152,3 @@ def test_no_page_calls_dingtalk(
         data={"csrf_token": csrf_of(page), "kind": "sync_now", "target": "someone"},
     )
     assert fake_dingtalk.seen == []
-
-
-def test_the_sandbox_shows_the_emulators_tree(
-    console_settings: Settings, database: Database, clock: Clock
-) -> None:
-    add_account(database, "vic", "viewer")
-    with start_emulator() as emulator:
-        emulator.emulator.load(
-            {
-                "org_name": "Acme",
-                "departments": [
-                    {"dept_id": 1, "name": "Acme", "parent_id": 0},
-                    {"dept_id": 2, "name": "Engineering", "parent_id": 1},
-                ],
-                "users": [
-                    {
-                        "userid": "boss",
-                        "name": "Wang Wei",
-                        "mobile": "13800000001",
-                        "dept_id_list": [1],
-                        "title": "CEO",
-                    },
-                    {
-                        "userid": "dev",
-                        "name": "Li Na",
-                        "mobile": "13800000002",
-                        "dept_id_list": [2],
-                        "manager_userid": "boss",
-                    },
-                ],
-            }
-        )
-        app = create_app(
-            console_settings, db=database, clock=clock, sandbox=EmulatorStateReader(emulator.url)
-        )
-        client = app.test_client()
-        sign_in(client, "vic")
-        html = client.get("/admin/sandbox").get_data(as_text=True)
-    assert "Engineering" in html and "Li Na" in html and "reports to Wang Wei" in html
-    assert html.index("Acme") < html.index("Engineering")
-    assert 'href="/admin/sandbox"' in html  # the nav links it when the emulator is in use
-
-
-def test_the_sandbox_says_so_when_the_emulator_is_gone(
-    console_settings: Settings, database: Database, clock: Clock
-) -> None:
-    add_account(database, "vic", "viewer")
-    with start_emulator() as emulator:
-        url = emulator.url
-    app = create_app(console_settings, db=database, clock=clock, sandbox=EmulatorStateReader(url))
-    client = app.test_client()
-    sign_in(client, "vic")
-    answer = client.get("/admin/sandbox")
-    assert answer.status_code == 200
-    assert "the emulator did not answer" in answer.get_data(as_text=True)
-
-
-def test_without_the_emulator_there_is_no_sandbox(as_admin: Any) -> None:
-    assert as_admin.get("/admin/sandbox").status_code == 404
-    assert 'href="/admin/sandbox"' not in as_admin.get("/admin/").get_data(as_text=True)
