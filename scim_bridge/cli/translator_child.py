@@ -58,6 +58,8 @@ class TranslatorChild:
         self.inherited = inherited
         self.pid: int | None = None
         self._stopping = threading.Event()
+        # Held while forking and while stopping: a restart never races the way out.
+        self._forking = threading.Lock()
         self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
@@ -76,8 +78,9 @@ class TranslatorChild:
 
     def stop(self, timeout: float = 20.0) -> None:
         """Ask the translator to finish its change and stop; kill it after ``timeout``."""
-        self._stopping.set()
-        pid, self.pid = self.pid, None
+        with self._forking:
+            self._stopping.set()
+            pid, self.pid = self.pid, None
         if pid is None:
             return
         _signal(pid, signal.SIGTERM)
@@ -114,7 +117,10 @@ class TranslatorChild:
                 return
             backoff = min(backoff * 2, MOST_BACKOFF_SECONDS)
             born = time.monotonic()
-            self.pid = self._fork()
+            with self._forking:
+                if self._stopping.is_set():
+                    return
+                self.pid = self._fork()
 
 
 def run_child(
