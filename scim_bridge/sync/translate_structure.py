@@ -96,7 +96,14 @@ class Structure:
             dept_id = _synced_id(link)
             if dept_id is None or link is None:
                 return self._create_department(spec, want, actor=actor)
-            held = link.snapshot or {}
+            held: Mapping[str, Any] = link.snapshot or {}
+            if link.last_error is not None:
+                # Issue 14: a rename that timed out may have been applied (dingtalk-api.md
+                # §10), so the snapshot may be behind DingTalk: compare with DingTalk itself.
+                try:
+                    held = self.client.get_department(dept_id)
+                except DingTalkNotFound:
+                    return self._create_department(spec, want, actor=actor)
             ops = self.observed(
                 department_ops(spec, dept_id=dept_id, parent_id=parent_id, held=held)
             )

@@ -170,3 +170,32 @@ def test_a_title_changed_back_after_a_timeout_after_apply_is_sent_again(
     title("Engineer 1")
     worker.run_until_idle()
     assert emulator.emulator.users()["pat"]["title"] == "Engineer 1"
+
+
+def test_a_rename_back_after_a_timeout_after_apply_renames_the_department_back(
+    scim_as: Callable[..., Any], worker: Worker, emulator: RunningEmulator
+) -> None:
+    scim = scim_as("okta-a")
+    _user_id, north = in_north(scim, worker, emulator)
+    dept = dept_id(emulator, "North")
+
+    def rename(value: str) -> None:
+        body = {"op": "replace", "path": "displayName", "value": value}
+        answer = scim.patch(f"/Groups/{north}", {"schemas": [PATCH], "Operations": [body]})
+        assert answer.status_code in (200, 204), answer.json
+
+    rename("Northern")
+    emulator.emulator.configure(
+        fail_rate=1.0,
+        fault_kinds=("timeout_after_apply",),
+        faults_on_writes_only=True,
+        timeout_stall=STALL,
+    )
+    worker.run_until_idle()
+    assert emulator.emulator.departments()[dept]["name"] == "Northern"
+
+    emulator.emulator.configure(fail_rate=0.0)
+    rename("North")
+    worker.run_until_idle()
+    assert emulator.emulator.departments()[dept]["name"] == "North"
+    assert placed_in(emulator, "pat") == [dept]
