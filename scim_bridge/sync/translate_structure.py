@@ -78,9 +78,16 @@ class Structure:
     # --- departments -------------------------------------------------------------------------
 
     def ensure_department(
-        self, specs: Mapping[str, DepartmentSpec], key: str, *, actor: str | None
+        self,
+        specs: Mapping[str, DepartmentSpec],
+        key: str,
+        *,
+        actor: str | None,
+        reread: bool = False,
     ) -> int:
-        """Return the dept_id for a department key, creating or updating it (parents first)."""
+        """Return the dept_id for a department key, creating or updating it (parents first).
+
+        ``reread``: compare with DingTalk, not the snapshot (a takeover, sync/claims.py)."""
         if key == ROOT_KEY:
             return ROOT_DEPT_ID
         spec = specs[key]
@@ -97,7 +104,7 @@ class Structure:
             if dept_id is None or link is None:
                 return self._create_department(spec, want, actor=actor)
             held: Mapping[str, Any] = link.snapshot or {}
-            if link.last_error is not None:
+            if reread or link.last_error is not None:
                 # Issue 14: a rename that timed out may have been applied (dingtalk-api.md
                 # §10), so the snapshot may be behind DingTalk: compare with DingTalk itself.
                 try:

@@ -111,11 +111,11 @@ class Translator:
         """Bring DingTalk in line with one directory resource; raise DingTalkError on failure.
 
         ``unsure``: an earlier translation may have written to DingTalk without recording it
-        (its worker died), so a person is compared with DingTalk itself, not the snapshot."""
+        (its worker died), so it is compared with DingTalk itself, not the snapshot."""
         if resource_type == "User":
             self.sync_user(resource_id, actor=actor, unsure=unsure)
         elif resource_type == "Group":
-            self.sync_group(resource_id, actor=actor)
+            self.sync_group(resource_id, actor=actor, unsure=unsure)
         else:
             raise ValueError(f"unknown resource type {resource_type!r}")
 
@@ -187,12 +187,12 @@ class Translator:
             link = link_of(session, USER, user_id)
         return _UserRead(projection, specs, roles, link, manager_userid)
 
-    def sync_group(self, group_id: str, *, actor: str | None = None) -> None:
+    def sync_group(self, group_id: str, *, actor: str | None = None, unsure: bool = False) -> None:
         """Rename, move, create or delete the department a group stands for."""
         with self.record.translation("Group", group_id):
-            self._sync_group(group_id, actor=actor)
+            self._sync_group(group_id, actor=actor, unsure=unsure)
 
-    def _sync_group(self, group_id: str, *, actor: str | None) -> None:
+    def _sync_group(self, group_id: str, *, actor: str | None, unsure: bool) -> None:
         key = group_key(group_id)
         with self.db.read() as session:
             view = DatabaseDirectory(session)
@@ -213,7 +213,7 @@ class Translator:
         if as_role is not None:
             self.structure.ensure_role(as_role, actor=actor)
         if key in spec_map:
-            self.structure.ensure_department(spec_map, key, actor=actor)
+            self.structure.ensure_department(spec_map, key, actor=actor, reread=unsure)
             return
         if link is None or link.state == REMOVED or not link.dingtalk_id:
             return

@@ -199,3 +199,33 @@ def test_a_rename_back_after_a_timeout_after_apply_renames_the_department_back(
     worker.run_until_idle()
     assert emulator.emulator.departments()[dept]["name"] == "North"
     assert placed_in(emulator, "pat") == [dept]
+
+
+def test_a_rename_back_after_a_worker_died_mid_rename_renames_the_department_back(
+    scim_as: Callable[..., Any],
+    worker: Worker,
+    emulator: RunningEmulator,
+    database: Database,
+    client: DingTalkClient,
+) -> None:
+    scim = scim_as("okta-a")
+    _user_id, north = in_north(scim, worker, emulator)
+    dept = dept_id(emulator, "North")
+
+    def rename(value: str) -> None:
+        body = {"op": "replace", "path": "displayName", "value": value}
+        answer = scim.patch(f"/Groups/{north}", {"schemas": [PATCH], "Operations": [body]})
+        assert answer.status_code in (200, 204), answer.json
+
+    # A worker claims the rename, sends it, and dies before recording it.
+    rename("Northern")
+    with database.write() as session:
+        taken = claims.claim_batch(
+            session, owner="host:4242:dead", now=datetime.now(UTC), limit=10, lease=timedelta(0)
+        )
+    assert north in {c.resource_id for c in taken}
+    client.update_department(dept, {"name": "Northern"})
+
+    rename("North")
+    worker.run_until_idle()
+    assert emulator.emulator.departments()[dept]["name"] == "North"
