@@ -229,3 +229,26 @@ def test_a_rename_back_after_a_worker_died_mid_rename_renames_the_department_bac
     rename("North")
     worker.run_until_idle()
     assert emulator.emulator.departments()[dept]["name"] == "North"
+
+
+def test_only_a_row_whose_lease_lapsed_under_its_owner_is_claimed_orphaned(
+    scim_as: Callable[..., Any], database: Database
+) -> None:
+    scim = scim_as("okta-a")
+    scim.post("/Groups", {"displayName": "North"})
+    now = datetime.now(UTC)
+
+    def claim(owner: str) -> claims.Claim:
+        with database.write() as session:
+            (taken,) = claims.claim_batch(
+                session, owner=owner, now=datetime.now(UTC), limit=1, lease=timedelta(0)
+            )
+        return taken
+
+    first = claim("host:1:a")
+    assert not first.orphaned  # never claimed before
+    taken_over = claim("host:2:b")  # a's lease lapsed while a still held the row
+    assert taken_over.orphaned
+    with database.write() as session:  # b settles it: retried later, owner cleared
+        claims.postpone(session, taken_over, owner="host:2:b", until=now, count_attempt=True)
+    assert not claim("host:3:c").orphaned
