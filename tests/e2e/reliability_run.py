@@ -200,7 +200,9 @@ def _scenario(
     _all_up(c, ports)
     say("load over; waiting for the outbox to drain")
     started = time.monotonic()
-    c.wait_converged(timeout=max(180.0, summary.seconds))
+    # The backlog DingTalk's quota leaves grows with the load (more on SQLite, whose API
+    # answers faster): a bound, not a timing assertion.
+    c.wait_converged(timeout=max(240.0, 2 * summary.seconds))
     summary.converged_seconds = round(time.monotonic() - started, 1)
     _judge(c, writers, urls, stats, summary)
     if summary.differences:  # the cluster and the emulator go with the run: keep the why
