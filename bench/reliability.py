@@ -32,6 +32,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=300.0, help="seconds of load")
     parser.add_argument("--seed", type=int, default=1, help="chooses the writes and the kills")
     parser.add_argument("--clients", type=int, default=3, help="IdP clients writing at once")
+    parser.add_argument(
+        "--sqlite", action="store_true", help="share a SQLite file (no database crash)"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(E2E))  # the scenario lives beside the e2e tests that run it
     from reliability_run import run
@@ -43,12 +46,13 @@ def main() -> int:
         seconds=args.seconds,
         seed=args.seed,
         clients=args.clients,
+        sqlite=args.sqlite,
         say=lambda line: print(f"[{time.monotonic() - started:6.1f} s] {line}", flush=True),
     )
     if summary.clean:
         shutil.rmtree(workdir, ignore_errors=True)
     else:  # the processes' logs, to find out why
-        print(f"logs kept in {workdir}")
+        print(f"logs kept in {workdir}; evidence: {summary.evidence or 'none'}")
     print(f"reliability run, {time.monotonic() - started:.0f} s in all:")
     print("\n".join(summary.lines()))
     for line in summary.differences + summary.unreflected + summary.duplicates:

@@ -30,6 +30,10 @@ class Claim:
     claimed_at: datetime | None = None
     #: The row's priority lane (directory/outbox.py); the client lets lane 0 jump its queue.
     lane: int = Lane.BULK
+    #: Issue 14: the row was taken over from an owner whose lease lapsed (a worker killed, or
+    #: cut off from a restarting database, mid-translation). What that owner sent DingTalk
+    #: may be applied and never recorded, so the last-applied snapshot is not to be trusted.
+    orphaned: bool = False
 
 
 def claim_batch(
@@ -58,6 +62,7 @@ def claim_batch(
             OutboxEntry.actor,
             OutboxEntry.first_changed_at,
             OutboxEntry.lane,
+            OutboxEntry.lease_owner,
         )
         .where(
             OutboxEntry.lane <= int(max_lane),
@@ -79,7 +84,11 @@ def claim_batch(
     if session.get_bind().dialect.name == "postgresql":
         # Several workers: each skips rows another is claiming right now (design.md).
         stmt = stmt.with_for_update(skip_locked=True)
-    claims = [Claim(*row[:7], claimed_at=now, lane=row[7]) for row in session.execute(stmt)]
+    claims = [
+        # Every way a row is settled clears its owner: one still named is a lapsed lease's.
+        Claim(*row[:7], claimed_at=now, lane=row[7], orphaned=row[8] is not None)
+        for row in session.execute(stmt)
+    ]
     if claims:
         session.execute(
             update(OutboxEntry)

@@ -256,16 +256,32 @@ class People:
         rules: MappingRules,
         *,
         actor: str | None,
+        reread: bool = False,
     ) -> None:
-        """Bring the linked person in line with ``desired``; put them back if deleted by hand."""
+        """Bring the linked person in line with ``desired``; put them back if deleted by hand.
+
+        ``reread``: compare with the person DingTalk holds, not the last snapshot recorded
+        (which an applied but unrecorded write left behind; dingtalk-api.md §12.4)."""
         userid = str(link.dingtalk_id)
-        try:
-            self._update_remote(user_id, userid, link.snapshot or {}, desired, rules, actor=actor)
-        except DingTalkNotFound:
+        current = self._held(userid, link, reread=reread)
+        if current is not None:
+            try:
+                self._update_remote(user_id, userid, current, desired, rules, actor=actor)
+            except DingTalkNotFound:
+                current = None
+        if current is None:
             # Someone removed the person in DingTalk: put them back (reconciliation).
             self._create(user_id, userid, desired, rules, actor=actor)
             return
         self.record.save_link(USER, user_id, userid, desired)
+
+    def _held(self, userid: str, link: Link, *, reread: bool) -> Mapping[str, Any] | None:
+        """What DingTalk holds for the person: the last snapshot, or DingTalk's own answer
+        when told to re-read (None: the person is gone)."""
+        if not reread:
+            return link.snapshot or {}
+        remote = self.client.find_user(userid)
+        return None if remote is None else as_snapshot(remote)
 
     def _update_remote(
         self,

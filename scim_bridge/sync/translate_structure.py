@@ -78,9 +78,16 @@ class Structure:
     # --- departments -------------------------------------------------------------------------
 
     def ensure_department(
-        self, specs: Mapping[str, DepartmentSpec], key: str, *, actor: str | None
+        self,
+        specs: Mapping[str, DepartmentSpec],
+        key: str,
+        *,
+        actor: str | None,
+        reread: bool = False,
     ) -> int:
-        """Return the dept_id for a department key, creating or updating it (parents first)."""
+        """Return the dept_id for a department key, creating or updating it (parents first).
+
+        ``reread``: compare with DingTalk, not the snapshot (a takeover, sync/claims.py)."""
         if key == ROOT_KEY:
             return ROOT_DEPT_ID
         spec = specs[key]
@@ -96,7 +103,14 @@ class Structure:
             dept_id = _synced_id(link)
             if dept_id is None or link is None:
                 return self._create_department(spec, want, actor=actor)
-            held = link.snapshot or {}
+            held: Mapping[str, Any] = link.snapshot or {}
+            if reread or link.last_error is not None:
+                # Issue 14: a rename that timed out may have been applied (dingtalk-api.md
+                # §10), so the snapshot may be behind DingTalk: compare with DingTalk itself.
+                try:
+                    held = self.client.get_department(dept_id)
+                except DingTalkNotFound:
+                    return self._create_department(spec, want, actor=actor)
             ops = self.observed(
                 department_ops(spec, dept_id=dept_id, parent_id=parent_id, held=held)
             )

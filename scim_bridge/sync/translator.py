@@ -100,24 +100,34 @@ class Translator:
 
     # --- entry points ------------------------------------------------------------------------
 
-    def sync(self, resource_type: str, resource_id: str, *, actor: str | None = None) -> None:
-        """Bring DingTalk in line with one directory resource; raise DingTalkError on failure."""
+    def sync(
+        self,
+        resource_type: str,
+        resource_id: str,
+        *,
+        actor: str | None = None,
+        unsure: bool = False,
+    ) -> None:
+        """Bring DingTalk in line with one directory resource; raise DingTalkError on failure.
+
+        ``unsure``: an earlier translation may have written to DingTalk without recording it
+        (its worker died), so it is compared with DingTalk itself, not the snapshot."""
         if resource_type == "User":
-            self.sync_user(resource_id, actor=actor)
+            self.sync_user(resource_id, actor=actor, unsure=unsure)
         elif resource_type == "Group":
-            self.sync_group(resource_id, actor=actor)
+            self.sync_group(resource_id, actor=actor, unsure=unsure)
         else:
             raise ValueError(f"unknown resource type {resource_type!r}")
 
-    def sync_user(self, user_id: str, *, actor: str | None = None) -> None:
+    def sync_user(self, user_id: str, *, actor: str | None = None, unsure: bool = False) -> None:
         """Create, update, move or remove one person in DingTalk."""
         # One translation of a person at a time: a department removal re-projects its members
         # inline, possibly while a pool thread holds the same person's outbox row.
         stripe = self._user_locks[zlib.crc32(user_id.encode()) % len(self._user_locks)]
         with stripe, self.record.translation("User", user_id):
-            self._sync_user(user_id, actor=actor)
+            self._sync_user(user_id, actor=actor, unsure=unsure)
 
-    def _sync_user(self, user_id: str, *, actor: str | None) -> None:
+    def _sync_user(self, user_id: str, *, actor: str | None, unsure: bool) -> None:
         read = self._read_user(user_id)
         projection, link = read.projection, read.link
         if projection is None or projection.action == REMOVE:
@@ -141,7 +151,11 @@ class Translator:
             self._wake_reports(user_id)
         else:
             desired[HELD_ROLES] = held_roles(link.snapshot)
-            self.people.update(user_id, link, desired, self.rules, actor=actor)
+            # Issue 14: after a failed attempt (last_error; cleared by each recorded success: a
+            # write that timed out may have been applied, dingtalk-api.md §10) or a takeover,
+            # DingTalk may be ahead of the snapshot, and a diff against it would miss a move.
+            reread = unsure or link.last_error is not None
+            self.people.update(user_id, link, desired, self.rules, actor=actor, reread=reread)
         if read.roles or desired[HELD_ROLES]:
             self.structure.give_roles(user_id, read.roles, desired, actor=actor)
         # A manager not yet in DingTalk is set once they are (scim-idp-notes §3.3).
@@ -173,12 +187,12 @@ class Translator:
             link = link_of(session, USER, user_id)
         return _UserRead(projection, specs, roles, link, manager_userid)
 
-    def sync_group(self, group_id: str, *, actor: str | None = None) -> None:
+    def sync_group(self, group_id: str, *, actor: str | None = None, unsure: bool = False) -> None:
         """Rename, move, create or delete the department a group stands for."""
         with self.record.translation("Group", group_id):
-            self._sync_group(group_id, actor=actor)
+            self._sync_group(group_id, actor=actor, unsure=unsure)
 
-    def _sync_group(self, group_id: str, *, actor: str | None) -> None:
+    def _sync_group(self, group_id: str, *, actor: str | None, unsure: bool) -> None:
         key = group_key(group_id)
         with self.db.read() as session:
             view = DatabaseDirectory(session)
@@ -199,7 +213,7 @@ class Translator:
         if as_role is not None:
             self.structure.ensure_role(as_role, actor=actor)
         if key in spec_map:
-            self.structure.ensure_department(spec_map, key, actor=actor)
+            self.structure.ensure_department(spec_map, key, actor=actor, reread=unsure)
             return
         if link is None or link.state == REMOVED or not link.dingtalk_id:
             return

@@ -227,7 +227,9 @@ class Worker:
         try:
             # Issue 14: a leaver's calls take the next free slot of DingTalk's quota.
             with self.translator.client.urgent(claim.lane == Lane.DEPROVISION):
-                self.translator.sync(claim.resource_type, claim.resource_id, actor=claim.actor)
+                self.translator.sync(
+                    claim.resource_type, claim.resource_id, actor=claim.actor, unsure=claim.orphaned
+                )
         except (Throttled, IpBanned) as exc:
             # DingTalk asked us to slow down: wait as long as it says; no attempt is spent.
             until = self.clock() + timedelta(seconds=max(exc.retry_after, 1.0))

@@ -27,7 +27,7 @@ def test_load_faults_kills_and_a_database_crash_leave_dingtalk_exact(tmp_path: P
         pytest.skip(f"{missing}: the reliability test needs a PostgreSQL cluster of its own")
     summary = run(tmp_path, seconds=SECONDS, seed=SEED)
     print("\n".join(summary.lines()))
-    assert summary.differences == []
+    assert summary.differences == [], f"evidence kept in {summary.evidence}"
     assert summary.unreflected == []
     assert summary.duplicates == []
     assert summary.dead_letters == []
