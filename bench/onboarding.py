@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from onboarding_timeline import report as timeline_report
 from report import machine_line, replace_section
 from sync_lag import Bridge, seed
 
@@ -39,6 +40,7 @@ def run(bridge: Bridge, people: int, qps: float, *, first: int = 0) -> dict[str,
     emulator = bridge.emulator.emulator
     before = emulator.user_count()
     accepted: dict[str, float] = {}
+    wall0 = time.time()  # the emulator logs calls in wall-clock time
     t0 = time.monotonic()
 
     def post() -> None:
@@ -56,6 +58,7 @@ def run(bridge: Bridge, people: int, qps: float, *, first: int = 0) -> dict[str,
     poster.join()
     minimum = people / qps
     return {
+        "wall0": wall0,
         "people": people,
         "qps": qps,
         "accepted_s": accepted["s"],
@@ -89,11 +92,18 @@ def main() -> None:
     parser.add_argument("--qps", type=float, default=20.0, help="DingTalk QPS per API")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="DingTalk latency")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument(
+        "--timeline", action="store_true", help="print where the time went (the call record)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         bridge = Bridge(Path(tmp), qps=args.qps, latency=args.latency_ms / 1000)
         try:
             result = run(bridge, args.people, args.qps)
+            if args.timeline:
+                calls = bridge.emulator.emulator.calls()
+                end = result["wall0"] + result["elapsed_s"]
+                print("\n".join(timeline_report(calls, result["wall0"], args.qps, end)))
         finally:
             bridge.stop()
     lines = table(result)
