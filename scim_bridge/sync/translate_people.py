@@ -73,17 +73,11 @@ class People:
         known = link.dingtalk_id if link is not None else None
         holders: dict[str, str] = {}
         matches: list[tuple[str, str]] | None = None
-        # Issue 14: the lookup by mobile is one more call, and one more round trip, on the path
-        # of every creation. DingTalk refuses a create whose mobile is taken (60104, §3.1), so
-        # a new person is created first and looked up only if DingTalk says the mobile (or
-        # another unique field) is taken; the e-mail and job-number index costs no call.
-        deferred = ("mobile",) if "mobile" in rules.link.by else ()
+        # Issue 14: the lookup by mobile waits until DingTalk refuses the create (_look_up).
+        deferred: tuple[str, ...] = ("mobile",) if "mobile" in rules.link.by else ()
         while True:
             if matches is None and not (known and known not in holders):
-                matches = self.matches(projection.link_by, rules.link.by, skip=deferred)
-                if matches and deferred:  # someone matched: every key decides, as before
-                    deferred = ()
-                    matches = self.matches(projection.link_by, rules.link.by)
+                matches, deferred = self._look_up(projection, rules, deferred)
             choice = decide.choose_person(
                 user_id,
                 derived=projection.userid,
@@ -122,6 +116,22 @@ class People:
                 deferred, matches, known = (), None, None
                 continue
             return
+
+    def _look_up(
+        self, projection: UserProjection, rules: MappingRules, deferred: tuple[str, ...]
+    ) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+        """Match the link keys, leaving the ``deferred`` ones out unless another key matched.
+
+        The lookup by mobile is one more DingTalk call, and one more round trip, on the path of
+        every creation (issue 14). DingTalk refuses a create whose mobile it already has and
+        creates nothing (60104, dingtalk-api.md §3.1), so a new person is created first and
+        looked up only after such a refusal; the e-mail and job-number index costs no call.
+        When it names someone, every key decides, as before. Returns what is still deferred.
+        """
+        matches = self.matches(projection.link_by, rules.link.by, skip=deferred)
+        if matches and deferred:
+            return self.matches(projection.link_by, rules.link.by), ()
+        return matches, deferred
 
     def _refusal(
         self,
