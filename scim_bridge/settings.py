@@ -140,8 +140,10 @@ class Settings:
     # Issue 11 (auditdt): days the audit trail keeps records; the worker prunes older ones
     # daily, and `audit verify` verifies from the retained start (docs/audit.md, Retention).
     audit_retention_days: int = 400
-    # Translator threads per worker: enough in-flight calls to keep DingTalk's quota full.
-    sync_threads: int = 8
+    # Translator threads per worker: enough in-flight calls to keep DingTalk's quota full
+    # (issue 14: a creation holds its thread ~0.3 s, limiter wait and database included, so
+    # 20 QPS needs ~6 at work; 16 leaves room for a slow database or a loaded host).
+    sync_threads: int = 16
     # Transient failures: attempts before the dead-letter list.
     sync_max_attempts: int = 8
     # Transient failures: the first backoff in seconds, doubling with each attempt (jittered).

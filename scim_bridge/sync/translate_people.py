@@ -73,9 +73,11 @@ class People:
         known = link.dingtalk_id if link is not None else None
         holders: dict[str, str] = {}
         matches: list[tuple[str, str]] | None = None
+        # Issue 14: the lookup by mobile waits until DingTalk refuses the create (_look_up).
+        deferred: tuple[str, ...] = ("mobile",) if "mobile" in rules.link.by else ()
         while True:
             if matches is None and not (known and known not in holders):
-                matches = self.matches(projection.link_by, rules.link.by)
+                matches, deferred = self._look_up(projection, rules, deferred)
             choice = decide.choose_person(
                 user_id,
                 derived=projection.userid,
@@ -97,12 +99,39 @@ class People:
             if holder is not None:
                 holders[choice.userid] = holder
                 continue
-            with self._reserved(user_id, choice.userid, before=link):
-                if existing is not None:
-                    self._adopt(user_id, str(choice.key), existing, desired, rules, actor=actor)
-                else:
-                    self._create(user_id, choice.userid, desired, rules, actor=actor)
+            try:
+                with self._reserved(user_id, choice.userid, before=link):
+                    if existing is not None:
+                        self._adopt(user_id, str(choice.key), existing, desired, rules, actor=actor)
+                    else:
+                        tentative = bool(deferred)
+                        self._create(
+                            user_id, choice.userid, desired, rules, actor=actor, tentative=tentative
+                        )
+            except DingTalkConflict as exc:
+                if not deferred or exc.field in (None, "userid"):
+                    raise
+                # Taken by someone DingTalk has: look them up by every key, then decide again
+                # (the reservation is released; a retried create's userid is no longer forced).
+                deferred, matches, known = (), None, None
+                continue
             return
+
+    def _look_up(
+        self, projection: UserProjection, rules: MappingRules, deferred: tuple[str, ...]
+    ) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+        """Match the link keys, leaving the ``deferred`` ones out unless another key matched.
+
+        The lookup by mobile is one more DingTalk call, and one more round trip, on the path of
+        every creation (issue 14). DingTalk refuses a create whose mobile it already has and
+        creates nothing (60104, dingtalk-api.md §3.1), so a new person is created first and
+        looked up only after such a refusal; the e-mail and job-number index costs no call.
+        When it names someone, every key decides, as before. Returns what is still deferred.
+        """
+        matches = self.matches(projection.link_by, rules.link.by, skip=deferred)
+        if matches and deferred:
+            return self.matches(projection.link_by, rules.link.by), ()
+        return matches, deferred
 
     def _refusal(
         self,
@@ -145,19 +174,23 @@ class People:
             raise
 
     def matches(
-        self, link_by: tuple[tuple[str, str], ...], keys: tuple[str, ...]
+        self,
+        link_by: tuple[tuple[str, str], ...],
+        keys: tuple[str, ...],
+        *,
+        skip: tuple[str, ...] = (),
     ) -> list[tuple[str, str]]:
         """Find the DingTalk people this one's link keys name: (key, userid) in policy order.
 
         Mobile through DingTalk's lookup (dingtalk-api.md §3.6); e-mail and job number, which
         DingTalk cannot look up, through an index of the whole DingTalk directory, walked at
-        most every ten minutes.
+        most every ten minutes. Keys in ``skip`` are not looked up.
         """
         values = dict(link_by)
         found: list[tuple[str, str]] = []
         for key in keys:
             value = values.get(key)
-            if not value:
+            if not value or key in skip:
                 continue
             if key == "mobile":
                 userid = self.client.get_userid_by_mobile(value)
@@ -211,24 +244,24 @@ class People:
         rules: MappingRules,
         *,
         actor: str | None,
+        tentative: bool = False,
     ) -> None:
-        """Create the person under ``userid``, or complete a create DingTalk already applied."""
-        (op,) = self.observed(
-            [
-                decide.create_user(
-                    user_id,
-                    userid,
-                    user_fields(desired),
-                    dept_ids=desired[DEPT_LIST],
-                    manager_userid=desired.get(MANAGER),
-                )
-            ]
+        """Create the person under ``userid``, or complete a create DingTalk already applied.
+
+        ``tentative``: made before the lookup by mobile (link_person); the observer sees the
+        create only once it is not refused, since a refused one is decided again.
+        """
+        op = decide.create_user(
+            user_id,
+            userid,
+            user_fields(desired),
+            dept_ids=desired[DEPT_LIST],
+            manager_userid=desired.get(MANAGER),
         )
+        if not tentative:
+            self.observed([op])
         try:
             sent = apply.create_person(self.client, userid, op, desired)
-            self.record.event(
-                "User", user_id, "create", userid, "ok", fields=sent.fields, actor=actor
-            )
         except (AmbiguousWrite, DingTalkConflict) as exc:
             if isinstance(exc, DingTalkConflict) and exc.field not in (None, "userid"):
                 raise
@@ -242,10 +275,18 @@ class People:
             if holder is not None:
                 how = f"DingTalk {exc.reason}"
                 raise self.conflict(user_id, userid, holder, how=how) from exc
+            if tentative:
+                self.observed([op])
             self.record.event(
                 "User", user_id, "adopt", userid, "ok", detail=exc.reason, actor=actor
             )
             self._update_remote(user_id, userid, as_snapshot(existing), desired, rules, actor=actor)
+        else:
+            if tentative:
+                self.observed([op])
+            self.record.event(
+                "User", user_id, "create", userid, "ok", fields=sent.fields, actor=actor
+            )
         self.record.save_link(USER, user_id, userid, desired)
 
     def update(
