@@ -304,7 +304,10 @@ class People:
         ``reread``: compare with the person DingTalk holds, not the last snapshot recorded
         (which an applied but unrecorded write left behind; dingtalk-api.md §12.4)."""
         userid = str(link.dingtalk_id)
-        current = self._held(userid, link, reread=reread)
+        current: Mapping[str, Any] | None = link.snapshot or {}
+        if reread:  # None: the person is gone
+            remote = self.client.find_user(userid)
+            current = None if remote is None else as_snapshot(remote)
         if current is not None:
             try:
                 self._update_remote(user_id, userid, current, desired, rules, actor=actor)
@@ -315,14 +318,6 @@ class People:
             self._create(user_id, userid, desired, rules, actor=actor)
             return
         self.record.save_link(USER, user_id, userid, desired)
-
-    def _held(self, userid: str, link: Link, *, reread: bool) -> Mapping[str, Any] | None:
-        """What DingTalk holds for the person: the last snapshot, or DingTalk's own answer
-        when told to re-read (None: the person is gone)."""
-        if not reread:
-            return link.snapshot or {}
-        remote = self.client.find_user(userid)
-        return None if remote is None else as_snapshot(remote)
 
     def _update_remote(
         self,

@@ -109,7 +109,7 @@ class Worker:
         # On start: re-project whoever the mapping changed for while we were down. Its own
         # thread, not a one-shot scheduler job: a scheduler shut down just as it ran that job
         # fails in its own thread (APScheduler's JobLookupError on removing the spent job).
-        threading.Thread(target=self._reproject_on_start, name="reproject", daemon=True).start()
+        threading.Thread(target=self.reproject, name="reproject", daemon=True).start()
         log.info("worker %s started with %d threads", self.owner, self.config.threads)
         with ThreadPoolExecutor(self.config.threads, thread_name_prefix="translate") as pool:
             try:
@@ -346,16 +346,14 @@ class Worker:
 
     def reproject(self) -> None:
         """Queue the resources whose desired state differs from what was applied."""
-        queued = self.translator.reproject_changed()
+        try:
+            queued = self.translator.reproject_changed()
+        except Exception:  # the next mapping change, run or restart tries again
+            log.exception("re-projecting failed")
+            return
         if queued:
             log.info("mapping: %d resource(s) queued for re-projection", queued)
             self.wakeup.set()
-
-    def _reproject_on_start(self) -> None:
-        try:
-            self.reproject()
-        except Exception:  # the next mapping change or a restart tries again
-            log.exception("re-projecting on start failed")
 
     def reload_rules(self) -> None:
         """Load the mapping file again; adopt it and re-project if it changed."""
