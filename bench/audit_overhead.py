@@ -15,6 +15,13 @@ fair denominator for the trail's share of a request.
     .venv/bin/python bench/audit_overhead.py
     .venv/bin/python bench/audit_overhead.py --app --rounds 20 --ops 100
     .venv/bin/python bench/audit_overhead.py --postgres postgresql://postgres@127.0.0.1:55433/postgres
+
+``--instructions`` counts instead of timing (bench/instructions.py, under callgrind): the
+instructions per POST and PATCH /Users through the app with the trail off and on, the
+sequencer's share per record included, and the ratio; repeatable where wall time is not.
+
+    .venv/bin/python bench/audit_overhead.py --instructions --ops 100
+    .venv/bin/python bench/audit_overhead.py --instructions --ops 100 --postgres postgresql://...
 """
 
 from __future__ import annotations
@@ -178,6 +185,17 @@ def fresh_postgres(base: str) -> tuple[str, Callable[[], None]]:
     return admin_url.set(database=name).render_as_string(hide_password=False), drop
 
 
+def count_instructions(args: argparse.Namespace) -> int:
+    """Print the instructions per write with the trail off and on, SQLite then PostgreSQL."""
+    import instructions
+
+    common = ["--compare", "audit_enabled", "--ops", str(min(args.ops, 200))]
+    instructions.main(common)
+    if args.postgres:
+        instructions.main([*common, "--database-url", args.postgres])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure SQLite, and PostgreSQL when --postgres names a server."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -186,7 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4, help="writer threads (4)")
     parser.add_argument("--postgres", default="", help="a PostgreSQL server URL to measure too")
     parser.add_argument("--app", action="store_true", help="through the Flask app (SQLite)")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions (callgrind), off vs on"
+    )
     args = parser.parse_args(argv)
+    if args.instructions:
+        return count_instructions(args)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         upgrade(url)

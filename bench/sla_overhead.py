@@ -22,6 +22,13 @@ runs on an empty PostgreSQL database (its tables are dropped and rebuilt). Asser
 
     .venv/bin/python bench/sla_overhead.py --writes 100 --users 50 --rounds 2   # a quick look
     .venv/bin/python bench/sla_overhead.py --rounds 8                           # the real run
+
+``--instructions`` counts instead of timing (bench/instructions.py, under callgrind): the
+instructions per POST /Users (and PATCH) and per user the translator projects, with the
+bookkeeping off and on, and the ratio; repeatable where wall time is not. ``--writes`` and
+``--users`` are then the operations counted (keep them small: callgrind is ~50x slower).
+
+    .venv/bin/python bench/sla_overhead.py --instructions --writes 100 --users 60
 """
 
 from __future__ import annotations
@@ -116,6 +123,19 @@ def report(name: str, rates: dict[bool, list[Rate]], size: int) -> list[str]:
     ]
 
 
+def count_instructions(args: argparse.Namespace) -> None:
+    """Print the instructions per SCIM write and per translated user, bookkeeping off vs on."""
+    import instructions
+
+    names = {"both": "metrics_enabled,sla_enabled", "sla": "sla_enabled"}
+    toggled = names.get(args.toggle, "metrics_enabled")
+    backend = ["--database-url", args.database_url] if args.database_url else []
+    instructions.main(["--compare", toggled, "--ops", str(args.writes), *backend])
+    instructions.main(
+        ["--workload", "translator", "--compare", toggled, "--ops", str(args.users), *backend]
+    )
+
+
 def main() -> None:
     """Run both measures and print the numbers."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -124,7 +144,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--toggle", choices=("both", "sla", "metrics"), default="both")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions (callgrind), off vs on"
+    )
     args = parser.parse_args()
+    if args.instructions:
+        count_instructions(args)
+        return
     emulator = start_emulator(EmulatorConfig(qps=0))
     cfg = emulator.emulator.config
     writes: dict[bool, list[Rate]] = {True: [], False: []}

@@ -34,9 +34,16 @@ REDACTED = "[redacted]"
 MAX_ERROR_DETAIL = 500
 
 
+#: One encoder for every record: ``json.dumps`` with options builds a new JSONEncoder per call,
+#: which cost a SCIM write more than the encoding itself (bench/instructions.py).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+
+
 def canonical(value: Any) -> str:
     """Return the canonical JSON text of a value: sorted keys, no spaces, UTF-8 kept."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(value)
 
 
 @functools.cache

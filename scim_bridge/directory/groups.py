@@ -265,6 +265,8 @@ def _record(
     delta: _MembershipDelta | None = None,
 ) -> None:
     """Append the audit record of a Group write, in its transaction (directory/audit.py)."""
+    if not ctx.audit:
+        return  # the trail is off: its diff is not worth computing either
     changes = audit.diff(before, after)
     members = delta.audited() if delta is not None else {}
     if members:

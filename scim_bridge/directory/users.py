@@ -100,6 +100,8 @@ def _record(
     password_sent: bool = False,
 ) -> None:
     """Append the audit record of a User write, in its transaction (directory/audit.py)."""
+    if not ctx.audit:
+        return  # the trail is off: its diff is not worth computing either
     changes = audit.diff(before, after)
     if password_sent:
         # Write-only (RFC 7643 §4.1.1): the trail says it was set, never what to.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import literal, or_, select
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.audit import BRIDGE_SIDE, DINGTALK_SIDE
@@ -88,7 +88,10 @@ def timeline(session: Session, scim_id: str) -> list[Entry]:
     for chunk in _chunks(sorted(requests), 500):
         served += session.scalars(
             select(AuditRecord).where(
-                AuditRecord.idp == DINGTALK, AuditRecord.request_id.in_(chunk)
+                # A literal, not a parameter: it is what lets either planner use the
+                # partial index ix_audit_records_request_id (idp = '(dingtalk)' only).
+                AuditRecord.idp == literal(DINGTALK, literal_execute=True),
+                AuditRecord.request_id.in_(chunk),
             )
         )
     rows = own + [r for r in served if r.id not in ids]
