@@ -17,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory.audit import canonical
+from scim_bridge.directory.audit import RECORD_COLUMNS, canonical
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import AuditCheckpoint, AuditRecord, BridgeState
 
@@ -51,17 +51,7 @@ def detail_digest(detail: str) -> str:
 
 
 #: The columns a writer fills that the hash covers, besides id, seq and the detail.
-_CONTENT_COLUMNS = (
-    "at",
-    "actor",
-    "idp",
-    "request_id",
-    "client",
-    "resource_type",
-    "resource_id",
-    "operation",
-    "status",
-)
+_CONTENT_COLUMNS = tuple(column for column in RECORD_COLUMNS if column != "detail")
 
 
 def content(record: AuditRecord) -> dict[str, Any]:
