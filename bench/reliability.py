@@ -41,14 +41,18 @@ def main() -> int:
 
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="scim-bridge-reliability-"))
-    summary = run(
-        workdir,
-        seconds=args.seconds,
-        seed=args.seed,
-        clients=args.clients,
-        sqlite=args.sqlite,
-        say=lambda line: print(f"[{time.monotonic() - started:6.1f} s] {line}", flush=True),
-    )
+    try:
+        summary = run(
+            workdir,
+            seconds=args.seconds,
+            seed=args.seed,
+            clients=args.clients,
+            sqlite=args.sqlite,
+            say=lambda line: print(f"[{time.monotonic() - started:6.1f} s] {line}", flush=True),
+        )
+    except TimeoutError as exc:  # one line, and the logs to find out why
+        print(f"result: NOT CONVERGED: {exc}; logs kept in {workdir}")
+        return 1
     if summary.clean:
         shutil.rmtree(workdir, ignore_errors=True)
     else:  # the processes' logs, to find out why
