@@ -168,7 +168,18 @@ def test_plan_lists_exactly_the_operations_the_translator_executes(
     # lets the waiting person through in the same run, after a plan made beforehand listed
     # them as a conflict (the plan does not replay releases; docs/architecture.md, plan).
     grouped |= holders_waited_for(database, worker)
-    a, b, c, d, e, f, g, h, i = [u for u in linked if u not in grouped][:9]
+    # Each change must change something, whatever ids the run draws: c has e-mails to remove,
+    # f a manager to remove, d a manager other than e (the sample leaves a few without).
+    as_written = json.loads(SAMPLE.read_text(encoding="utf-8"))["users"]  # seeding pops managers
+    manager_of = {
+        ids[u["id"]]: ids.get(m["value"], m["value"])
+        for u in as_written
+        if (m := (u.get(ENTERPRISE) or {}).get("manager"))
+    }
+    emailed = {ids[u["id"]] for u in as_written if u.get("emails")}
+    full = [u for u in linked if u not in grouped and u in manager_of and u in emailed]
+    a, b, c, d, f, g, h, i = full[:8]
+    e = next(u for u in full[8:] if manager_of[d] != u)
     special = {a, b, c, d, e, f, g, h, i} | member["Procurement"] | member["Legal"]
     pool = [u for u in linked if u not in special]
     mover = next(u for u in pool if u not in member["Engineering"])
