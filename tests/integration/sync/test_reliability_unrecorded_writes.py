@@ -70,6 +70,23 @@ def membership(scim: Any, group_id: str, op: str, user_id: str) -> None:
     assert answer.status_code in (200, 204), answer.json
 
 
+def answers_lost(emulator: RunningEmulator) -> None:
+    """From now on DingTalk applies every write and its answer never comes (timeout after apply)."""
+    emulator.emulator.configure(
+        fail_rate=1.0,
+        fault_kinds=("timeout_after_apply",),
+        faults_on_writes_only=True,
+        timeout_stall=STALL,
+    )
+
+
+def rename(scim: Any, group_id: str, value: str) -> None:
+    """The IdP renames the group (its department)."""
+    body = {"op": "replace", "path": "displayName", "value": value}
+    answer = scim.patch(f"/Groups/{group_id}", {"schemas": [PATCH], "Operations": [body]})
+    assert answer.status_code in (200, 204), answer.json
+
+
 def in_north(scim: Any, worker: Worker, emulator: RunningEmulator) -> tuple[str, str]:
     """Provision a person in the North group and project it; return (user id, group id)."""
     user = scim.post(
@@ -96,12 +113,7 @@ def test_a_move_back_after_a_timeout_after_apply_puts_the_person_back(
 
     # Leaving North: DingTalk applies the move to the root, then its answer never comes.
     membership(scim, north, "remove", user_id)
-    emulator.emulator.configure(
-        fail_rate=1.0,
-        fault_kinds=("timeout_after_apply",),
-        faults_on_writes_only=True,
-        timeout_stall=STALL,
-    )
+    answers_lost(emulator)
     worker.run_until_idle()
     assert placed_in(emulator, "pat") == [ROOT_DEPT_ID]  # applied, though the worker failed
 
@@ -157,12 +169,7 @@ def test_a_title_changed_back_after_a_timeout_after_apply_is_sent_again(
     title("Engineer 1")
     worker.run_until_idle()
     title("Engineer 2")
-    emulator.emulator.configure(
-        fail_rate=1.0,
-        fault_kinds=("timeout_after_apply",),
-        faults_on_writes_only=True,
-        timeout_stall=STALL,
-    )
+    answers_lost(emulator)
     worker.run_until_idle()
     assert emulator.emulator.users()["pat"]["title"] == "Engineer 2"
 
@@ -179,23 +186,13 @@ def test_a_rename_back_after_a_timeout_after_apply_renames_the_department_back(
     _user_id, north = in_north(scim, worker, emulator)
     dept = dept_id(emulator, "North")
 
-    def rename(value: str) -> None:
-        body = {"op": "replace", "path": "displayName", "value": value}
-        answer = scim.patch(f"/Groups/{north}", {"schemas": [PATCH], "Operations": [body]})
-        assert answer.status_code in (200, 204), answer.json
-
-    rename("Northern")
-    emulator.emulator.configure(
-        fail_rate=1.0,
-        fault_kinds=("timeout_after_apply",),
-        faults_on_writes_only=True,
-        timeout_stall=STALL,
-    )
+    rename(scim, north, "Northern")
+    answers_lost(emulator)
     worker.run_until_idle()
     assert emulator.emulator.departments()[dept]["name"] == "Northern"
 
     emulator.emulator.configure(fail_rate=0.0)
-    rename("North")
+    rename(scim, north, "North")
     worker.run_until_idle()
     assert emulator.emulator.departments()[dept]["name"] == "North"
     assert placed_in(emulator, "pat") == [dept]
@@ -212,13 +209,8 @@ def test_a_rename_back_after_a_worker_died_mid_rename_renames_the_department_bac
     _user_id, north = in_north(scim, worker, emulator)
     dept = dept_id(emulator, "North")
 
-    def rename(value: str) -> None:
-        body = {"op": "replace", "path": "displayName", "value": value}
-        answer = scim.patch(f"/Groups/{north}", {"schemas": [PATCH], "Operations": [body]})
-        assert answer.status_code in (200, 204), answer.json
-
     # A worker claims the rename, sends it, and dies before recording it.
-    rename("Northern")
+    rename(scim, north, "Northern")
     with database.write() as session:
         taken = claims.claim_batch(
             session, owner="host:4242:dead", now=datetime.now(UTC), limit=10, lease=timedelta(0)
@@ -226,7 +218,7 @@ def test_a_rename_back_after_a_worker_died_mid_rename_renames_the_department_bac
     assert north in {c.resource_id for c in taken}
     client.update_department(dept, {"name": "Northern"})
 
-    rename("North")
+    rename(scim, north, "North")
     worker.run_until_idle()
     assert emulator.emulator.departments()[dept]["name"] == "North"
 
