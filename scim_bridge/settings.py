@@ -257,8 +257,9 @@ class Settings:
     # Issue 14 (perf): `serve`'s translator, a process of its own, gives way to the API.
     # Its nice value (0-19): when the cores are short, the kernel runs the API processes first.
     translator_nice: int = 10
-    # While the API is answering requests, the longest a change waits (in ms) before the
-    # translator works on it; 0: never wait. Idle, nothing waits (the lag stays ~0.1 s).
+    # While the API is answering requests, the translator starts at most one change per this
+    # many ms (its threads wait in turn; a leaver never waits); 0: never wait. Idle, nothing
+    # waits (the lag stays ~0.1 s).
     translator_yield_ms: float = 50.0
 
     # Scale-out (issue 14). How long a worker's claim on a change lasts without renewal (it

@@ -221,8 +221,13 @@ class Translator:
             key, link, move_out=lambda uid: self.sync_user(uid, actor=actor), actor=actor
         )
 
-    def reproject_changed(self, *, actor: str = "mapping-change", chunk: int = 500) -> int:
-        """Queue exactly the users and groups whose desired state differs under the rules."""
+    def reproject_changed(
+        self, *, actor: str = "mapping-change", chunk: int = 500, on_start: bool = False
+    ) -> int:
+        """Queue exactly the users and groups whose desired state differs under the rules
+        (``on_start``: unless the last full pass ran under the same rules and build)."""
+        if on_start:
+            return reproject.reproject_on_start(self.db, self.rules, now=self.clock, actor=actor)
         return reproject.reproject_changed(
             self.db, self.rules, now=self.clock, actor=actor, chunk=chunk
         )

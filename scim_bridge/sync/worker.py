@@ -12,6 +12,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -62,6 +63,7 @@ class WorkerConfig:
     backoff_base: float = 30.0
     backoff_cap: float = 1800.0
     idle_poll: float = 1.0  # longest sleep without a wake-up (rows due later, other hosts)
+    leavers_look: float = 0.02  # issue 14: between looks for a leaver while the rest are busy
     audit_retention_days: int = 400  # issue 11: the audit trail (docs/audit.md, Retention)
     lag_sample_seconds: float = 60.0  # issue 13: the console's lag history, once per deployment
 
@@ -82,8 +84,7 @@ class Worker:
     metrics: Metrics | None = None
     #: Drains DingTalk's contact-change pushes into targeted repairs (sync/events.py), or None.
     event_job: Callable[[], object] | None = None
-    #: The scheduled reconcile (issue 10, sync/reconcile_job.py), or None.
-    reconcile: ReconcileJob | None = None
+    reconcile: ReconcileJob | None = None  # issue 10: the scheduled reconcile, or None
     #: The SLA bookkeeping's jobs (issue 12, monitor/sla_jobs.py), or None when switched off.
     sla: SlaJobs | None = None
     #: The alert rules and channels (issue 12), evaluated every ``alerting.interval`` s, or None.
@@ -106,10 +107,9 @@ class Worker:
         """Process the outbox until ``stop`` is set."""
         scheduler = schedule_jobs(self)
         scheduler.start()
-        # On start: re-project whoever the mapping changed for while we were down. Its own
-        # thread, not a one-shot scheduler job: a scheduler shut down just as it ran that job
-        # fails in its own thread (APScheduler's JobLookupError on removing the spent job).
-        threading.Thread(target=self.reproject, name="reproject", daemon=True).start()
+        # On start: re-project whoever the mapping changed for while we were down. Its own thread:
+        # a one-shot scheduler job fails if the scheduler shuts down as it runs (JobLookupError).
+        threading.Thread(target=self.reproject, args=(True,), name="reproject", daemon=True).start()
         log.info("worker %s started with %d threads", self.owner, self.config.threads)
         with ThreadPoolExecutor(self.config.threads, thread_name_prefix="translate") as pool:
             try:
@@ -157,19 +157,19 @@ class Worker:
         reserved = 1 if self.config.threads > 1 else 0
         limit, lanes = free - reserved, Lane.BULK
         if free <= reserved:
-            # Only the leavers' thread is free: look when a commit (or a finished row) wakes us.
+            # Only the leavers' thread is free: look when woken, not at each commit of a busy API.
             self.wakeup.wait(self.config.idle_poll)
+            time.sleep(self.config.leavers_look)
             limit, lanes = free, Lane.DEPROVISION
-        with self.db.write() as session:
-            batch = outbox.claim_batch(
-                session,
-                owner=self.owner,
-                now=self.clock(),
-                limit=limit,
-                lease=self.config.lease,
-                max_lane=lanes,
-                exclude=busy,
-            )
+        batch = outbox.claim_due(
+            self.db,
+            owner=self.owner,
+            now=self.clock(),
+            limit=limit,
+            lease=self.config.lease,
+            max_lane=lanes,
+            exclude=busy,
+        )
         for claim in batch:
             with self._guard:
                 self._inflight[claim.id] = claim
@@ -181,7 +181,7 @@ class Worker:
     def _process_and_release(self, claim: Claim) -> None:
         try:
             if self.courtesy is not None:
-                self.courtesy.before_change()  # issue 14: the API first, a bounded wait
+                self.courtesy.before_change(claim.lane)  # issue 14: the API first, bounded
             with translating(self.db, claim.resource_type, claim.resource_id) as mine:
                 if mine:
                     self.process(claim)
@@ -344,10 +344,10 @@ class Worker:
 
     # --- periodic jobs (APScheduler) ---------------------------------------------------------
 
-    def reproject(self) -> None:
+    def reproject(self, on_start: bool = False) -> None:
         """Queue the resources whose desired state differs from what was applied."""
         try:
-            queued = self.translator.reproject_changed()
+            queued = self.translator.reproject_changed(on_start=on_start)
         except Exception:  # the next mapping change, run or restart tries again
             log.exception("re-projecting failed")
             return

@@ -7,10 +7,12 @@ oldest change goes first. The lane is decided when the change is recorded and on
 from __future__ import annotations
 
 import itertools
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from dingtalk_client_fixtures import emulator_client
 from sqlalchemy import delete, select
 
@@ -208,3 +210,39 @@ def test_one_worker_thread_stays_free_for_a_leaver_during_an_onboarding(
     finally:
         pool.shutdown()
         client.close()
+
+
+def test_a_look_for_a_leaver_with_none_due_leaves_the_writers_turn_to_the_api(
+    database: Database,
+) -> None:
+    # A worker whose threads are busy looks for a leaver at every commit of the API; on SQLite
+    # a claim takes the one writer's turn, so with nothing due it must not take it at all.
+    if database.engine.dialect.name != "sqlite":
+        pytest.skip("the writer's turn is SQLite's; PostgreSQL claims rows, not the database")
+    with database.write() as session:
+        mark_changed(session, "User", ["onboarding"], actor="okta", now=T0, lane=Lane.BULK)
+    looked: list[list[claims.Claim]] = []
+
+    def look_for_a_leaver() -> None:
+        looked.append(
+            claims.claim_due(
+                database, owner="w1", now=T0, limit=1, lease=LEASE, max_lane=Lane.DEPROVISION
+            )
+        )
+
+    with database.write():  # an API request holds the writer's turn throughout
+        looker = threading.Thread(target=look_for_a_leaver)
+        looker.start()
+        looker.join(timeout=30)
+        answered_while_held = not looker.is_alive()
+    looker.join()
+
+    assert answered_while_held
+    assert looked == [[]]
+    # With a leaver due, it claims them (after the turn is free).
+    with database.write() as session:
+        mark_changed(session, "User", ["leaver"], actor="okta", now=T0, lane=Lane.DEPROVISION)
+    (leaver,) = claims.claim_due(
+        database, owner="w1", now=T0, limit=5, lease=LEASE, max_lane=Lane.DEPROVISION
+    )
+    assert leaver.resource_id == "leaver"

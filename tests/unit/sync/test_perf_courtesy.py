@@ -6,6 +6,7 @@ slept; no clock is read.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from scim_bridge.monitor.api_load import InFlight
@@ -127,3 +128,54 @@ def test_a_shared_count_sees_the_requests_of_every_forked_process() -> None:
     assert load.count == 1 and load.busy()
     load.leave()
     assert load.count == 0 and not load.busy()
+
+
+def test_under_a_busy_api_the_threads_wait_their_turns_one_at_a_time() -> None:
+    # Sixteen threads each napping side by side would still start sixteen changes per bound.
+    import threading
+
+    inside, most_inside = 0, 0
+    count = threading.Lock()
+
+    def nap(seconds: float) -> None:
+        nonlocal inside, most_inside
+        with count:
+            inside += 1
+            most_inside = max(most_inside, inside)
+        time.sleep(0.001)  # give the other threads every chance to nap alongside
+        with count:
+            inside -= 1
+
+    courtesy = Courtesy(busy=lambda: True, most=0.01, step=0.005, sleep=nap)
+    waited: list[float] = []
+    threads = [
+        threading.Thread(target=lambda: waited.append(courtesy.before_change())) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+
+    assert most_inside == 1
+    assert waited == [0.01] * 4  # each still waits its full bound, then goes on
+
+
+def test_a_leaver_never_waits_not_even_for_the_turn() -> None:
+    import threading
+
+    from scim_bridge.directory.outbox import Lane
+
+    naps = Naps()
+    courtesy = Courtesy(busy=lambda: True, most=0.05, sleep=naps)
+    waited: list[float] = []
+    with courtesy._turn:  # another thread is taking its turn right now
+        leaver = threading.Thread(
+            target=lambda: waited.append(courtesy.before_change(Lane.DEPROVISION))
+        )
+        leaver.start()
+        leaver.join(timeout=10)
+        finished = not leaver.is_alive()
+
+    assert finished
+    assert waited == [0.0]
+    assert naps.taken == []
