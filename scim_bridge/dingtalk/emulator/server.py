@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from types import TracebackType
 from typing import Any
@@ -19,6 +20,20 @@ class _QuietHandler(WSGIRequestHandler):
         """Drop the per-request access log lines, keep errors."""
         if type == "error":
             super().log(type, message, *args)
+
+
+#: DingTalk's API carries the access token in the query string (dingtalk-api.md): its value.
+_TOKEN_VALUE = re.compile(r"((?:access_token|appsecret)=)[^&\s\"']+")
+
+
+class _AccessLogHandler(WSGIRequestHandler):
+    """The CLI emulator's access log, every line without the token's value: a token, even the
+    emulator's, never goes to a log."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        """Write the line with any access token or app secret replaced by ``***``."""
+        line = message % args if args else message
+        super().log(type, "%s", _TOKEN_VALUE.sub(r"\1***", line))
 
 
 class RunningEmulator:
@@ -71,7 +86,7 @@ def start_emulator(
 def serve_emulator(config: EmulatorConfig, *, host: str, port: int) -> None:
     """Serve the emulator in the foreground until interrupted (``scim-bridge emulator``)."""
     emulator = Emulator(config)
-    server = make_server(host, port, emulator, threaded=True)
+    server = make_server(host, port, emulator, threaded=True, request_handler=_AccessLogHandler)
     server.log_startup()
     try:
         server.serve_forever()
