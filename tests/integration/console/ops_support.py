@@ -84,22 +84,25 @@ def queued(database: Database) -> list[str]:
         return sorted(session.scalars(select(OutboxEntry.resource_id)))
 
 
-def pause_the_guard(database: Database, *, people: int = 20, gone: int = 12) -> str:
-    """Link ``people`` users to DingTalk, delete ``gone`` of them, let the guard pause; token."""
+def pause_the_guard(
+    database: Database, *, people: int = 20, gone: int = 12, at: datetime = T0
+) -> str:
+    """Link ``people`` users to DingTalk at ``at``, delete ``gone`` of them, let the guard
+    pause a second later; return its token."""
     with database.write() as session:
         for i in range(people):
             uid = f"p{i:02d}"
             if i >= gone:  # still in the directory
                 session.add(
                     User(id=uid, user_name=f"{uid}@example.com", user_name_key=f"{uid}@example.com",
-                         display_name=f"Person {i}", data={}, created=T0, last_modified=T0,
+                         display_name=f"Person {i}", data={}, created=at, last_modified=at,
                          version=1, idp="test")
                 )  # fmt: skip
             session.add(
-                Link(kind="user", key=uid, dingtalk_id=f"dt{i}", state="synced", updated_at=T0)
+                Link(kind="user", key=uid, dingtalk_id=f"dt{i}", state="synced", updated_at=at)
             )
     with database.write() as session:
-        later = T0 + timedelta(seconds=1)
+        later = at + timedelta(seconds=1)
         decision = guard.propose_removal(session, "p00", GuardRules(), now=later)
     assert not decision.allow
     return decision.token

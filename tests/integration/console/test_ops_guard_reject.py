@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from console_support import T0
@@ -63,7 +63,8 @@ def guard_cli(db_url: str, *args: str) -> tuple[int, str]:
 def test_guard_reject_on_the_command_line(db_url: str, database: Database) -> None:
     code, out = guard_cli(db_url, "reject", "abc")
     assert code != 0 and "nothing to reject" in out and "Traceback" not in out
-    token = pause_the_guard(database)
+    # The command reads the real clock: the burst must lie in the guard's window from now.
+    token = pause_the_guard(database, at=datetime.now(UTC) - timedelta(seconds=5))
     code, out = guard_cli(db_url, "status")
     assert code == 0 and f"scim-bridge guard reject {token}" in out
     code, out = guard_cli(db_url, "reject", token)
