@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from scim_bridge.directory.bridge_state import store
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.models import AuditCheckpoint, AuditRecord, BridgeState
+from scim_bridge.directory.models import AuditCheckpoint, AuditRecord
 from scim_bridge.monitor.audit_chain import RETAINED_START, chain_pending, retained_start
 
 log = logging.getLogger("scim_bridge.audit")
@@ -59,12 +60,8 @@ def prune_expired(database: Database, *, now: datetime, keep: timedelta) -> int:
             delete(AuditRecord).where(AuditRecord.seq.is_not(None), AuditRecord.seq <= seq)
         )
         session.execute(delete(AuditCheckpoint).where(AuditCheckpoint.seq <= seq))
-        row = session.get(BridgeState, RETAINED_START)
         value = {"seq": seq, "hash": hash_, "cutoff": cutoff.isoformat()}
-        if row is None:
-            session.add(BridgeState(key=RETAINED_START, value=value, updated_at=now))
-        else:
-            row.value, row.updated_at = value, now
+        store(session, RETAINED_START, value, now=now)
     log.info("audit retention: pruned %d record(s) up to chain position %d", gone, seq)
     return int(gone or 0)
 

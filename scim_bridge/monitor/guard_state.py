@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory.models import BridgeState, GuardRemoval, User
+from scim_bridge.directory.bridge_state import stored
+from scim_bridge.directory.models import GuardRemoval, User
 
 #: bridge_state keys: the operator's last go-ahead, and the current pause.
 CONFIRMATION = "guard.confirmation"
@@ -23,8 +24,7 @@ REJECTION = "guard.rejection"
 
 def stored_state(session: Session, key: str) -> dict[str, Any] | None:
     """Return one named guard value (``PAUSED``, ``CONFIRMATION``), or None."""
-    row = session.get(BridgeState, key)
-    return None if row is None else dict(row.value)
+    return stored(session, key)
 
 
 def paused(session: Session) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from scim_bridge.directory.bridge_state import store
 from scim_bridge.directory.models import (
     AvailabilityFailure,
     AvailabilityMinute,
@@ -64,12 +65,7 @@ def _cursor(session: Session, *, limit: datetime) -> datetime:
 
 
 def _save_cursor(session: Session, through: datetime, *, now: datetime) -> None:
-    state = session.get(BridgeState, CURSOR_KEY)
-    value = {"through": through.isoformat()}
-    if state is None:
-        session.add(BridgeState(key=CURSOR_KEY, value=value, updated_at=now))
-    else:
-        state.value, state.updated_at = value, now
+    store(session, CURSOR_KEY, {"through": through.isoformat()}, now=now)
 
 
 def evaluate(session: Session, *, now: datetime) -> Transitions:

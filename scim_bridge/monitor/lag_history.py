@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from scim_bridge.directory.bridge_state import store
 from scim_bridge.directory.models import BridgeState
 from scim_bridge.monitor.overview import sync_lag_seconds
 
@@ -50,11 +51,7 @@ def record_lag_sample(session: Session, *, now: datetime) -> float | None:
     hours[key] = max(lag, float(hours.get(key, 0.0)))
     oldest = _hour(now - timedelta(hours=HOURS - 1))
     hours = {k: v for k, v in hours.items() if k >= oldest}
-    if row is None:
-        session.add(BridgeState(key=STATE_KEY, value={"hours": hours}, updated_at=now))
-    else:
-        row.value = {"hours": hours}  # a new dict: SQLAlchemy sees the change
-        row.updated_at = now
+    store(session, STATE_KEY, {"hours": hours}, now=now)  # a new dict: SQLAlchemy sees it
     return lag
 
 

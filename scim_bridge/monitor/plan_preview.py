@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from scim_bridge.directory.bridge_state import store
 from scim_bridge.directory.models import BridgeState
 
 #: The bridge_state key of the stored preview.
@@ -60,11 +61,7 @@ def store_preview(session: Session, preview: PlanPreview, *, now: datetime) -> N
             for k in preview.kinds
         ],
     }
-    row = session.get(BridgeState, PREVIEW_STATE)
-    if row is None:
-        session.add(BridgeState(key=PREVIEW_STATE, value=value, updated_at=now))
-    else:
-        row.value, row.updated_at = value, now
+    store(session, PREVIEW_STATE, value, now=now)
 
 
 def stored_preview(session: Session) -> PlanPreview | None:

@@ -18,6 +18,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from scim_bridge.directory.bridge_state import store
 from scim_bridge.directory.db import Database, alembic_config
 from scim_bridge.directory.models import BridgeState
 
@@ -50,22 +51,14 @@ class ReadinessPolicy:
 # --- what the worker records --------------------------------------------------------------------
 
 
-def _put(session: Session, key: str, value: dict[str, Any], now: datetime) -> None:
-    row = session.get(BridgeState, key)
-    if row is None:
-        session.add(BridgeState(key=key, value=value, updated_at=now))
-    else:
-        row.value, row.updated_at = value, now
-
-
 def record_heartbeat(session: Session, *, owner: str, now: datetime) -> None:
     """Record that the translator ``owner`` is alive at ``now``."""
-    _put(session, HEARTBEAT_KEY, {"owner": owner, "at": now.isoformat()}, now)
+    store(session, HEARTBEAT_KEY, {"owner": owner, "at": now.isoformat()}, now=now)
 
 
 def record_token(session: Session, *, ok: bool, reason: str, now: datetime) -> None:
     """Record the outcome of the worker's token refresh (``reason``: plain words, no secret)."""
-    _put(session, TOKEN_KEY, {"ok": ok, "reason": reason, "at": now.isoformat()}, now)
+    store(session, TOKEN_KEY, {"ok": ok, "reason": reason, "at": now.isoformat()}, now=now)
 
 
 # --- what /readyz checks ------------------------------------------------------------------------

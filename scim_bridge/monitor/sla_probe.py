@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory.models import BridgeState, OutboxEntry
+from scim_bridge.directory.bridge_state import store, stored
+from scim_bridge.directory.models import OutboxEntry
 from scim_bridge.errors import DingTalkError, Transient
 from scim_bridge.monitor.availability import aware
 from scim_bridge.monitor.incidents import lock
@@ -31,14 +32,12 @@ TURN = 0.9
 def claim_turn(session: Session, *, now: datetime, interval: float) -> bool:
     """Take this interval's probe for the calling process; False if another has it."""
     lock(session)
-    state = session.get(BridgeState, PROBE_KEY)
+    state = stored(session, PROBE_KEY)
     if state is not None:
-        last = aware(datetime.fromisoformat(str(state.value["at"])))
+        last = aware(datetime.fromisoformat(str(state["at"])))
         if now - last < timedelta(seconds=interval * TURN):
             return False
-        state.value, state.updated_at = {"at": now.isoformat()}, now
-    else:
-        session.add(BridgeState(key=PROBE_KEY, value={"at": now.isoformat()}, updated_at=now))
+    store(session, PROBE_KEY, {"at": now.isoformat()}, now=now)
     return True
 
 

@@ -48,6 +48,11 @@ _CLAIMABLE = (
 _ANY_CLAIMABLE = select(OutboxEntry.id).where(*_CLAIMABLE).limit(1)
 
 
+def _claimable_now(now: datetime, max_lane: Lane, exclude: Collection[int]) -> dict[str, Any]:
+    """The parameters of _CLAIMABLE."""
+    return {"max_lane": int(max_lane), "now": now, "exclude": list(exclude)}
+
+
 def claim_due(
     db: Database,
     *,
@@ -65,9 +70,7 @@ def claim_due(
     busy it only looks for a leaver, who is rarely there: a claim per wake-up doubled the
     write transactions of a bulk load (issue 14)."""
     with db.read() as session:
-        found = session.scalar(
-            _ANY_CLAIMABLE, {"max_lane": int(max_lane), "now": now, "exclude": list(exclude)}
-        )
+        found = session.scalar(_ANY_CLAIMABLE, _claimable_now(now, max_lane, exclude))
     if found is None:
         return []
     with db.write() as session:
@@ -125,7 +128,7 @@ def claim_batch(
     if session.get_bind().dialect.name == "postgresql":
         # Several workers: each skips rows another is claiming right now (design.md).
         stmt = stmt.with_for_update(skip_locked=True)
-    due = {"max_lane": int(max_lane), "now": now, "exclude": list(exclude)}
+    due = _claimable_now(now, max_lane, exclude)
     claims = [
         # Every way a row is settled clears its owner: one still named is a lapsed lease's.
         Claim(*row[:7], claimed_at=now, lane=row[7], orphaned=row[8] is not None)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory.models import BridgeState, GuardRemoval, Link, User
+from scim_bridge.directory.bridge_state import store
+from scim_bridge.directory.models import GuardRemoval, Link, User
 from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.mapping.guard import (
     Confirmation,
@@ -46,18 +46,6 @@ GUARD_LOCK_KEY = 0x7363696D6775
 
 def _aware(when: datetime) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
-
-
-def _put_state(session: Session, key: str, value: dict[str, Any] | None, now: datetime) -> None:
-    row = session.get(BridgeState, key)
-    if value is None:
-        if row is not None:
-            session.delete(row)
-        return
-    if row is None:
-        session.add(BridgeState(key=key, value=value, updated_at=now))
-    else:
-        row.value, row.updated_at = value, now
 
 
 def _one_at_a_time(session: Session) -> None:
@@ -162,9 +150,9 @@ def propose_removal(
             ),
         )
     if decision.allow:
-        _put_state(session, PAUSED, None, now)
+        store(session, PAUSED, None, now=now)
     else:
-        _put_state(
+        store(
             session,
             PAUSED,
             {
@@ -177,7 +165,7 @@ def propose_removal(
                 "since": now.isoformat(),
                 "rejected_by": rejection["by"] if rejection else None,
             },
-            now,
+            now=now,
         )
     return decision
 
@@ -197,8 +185,8 @@ def confirm_burst(
     if decision.allow and rejection is not None and token.strip() == rejection["token"]:
         # Confirming a burst rejected earlier whose numbers pass now: only the rejection
         # holds its removals, and it is lifted.
-        _put_state(session, REJECTION, None, now)
-        _put_state(session, PAUSED, None, now)
+        store(session, REJECTION, None, now=now)
+        store(session, PAUSED, None, now=now)
         mark_changed(
             session,
             "User",
@@ -209,14 +197,14 @@ def confirm_burst(
         )
         return len(rejection["pending"])
     confirmation = confirm(decision, token, now=now)
-    _put_state(session, REJECTION, None, now)
-    _put_state(
+    store(session, REJECTION, None, now=now)
+    store(
         session,
         CONFIRMATION,
         {"token": confirmation.token, "confirmed_at": confirmation.confirmed_at.isoformat()},
-        now,
+        now=now,
     )
-    _put_state(session, PAUSED, None, now)
+    store(session, PAUSED, None, now=now)
     # The held-back people are due again at once; they are leavers (issue 14: lane 0).
     mark_changed(
         session, "User", list(decision.pending), actor=actor, now=now, lane=Lane.DEPROVISION
@@ -241,7 +229,7 @@ def reject_burst(
     """
     decision = decide(session, rules, now=now, inactive_is_removal=inactive_is_removal)
     rejection = reject(decision, token, now=now)
-    _put_state(
+    store(
         session,
         REJECTION,
         {
@@ -250,9 +238,9 @@ def reject_burst(
             "by": actor,
             "pending": list(rejection.pending),
         },
-        now,
+        now=now,
     )
     pause = _state(session, PAUSED)
     if pause is not None:
-        _put_state(session, PAUSED, {**pause, "rejected_by": actor}, now)
+        store(session, PAUSED, {**pause, "rejected_by": actor}, now=now)
     return len(rejection.pending)

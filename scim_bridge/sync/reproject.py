@@ -20,8 +20,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scim_bridge import __version__
+from scim_bridge.directory.bridge_state import store, stored
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.models import BridgeState, DeadLetter, Group, Link, OutboxEntry, User
+from scim_bridge.directory.models import DeadLetter, Group, Link, OutboxEntry, User
 from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.mapping.departments import DepartmentResolver, group_key
 from scim_bridge.mapping.project import project_user
@@ -48,10 +49,10 @@ def reproject_on_start(
     was ever applied and every resource is still queued or dead-lettered (a new store): then no
     link can be stale. Returns how many resources were queued."""
     with db.read() as session:
-        row = session.get(BridgeState, CHECKED_UNDER)
-        if row is not None and dict(row.value) == checked_under(rules):
+        stamp = stored(session, CHECKED_UNDER)
+        if stamp == checked_under(rules):
             return 0
-        fresh = row is None and _nothing_applied_yet(session)
+        fresh = stamp is None and _nothing_applied_yet(session)
     if fresh:
         _record_checked(db, rules, now=now)
         return 0
@@ -78,14 +79,9 @@ def _nothing_applied_yet(session: Session) -> bool:
 
 def _record_checked(db: Database, rules: MappingRules, *, now: Callable[[], datetime]) -> None:
     """Record that every link was checked under ``rules`` by this build."""
-    value, at = checked_under(rules), now()
     try:
         with db.write() as session:
-            row = session.get(BridgeState, CHECKED_UNDER)
-            if row is None:
-                session.add(BridgeState(key=CHECKED_UNDER, value=value, updated_at=at))
-            else:
-                row.value, row.updated_at = value, at
+            store(session, CHECKED_UNDER, checked_under(rules), now=now())
     except IntegrityError:
         pass  # another worker (scale-out) recorded it first, for the same or newer rules
 
