@@ -196,6 +196,8 @@ class OutboxEntry(Base):
     __table_args__ = (
         UniqueConstraint("resource_type", "resource_id"),
         Index("ix_outbox_lane_first_changed_at", "lane", "first_changed_at"),
+        # The claim's order (sync/claims.py): it reads the first due rows off this index.
+        Index("ix_outbox_claim_order", "lane", "resource_type", "available_at", "id"),
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from scim_bridge.directory.models import AuditRecord, DeadLetter
 from scim_bridge.directory.outbox import Lane, mark_changed
+from scim_bridge.directory.prepared import Cursor, Prepared
 from scim_bridge.sync.dingtalk_audit import DINGTALK
 
 
@@ -78,19 +79,26 @@ def retry(session: Session, ids: Sequence[int] | None, *, now: datetime, actor: 
     return len(letters)
 
 
-#: Built once: every translated change settles (bench/translator_cpu.py).
-_SETTLE = delete(DeadLetter).where(
-    DeadLetter.resource_type == bindparam("rtype"), DeadLetter.resource_id == bindparam("rid")
+#: Prepared (directory/prepared.py): every translated change settles (bench/translator_cpu.py).
+_SETTLE = Prepared(
+    delete(DeadLetter).where(
+        DeadLetter.resource_type == bindparam("rtype"), DeadLetter.resource_id == bindparam("rid")
+    )
 )
 
 
 def settle(session: Session, resource_type: str, resource_id: str) -> None:
+    """settle_on, in the session's transaction."""
+    settle_on(Cursor.of(session), resource_type, resource_id)
+
+
+def settle_on(cur: Cursor, resource_type: str, resource_id: str) -> None:
     """Forget a resource's dead letter once its current state reached DingTalk.
 
     Projection is level-triggered (design.md): fixing the data in the IdP queues the resource
     again, and its success makes the old failure moot; no `dlq retry` is needed then.
     """
-    session.execute(_SETTLE, {"rtype": resource_type, "rid": resource_id})
+    _SETTLE.execute(cur, rtype=resource_type, rid=resource_id)
 
 
 def drop(session: Session, ids: Sequence[int]) -> int:

@@ -64,6 +64,7 @@ class Recorder:
         """Record a resource as synced to ``dingtalk_id`` with its snapshot, events included."""
         now = self.clock()
         events: list[_Event] = getattr(self._local, "events", None) or []
+        self._read_served(events)  # before the writer's turn: reads need none
         try:
             with self.db.write() as session:
                 session.add_all(self._records(session, events))
@@ -188,6 +189,20 @@ class Recorder:
         self._local.failed_calls = None
         return list(calls)
 
+    def _read_served(self, events: list[_Event], *, root: tuple[str, str] | None = None) -> None:
+        """Read which SCIM changes the events serve, in a read transaction of its own.
+
+        Issue 14: read inside the write that records them, these queries held SQLite's one
+        writer's turn, which the API's writes wait for, for most of the link's transaction."""
+        root = root or getattr(self._local, "root", None)
+        cache: dict[tuple[str, str], tuple[list[int], str]] = getattr(self._local, "served", {})
+        self._local.served = cache
+        missing = {root or (e.resource_type, e.resource_id) for e in events} - cache.keys()
+        if missing:
+            with self.db.read() as session:
+                for key in missing:
+                    cache[key] = served(session, *key)
+
     def _records(
         self, session: Session, events: list[_Event], *, root: tuple[str, str] | None = None
     ) -> list[AuditRecord]:
@@ -256,6 +271,7 @@ class Recorder:
                     rtype, rid = self._local.root or ("-", "-")
                     events.append(_Event(self.clock(), None, rtype, rid, "read", what, None))
                 if events:
+                    self._read_served(events)
                     with self.db.write() as session:
                         session.add_all(self._records(session, events))
                 self._local.root = None

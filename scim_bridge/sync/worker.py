@@ -268,9 +268,9 @@ class Worker:
             self._retry_or_bury(claim, exc)
         else:
             self._paused_alerted = False
-            with self.db.write() as session:
-                outbox.complete(session, claim, owner=self.owner)
-                dlq.settle(session, claim.resource_type, claim.resource_id)
+            with self.db.transaction() as cur:  # prepared: one per change, in the writer's turn
+                outbox.complete_on(cur, claim, owner=self.owner)
+                dlq.settle_on(cur, claim.resource_type, claim.resource_id)
             self._observe_lag(claim)
 
     def _observe_lag(self, claim: Claim) -> None:

@@ -131,6 +131,41 @@ def test_within_a_lane_the_oldest_change_goes_first(database: Database) -> None:
     assert taken == ["a", "b", "c"]
 
 
+def test_within_a_lane_a_group_goes_before_the_people_queued_before_it(
+    database: Database,
+) -> None:
+    # A department must exist before people are moved into it.
+    with database.write() as session:
+        mark_changed(session, "User", ["person"], actor="okta", now=T0, lane=Lane.BULK)
+        later = T0 + timedelta(seconds=1)
+        mark_changed(session, "Group", ["team"], actor="okta", now=later, lane=Lane.BULK)
+    batch = claim(database, limit=2, now=T0 + timedelta(seconds=10))
+    assert [(c.resource_type, c.resource_id) for c in batch] == [
+        ("Group", "team"),
+        ("User", "person"),
+    ]
+
+
+def test_a_worker_busy_with_rows_claims_the_next_ones(database: Database) -> None:
+    # Excluded rows (still in flight) are passed over whatever their number: the exclusion
+    # list is padded to a few lengths (claims.py), never empty, never cut short.
+    with database.write() as session:
+        for i in range(40):
+            when = T0 + timedelta(seconds=i)
+            mark_changed(session, "User", [f"u{i:02d}"], actor="okta", now=when, lane=Lane.BULK)
+    now = T0 + timedelta(minutes=5)
+    with database.read() as session:
+        ids = dict(session.execute(select(OutboxEntry.resource_id, OutboxEntry.id)).all())
+    for busy in (0, 1, 16, 17, 33):
+        in_flight = [ids[f"u{i:02d}"] for i in range(busy)]
+        with database.write() as session:
+            batch = claims.claim_batch(
+                session, owner="w1", now=now, limit=3, lease=LEASE, exclude=in_flight
+            )
+            session.rollback()  # leave the rows unclaimed for the next round
+        assert [c.resource_id for c in batch] == [f"u{i:02d}" for i in range(busy, busy + 3)]
+
+
 def test_the_outbox_gauges_count_each_lane(database: Database) -> None:
     with database.write() as session:
         mark_changed(session, "User", ["n1", "n2"], actor="okta", now=T0, lane=Lane.BULK)

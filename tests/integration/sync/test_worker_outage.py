@@ -22,6 +22,7 @@ from scim_bridge.dingtalk.emulator import RunningEmulator
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import OutboxEntry
 from scim_bridge.directory.outbox import Lane, mark_changed
+from scim_bridge.directory.prepared import Cursor
 from scim_bridge.settings import Settings
 from scim_bridge.sync.claims import claim_batch
 from scim_bridge.sync.worker import WorkerConfig
@@ -37,14 +38,24 @@ class RestartingDatabase(Database):
         super().__init__(url)
         self.failures = failures
 
-    @contextmanager
-    def write(self) -> Iterator[Session]:
-        """Fail on the loop's thread while failures remain; else the real transaction."""
+    def _restarting(self) -> None:
         if threading.current_thread().name == LOOP and self.failures > 0:
             self.failures -= 1
             raise OperationalError("BEGIN", {}, ConnectionError("the database is restarting"))
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """Fail on the loop's thread while failures remain; else the real transaction."""
+        self._restarting()
         with super().write() as session:
             yield session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Cursor]:
+        """The same for the prepared statements' transactions (the loop claims with one)."""
+        self._restarting()
+        with super().transaction() as cur:
+            yield cur
 
 
 def pending(database: Database) -> int:
