@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from scim_bridge.directory import wal_checkpoint
 from scim_bridge.directory.prepared import Cursor
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -107,6 +108,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoints run after the writer's turn (wal_checkpoint.py); SQLite's own, inside a
+    # commit, only if those fall far behind.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={wal_checkpoint.BACKSTOP_PAGES}")
     cursor.close()
 
 
@@ -145,12 +149,14 @@ class Database:
         self._writer_lock = threading.RLock()
         self._writer_depth = threading.local()
         self._writer_file: int | None = None
+        self._checkpointer: wal_checkpoint.Checkpointer | None = None
         self._thread_reader = threading.local()
         database = sqlite_path(self.url) if self.dialect == "sqlite" else None
         if database:
             self._writer_file = os.open(
                 f"{database}.writelock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE
             )
+            self._checkpointer = wal_checkpoint.Checkpointer(database)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -254,11 +260,15 @@ class Database:
 
     def _give_turns_back(self, down_to: int) -> None:
         """Release the turns this thread took since it held ``down_to`` of them."""
+        gave_back = False
         while getattr(self._writer_depth, "n", 0) > down_to:
             self._writer_depth.n -= 1
             if self._writer_depth.n == 0 and self._writer_file is not None:
                 fcntl.flock(self._writer_file, fcntl.LOCK_UN)
+                gave_back = True
             self._writer_lock.release()
+        if gave_back and self._checkpointer is not None:
+            self._checkpointer.after_write()  # outside the turn: no writer waits for it
 
     def dispose(self) -> None:
         """Close every pooled connection (and this thread's own reading connection)."""
@@ -267,6 +277,8 @@ class Database:
             self._thread_reader.connection = None
             own.close()
         self.engine.dispose()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         if self._writer_file is not None:
             os.close(self._writer_file)
             self._writer_file = None
