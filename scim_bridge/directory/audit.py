@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, insert
@@ -133,6 +133,11 @@ RECORD_COLUMNS = (
 )
 #: Runs in every write request, so prepared (see prepared.py), as the outbox upsert is.
 _INSERT = Prepared(insert(AuditRecord).values({c: bindparam(c) for c in RECORD_COLUMNS}))
+
+
+def insert_records(cur: Cursor, records: Sequence[Mapping[str, Any]]) -> None:
+    """Append records (``RECORD_COLUMNS`` each, built by the caller) in one call."""
+    _INSERT.execute_many(cur, records)
 
 
 def record_on(

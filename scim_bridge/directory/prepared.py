@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
@@ -207,6 +208,12 @@ class Prepared:
         batch = [compiled.parameters(row) for row in rows]
         if batch:
             cur.run(compiled.sql, batch, many=True)
+
+
+def integrity_errors(dialect: Dialect) -> tuple[type[Exception], ...]:
+    """The errors a broken constraint raises: SQLAlchemy's (Sessions) and the driver's own
+    (PEP 249; ``Prepared`` statements run on the DBAPI connection)."""
+    return (IntegrityError, dialect.loaded_dbapi.IntegrityError)
 
 
 def one(rows: Sequence[tuple[Any, ...]]) -> tuple[Any, ...] | None:

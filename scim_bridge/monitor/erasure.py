@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory import audit
@@ -33,7 +33,7 @@ from scim_bridge.directory.models import (
     User,
     UserValue,
 )
-from scim_bridge.directory.prepared import Cursor
+from scim_bridge.directory.prepared import Cursor, Prepared
 from scim_bridge.directory.rows import Context
 from scim_bridge.directory.tokens import Principal
 from scim_bridge.directory.users import delete_user
@@ -217,22 +217,27 @@ def _record(session: Session, receipt: ErasureReceipt, *, now: datetime) -> None
     )
 
 
-def confirm_removal(session: Session, scim_id: str, *, answer: str, now: datetime) -> bool:
+#: Prepared (directory/prepared.py): run in the translator's record of every removal.
+_CONFIRM = Prepared(
+    update(ErasureReceipt)
+    .where(
+        ErasureReceipt.scim_id == bindparam("scim_id"),
+        ErasureReceipt.dingtalk_confirmed_at.is_(None),
+    )
+    .values(dingtalk_confirmed_at=bindparam("now"), dingtalk_answer=bindparam("answer"))
+)
+_FORGET_LINK = Prepared(
+    delete(Link).where(Link.kind == USER_LINK, Link.key == bindparam("scim_id"))
+)
+
+
+def confirm_removal(cur: Cursor, scim_id: str, *, answer: str, now: datetime) -> bool:
     """Note DingTalk's confirmation on an open receipt of this person and forget their link
     (the DingTalk userid); return whether a receipt was waiting for it."""
-    waiting = list(
-        session.scalars(
-            select(ErasureReceipt).where(
-                ErasureReceipt.scim_id == scim_id, ErasureReceipt.dingtalk_confirmed_at.is_(None)
-            )
-        )
-    )
-    for receipt in waiting:
-        receipt.dingtalk_confirmed_at = now
-        receipt.dingtalk_answer = answer[:500]
+    waiting = _CONFIRM.execute(cur, scim_id=scim_id, now=now, answer=answer[:500]) > 0
     if waiting:
-        session.execute(delete(Link).where(Link.kind == USER_LINK, Link.key == scim_id))
-    return bool(waiting)
+        _FORGET_LINK.execute(cur, scim_id=scim_id)
+    return waiting
 
 
 def receipts(session: Session) -> list[ErasureReceipt]:

@@ -152,18 +152,19 @@ def dingtalk_record(
     code: str | None,
     served_ids: list[int],
     request_id: str,
-) -> AuditRecord:
-    """Build one DingTalk-side record (unchained); ``detail`` is redacted on the way in."""
+) -> dict[str, Any]:
+    """Build one DingTalk-side record (unchained; directory/audit.py ``RECORD_COLUMNS``, for
+    ``insert_records``); ``detail`` is redacted on the way in."""
     payload = {"dingtalk": redact(dict(detail)), "serves": served_ids}
-    return AuditRecord(
-        at=at,
-        actor=(actor or "translator")[:128],
-        idp=DINGTALK,
-        request_id=request_id[:128],
-        client=None,
-        resource_type=resource_type[:16],
-        resource_id=resource_id[:300],
-        operation=action[:16],
-        status=errcode_number(code),
-        detail=canonical(payload),
-    )
+    return {
+        "at": at,
+        "actor": (actor or "translator")[:128],
+        "idp": DINGTALK,
+        "request_id": request_id[:128],
+        "client": None,
+        "resource_type": resource_type[:16],
+        "resource_id": resource_id[:300],
+        "operation": action[:16],
+        "status": errcode_number(code),
+        "detail": canonical(payload),
+    }

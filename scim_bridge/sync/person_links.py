@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, case, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import Link, User
+from scim_bridge.directory.prepared import Prepared, integrity_errors
 from scim_bridge.errors import LinkConflict
 
 USER, REMOVED = "user", "removed"
@@ -41,19 +44,38 @@ def holder_of(session: Session, userid: str, *, other_than: str) -> str | None:
     )
 
 
+def _reserve(dialect: str) -> Any:
+    """A userid held on a user's link: a new pending link, or the existing one's userid
+    replaced (a removed link is live again, pending: the index now counts it)."""
+    stmt: Any = pg_insert(Link) if dialect == "postgresql" else sqlite_insert(Link)
+    stmt = stmt.values(
+        kind=USER,
+        key=bindparam("key"),
+        dingtalk_id=bindparam("userid"),
+        state=PENDING,
+        attempts=0,
+        updated_at=bindparam("now"),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[Link.kind, Link.key],
+        set_={
+            "dingtalk_id": stmt.excluded.dingtalk_id,
+            "updated_at": stmt.excluded.updated_at,
+            "state": case((Link.state == REMOVED, PENDING), else_=Link.state),
+        },
+    )
+
+
+#: Prepared (directory/prepared.py): once per person created or adopted, in the writer's turn.
+_RESERVE = Prepared(_reserve)
+
+
 def reserve(db: Database, user_id: str, userid: str, *, now: datetime) -> str | None:
     """Hold ``userid`` on this user's link; return the SCIM id of its holder if another has it."""
     try:
-        with db.write() as session:
-            row = session.scalar(_USER_LINK, {"key": user_id})
-            if row is None:
-                row = Link(kind=USER, key=user_id, state=PENDING, attempts=0, updated_at=now)
-                session.add(row)
-            elif row.state == REMOVED:
-                row.state = PENDING  # live again: the index now counts this link
-            row.dingtalk_id = userid
-            row.updated_at = now
-    except IntegrityError:
+        with db.transaction() as cur:
+            _RESERVE.execute(cur, key=user_id, userid=userid, now=now)
+    except integrity_errors(db.engine.dialect):
         with db.read() as session:
             holder = holder_of(session, userid, other_than=user_id)
         if holder is None:

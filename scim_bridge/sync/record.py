@@ -18,11 +18,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from scim_bridge.directory.audit import insert_records
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.models import AuditRecord, Link
+from scim_bridge.directory.models import Link
+from scim_bridge.directory.prepared import Cursor, Prepared, integrity_errors
 from scim_bridge.errors import DingTalkError
 from scim_bridge.mapping.departments import group_key
 from scim_bridge.monitor.erasure import confirm_removal
@@ -49,6 +52,31 @@ def link_of(session: Session, kind: str, key: str) -> Link | None:
     return session.scalar(_LINK_OF, {"kind": kind, "key": key})
 
 
+def _save_link(dialect: str) -> Any:
+    """A link synced: inserted, or the existing one (any state) brought up to date."""
+    stmt: Any = pg_insert(Link) if dialect == "postgresql" else sqlite_insert(Link)
+    stmt = stmt.values(
+        kind=bindparam("kind"),
+        key=bindparam("key"),
+        dingtalk_id=bindparam("dingtalk_id"),
+        snapshot=bindparam("snapshot"),
+        state=SYNCED,
+        last_error=None,
+        attempts=0,
+        last_synced_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+    synced = ("dingtalk_id", "snapshot", "state", "last_error", "attempts", "last_synced_at")
+    return stmt.on_conflict_do_update(
+        index_elements=[Link.kind, Link.key],
+        set_={**{c: stmt.excluded[c] for c in synced}, "updated_at": stmt.excluded.updated_at},
+    )
+
+
+#: Prepared (directory/prepared.py): one per change the translator applies.
+_SAVE_LINK = Prepared(_save_link)
+
+
 @dataclass
 class Recorder:
     """Writes links, snapshots and audit records; one per translator, shared by its threads.
@@ -64,22 +92,22 @@ class Recorder:
         """Record a resource as synced to ``dingtalk_id`` with its snapshot, events included."""
         now = self.clock()
         events: list[_Event] = getattr(self._local, "events", None) or []
-        self._read_served(events)  # before the writer's turn: reads need none
+        # Issue 14: everything but the writes is done before the transaction, which on SQLite
+        # holds the one writer's turn the API's writes wait for.
+        records, removals = self._records(events)
+        link = {
+            "kind": kind,
+            "key": key,
+            "dingtalk_id": dingtalk_id,
+            # Plain JSON: the mapping hands out read-only maps (custom member fields).
+            "snapshot": jsonable(snapshot),
+            "now": now,
+        }
         try:
-            with self.db.write() as session:
-                session.add_all(self._records(session, events))
-                row = link_of(session, kind, key)
-                if row is None:
-                    row = Link(kind=kind, key=key, attempts=0, updated_at=now)
-                    session.add(row)
-                row.dingtalk_id = dingtalk_id
-                # Plain JSON: the mapping hands out read-only maps (custom member fields).
-                row.snapshot = jsonable(snapshot)
-                row.state = SYNCED
-                row.last_error = None
-                row.attempts = 0
-                row.last_synced_at = row.updated_at = now
-        except IntegrityError:
+            with self.db.transaction() as cur:
+                self._write(cur, records, removals)
+                _SAVE_LINK.execute(cur, **link)
+        except integrity_errors(self.db.engine.dialect):
             # One live link per DingTalk person (migration 0005): never retried in a loop.
             with self.db.read() as session:
                 holder = person_links.holder_of(session, dingtalk_id, other_than=key)
@@ -181,19 +209,23 @@ class Recorder:
         # Outside a translation: a failure, linked to what the failed translation served.
         self._local.served = getattr(self._local, "failed_served", None) or {}
         self._local.failed_served = None
-        with self.db.write() as session:
-            session.add_all(self._records(session, [event], root=(resource_type, resource_id)))
+        records, removals = self._records([event], root=(resource_type, resource_id))
+        with self.db.transaction() as cur:
+            self._write(cur, records, removals)
 
     def _failed_calls(self) -> list[dict[str, Any]]:
         calls = getattr(self._local, "failed_calls", None) or []
         self._local.failed_calls = None
         return list(calls)
 
-    def _read_served(self, events: list[_Event], *, root: tuple[str, str] | None = None) -> None:
-        """Read which SCIM changes the events serve, in a read transaction of its own.
+    def _records(
+        self, events: list[_Event], *, root: tuple[str, str] | None = None
+    ) -> tuple[list[dict[str, Any]], list[_Event]]:
+        """Turn events into records linked to the SCIM changes the translation serves; return
+        them and the removals of people among the events (erasure receipts wait for those).
 
-        Issue 14: read inside the write that records them, these queries held SQLite's one
-        writer's turn, which the API's writes wait for, for most of the link's transaction."""
+        Which changes they serve is read here, in a read transaction of its own: read inside
+        the write that records them, those queries held SQLite's writer's turn (issue 14)."""
         root = root or getattr(self._local, "root", None)
         cache: dict[tuple[str, str], tuple[list[int], str]] = getattr(self._local, "served", {})
         self._local.served = cache
@@ -202,24 +234,10 @@ class Recorder:
             with self.db.read() as session:
                 for key in missing:
                     cache[key] = served(session, *key)
-
-    def _records(
-        self, session: Session, events: list[_Event], *, root: tuple[str, str] | None = None
-    ) -> list[AuditRecord]:
-        """Turn events into records linked to the SCIM changes the translation serves."""
-        root = root or getattr(self._local, "root", None)
-        cache: dict[tuple[str, str], tuple[list[int], str]] = getattr(self._local, "served", {})
-        out = []
+        records = []
         for e in events:
-            key = root or (e.resource_type, e.resource_id)
-            if key not in cache:
-                cache[key] = served(session, *key)
-            ids, request_id = cache[key]
-            if e.resource_type == "User" and e.action in REMOVALS:
-                # An erasure waits for DingTalk's word that the person is gone (issue 11).
-                said = f"{e.action} of {e.detail.get('target')}: {e.detail.get('reason') or 'ok'}"
-                confirm_removal(session, e.resource_id, answer=said, now=e.at)
-            out.append(
+            ids, request_id = cache[root or (e.resource_type, e.resource_id)]
+            records.append(
                 dingtalk_record(
                     at=e.at,
                     actor=e.actor,
@@ -232,7 +250,17 @@ class Recorder:
                     request_id=request_id,
                 )
             )
-        return out
+        removals = [e for e in events if e.resource_type == "User" and e.action in REMOVALS]
+        return records, removals
+
+    @staticmethod
+    def _write(cur: Cursor, records: list[dict[str, Any]], removals: list[_Event]) -> None:
+        """Insert the records; an erasure waits for DingTalk's word that the person is gone
+        (issue 11): a removal confirms it."""
+        insert_records(cur, records)
+        for e in removals:
+            said = f"{e.action} of {e.detail.get('target')}: {e.detail.get('reason') or 'ok'}"
+            confirm_removal(cur, e.resource_id, answer=said, now=e.at)
 
     @contextmanager
     def translation(
@@ -271,9 +299,9 @@ class Recorder:
                     rtype, rid = self._local.root or ("-", "-")
                     events.append(_Event(self.clock(), None, rtype, rid, "read", what, None))
                 if events:
-                    self._read_served(events)
-                    with self.db.write() as session:
-                        session.add_all(self._records(session, events))
+                    records, removals = self._records(events)
+                    with self.db.transaction() as cur:
+                        self._write(cur, records, removals)
                 self._local.root = None
 
 
