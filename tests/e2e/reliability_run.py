@@ -68,6 +68,8 @@ class Summary:
     answered_2xx: int = 0
     unanswered: int = 0
     answered_5xx: int = 0
+    #: Every answer by HTTP status: which 5xx they were (503 while the database restarts).
+    statuses: dict[int, int] = field(default_factory=dict)
     writes: int = 0
     dingtalk_calls: int = 0
     dingtalk_faults: int = 0
@@ -265,6 +267,7 @@ def _judge(
     summary.answered_2xx = sum(n for status, n in stats.answered.items() if 200 <= status < 300)
     summary.answered_5xx = sum(n for status, n in stats.answered.items() if status >= 500)
     summary.unanswered = stats.unanswered
+    summary.statuses = dict(sorted(stats.answered.items()))
     summary.writes = stats.writes_ok
     calls = c.emulator_calls()
     summary.dingtalk_calls = len(calls)
