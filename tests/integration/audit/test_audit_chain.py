@@ -7,6 +7,8 @@ import csv
 import io
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 from audit_support import Client, new_token, records
 from click.testing import CliRunner
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from scim_bridge.app import create_app
 from scim_bridge.cli import main
@@ -22,7 +25,7 @@ from scim_bridge.directory.db import Database
 from scim_bridge.directory.rows import Context
 from scim_bridge.directory.tokens import Principal
 from scim_bridge.monitor.audit import verify
-from scim_bridge.monitor.audit_chain import GENESIS, chain_pending
+from scim_bridge.monitor.audit_chain import GENESIS, chain_batch, chain_pending
 from scim_bridge.settings import Settings
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -186,6 +189,43 @@ def test_sequencers_in_parallel_build_one_gapless_chain(db_url: str, database: D
         t.join()
     assert sum(done) == 30
     assert sorted(r["seq"] for r in records(database)) == list(range(1, 31))
+    with database.read() as session:
+        assert verify(session).intact
+
+
+class ChainedMeanwhile(Database):
+    """A sequencer's database on which another process chains part of the backlog between
+    its read (the batch, hashed outside the writer's turn) and its write transaction."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.raced = False
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        if not self.raced:
+            self.raced = True
+            other = Database(self.url)
+            try:
+                with other.write() as session:  # another's first batch
+                    assert chain_batch(session, now=T0, limit=3) == 3
+            finally:
+                other.dispose()
+        with super().write() as session:
+            yield session
+
+
+def test_a_batch_another_sequencer_chained_while_it_was_hashed_is_chained_once(
+    db_url: str, database: Database
+) -> None:
+    write_records(database, 10)
+    racing = ChainedMeanwhile(db_url)
+    try:
+        assert chain_pending(racing, now=T0, batch=3) == 7
+    finally:
+        racing.dispose()
+    assert racing.raced
+    assert sorted(r["seq"] for r in records(database)) == list(range(1, 11))
     with database.read() as session:
         assert verify(session).intact
 
