@@ -10,6 +10,8 @@ SLA flush of this process's own counts, the mapping watch) or drain rows each ru
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -116,3 +118,26 @@ def schedule_jobs(worker: Worker) -> BackgroundScheduler:
 
 def _retention(worker: Worker) -> None:
     retention_job(worker.db, now=worker.clock(), days=worker.config.audit_retention_days)
+
+
+#: How long a stopping worker waits for the jobs still running (and its start-up
+#: re-projection): a heartbeat or a token refresh ends in well under a second; a reconcile
+#: run is not waited for past this, so a stop stays prompt for systemd and compose.
+STOP_GRACE_SECONDS = 10.0
+
+
+def stop_jobs(
+    scheduler: BackgroundScheduler, *others: threading.Thread, grace: float = STOP_GRACE_SECONDS
+) -> None:
+    """Stop scheduling, and wait up to ``grace`` for the jobs in flight and ``others``.
+
+    A job still running when its process disposes of the database holds a pooled connection
+    the disposed pool never closes: psycopg then warns "deleted while still open" whenever
+    the garbage collector finds it (in the test suite, in whichever test runs then)."""
+    deadline = time.monotonic() + grace
+    # shutdown(wait=True) stops scheduling at once, then waits for the running jobs without a
+    # time limit: on a thread of its own, waited for no longer than grace.
+    stopping = threading.Thread(target=scheduler.shutdown, name="jobs-stop", daemon=True)
+    stopping.start()
+    for thread in (stopping, *others):
+        thread.join(max(0.0, deadline - time.monotonic()))

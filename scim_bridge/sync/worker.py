@@ -46,7 +46,7 @@ from scim_bridge.sync.courtesy import Courtesy
 from scim_bridge.sync.failures import explain, words_for_the_log
 from scim_bridge.sync.reconcile_job import ReconcileJob
 from scim_bridge.sync.resource_locks import translating
-from scim_bridge.sync.schedule import schedule_jobs
+from scim_bridge.sync.schedule import schedule_jobs, stop_jobs
 from scim_bridge.sync.translator import FAILED, RETRYING, Translator
 from scim_bridge.sync.wakeup import Wakeup
 
@@ -107,16 +107,17 @@ class Worker:
         """Process the outbox until ``stop`` is set."""
         scheduler = schedule_jobs(self)
         scheduler.start()
-        # On start: re-project whoever the mapping changed for while we were down. Its own thread:
-        # a one-shot scheduler job fails if the scheduler shuts down as it runs (JobLookupError).
-        threading.Thread(target=self.reproject, args=(True,), name="reproject", daemon=True).start()
+        # Re-project whoever the mapping changed for while we were down; not a one-shot job: it
+        # fails if the scheduler shuts down as it runs (JobLookupError).
+        start = threading.Thread(target=self.reproject, args=(True,), name="reproject", daemon=True)
+        start.start()
         log.info("worker %s started with %d threads", self.owner, self.config.threads)
         with ThreadPoolExecutor(self.config.threads, thread_name_prefix="translate") as pool:
             try:
                 while not stop.is_set():
                     self._turn(pool, stop)
             finally:
-                scheduler.shutdown(wait=False)
+                stop_jobs(scheduler, start)  # nothing of ours holds a connection after run()
                 self.wakeup.set()
         log.info("worker %s stopped", self.owner)
 
@@ -275,9 +276,8 @@ class Worker:
 
     def _observe_lag(self, claim: Claim) -> None:
         # Issue 12: SCIM commit of the first unapplied change -> DingTalk acknowledged.
-        if claim.first_changed_at is None:
+        if (first := claim.first_changed_at) is None:
             return
-        first = claim.first_changed_at
         first = first if first.tzinfo is not None else first.replace(tzinfo=UTC)
         seconds = (self.clock() - first).total_seconds()
         if self.metrics is not None:

@@ -9,12 +9,12 @@ explicitly (``event_job.drain()``, ``run_until_idle()``), never by waiting.
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from worker_threads import running
 
 from scim_bridge.bootstrap import build_worker
 from scim_bridge.dingtalk.client import DingTalkClient
@@ -178,17 +178,9 @@ def test_the_running_worker_repairs_an_edit_on_its_own(
     """The loop as deployed: the worker's scheduler runs the event job; nothing is driven by
     hand. A bounded wait on the outcome (not a timing assertion): the job runs every 2 s."""
     settle(emulator, worker)
-    stop = threading.Event()
-    loop = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    loop.start()
-    try:
+    with running(worker):  # on the way out: the loop and its scheduler's jobs have ended
         emulator.emulator.admin.update_user("bob", title="Edited while the worker runs")
         deadline = time.monotonic() + 60
         while emulator.emulator.users()["bob"]["title"] != "Staff":
             assert time.monotonic() < deadline, "the running worker did not repair bob"
             time.sleep(0.1)
-    finally:
-        stop.set()
-        worker.wakeup.set()
-        loop.join(timeout=30)
-    assert not loop.is_alive()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 from alembic import command
 from monitor_support import T0, Clock, emulator_client
+from worker_threads import running
 
 from scim_bridge.app import create_app
 from scim_bridge.bootstrap import build_worker
@@ -180,16 +180,11 @@ def test_a_running_worker_makes_the_api_ready_or_says_why_not(
     worker = build_worker(
         settings, database, client=dingtalk, clock=clock, config=WorkerConfig(threads=1)
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    thread.start()
     try:
-        wait_for(lambda: recorded(database, TOKEN_KEY) and recorded(database, HEARTBEAT_KEY))
-        status, body = ready(client)
+        with running(worker):
+            wait_for(lambda: recorded(database, TOKEN_KEY) and recorded(database, HEARTBEAT_KEY))
+            status, body = ready(client)
     finally:
-        stop.set()
-        worker.wakeup.set()
-        thread.join(10)
         dingtalk.close()
     assert body["checks"]["worker"]["status"] == "ok"
     if secret_ok:

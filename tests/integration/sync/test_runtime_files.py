@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from worker_threads import threads_joined
 
 from scim_bridge.bootstrap import BackgroundWorker
 from scim_bridge.directory.db import Database
@@ -136,9 +137,10 @@ def test_background_worker_removes_socket_and_lock_when_stopped(
     settings = settings.replace(runtime_dir=str(tmp_path / "run"))
     lock = try_singleton_lock(settings)
     assert lock is not None
-    background = BackgroundWorker(settings, worker, lock=lock)
-    assert Path(socket_path(settings)).exists() and lock_path(settings).exists()
-    background.stop()
+    with threads_joined():  # the loop's scheduler jobs too, before the database is disposed
+        background = BackgroundWorker(settings, worker, lock=lock)
+        assert Path(socket_path(settings)).exists() and lock_path(settings).exists()
+        background.stop()
     assert sorted((tmp_path / "run").iterdir()) == []
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from worker_threads import running
 
 from scim_bridge.bootstrap import build_worker
 from scim_bridge.dingtalk.emulator import RunningEmulator
@@ -85,20 +86,17 @@ def test_the_loop_keeps_translating_after_failed_outbox_reads(
         client=worker.translator.client,
         config=WorkerConfig(threads=1, idle_poll=0.05),
     )
-    stop = threading.Event()
-    thread = threading.Thread(target=looping.run, args=(stop,), name=LOOP, daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 60
-        while pending(database) and time.monotonic() < deadline and thread.is_alive():
-            stop.wait(0.05)
-        assert restarting.failures == 0  # every failure met the loop
-        assert pending(database) == 0
-        assert thread.is_alive()  # still looping, not ended by the first failure
-        assert "ada" in emulator.emulator.users()
+        # Disposed once the loop and its scheduler's jobs have ended (worker_threads.py).
+        with running(looping, name=LOOP) as thread:
+            deadline = time.monotonic() + 60
+            while pending(database) and time.monotonic() < deadline and thread.is_alive():
+                time.sleep(0.05)
+            assert restarting.failures == 0  # every failure met the loop
+            assert pending(database) == 0
+            assert thread.is_alive()  # still looping, not ended by the first failure
+            assert "ada" in emulator.emulator.users()
     finally:
-        stop.set()
-        thread.join(timeout=15)
         restarting.dispose()
 
 
