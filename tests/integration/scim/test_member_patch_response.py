@@ -130,7 +130,7 @@ def test_postgresql_looks_members_up_by_key_while_its_statistics_lag(
 ) -> None:
     if database.dialect != "postgresql":
         pytest.skip("the planner and its statistics are PostgreSQL's")
-    client, gid, _newcomer = setup(app, database, "okta", size=300)
+    _client, gid, _newcomer = setup(app, database, "okta", size=300)
     with database.read() as session:
         ids = [r[0] for r in session.execute(text("SELECT id FROM users LIMIT 50"))]
         # Never analyzed since the group grew, as after a bulk load: the plan must not
