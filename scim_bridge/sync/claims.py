@@ -142,13 +142,13 @@ def claim_due(
     if found is None:
         return []
     with db.transaction() as cur:
-        return claim_on(
+        return claim_batch(
             cur, owner=owner, now=now, limit=limit, lease=lease, max_lane=max_lane, exclude=exclude
         )
 
 
 def claim_batch(
-    session: Session,
+    where: Session | Cursor,
     *,
     owner: str,
     now: datetime,
@@ -157,35 +157,14 @@ def claim_batch(
     max_lane: Lane = Lane.BULK,
     exclude: Collection[int] = (),
 ) -> list[Claim]:
-    """Lease up to ``limit`` due rows in lanes up to ``max_lane`` to ``owner`` (claim_on), in
-    the session's transaction."""
-    return claim_on(
-        Cursor.of(session),
-        owner=owner,
-        now=now,
-        limit=limit,
-        lease=lease,
-        max_lane=max_lane,
-        exclude=exclude,
-    )
-
-
-def claim_on(
-    cur: Cursor,
-    *,
-    owner: str,
-    now: datetime,
-    limit: int,
-    lease: timedelta,
-    max_lane: Lane = Lane.BULK,
-    exclude: Collection[int] = (),
-) -> list[Claim]:
-    """Lease up to ``limit`` due rows in lanes up to ``max_lane`` to ``owner``.
+    """Lease up to ``limit`` due rows in lanes up to ``max_lane`` to ``owner``, in the
+    transaction of ``where`` (a Session, or a Cursor of ``Database.transaction``).
 
     A crashed owner's lease simply expires. ``exclude``: rows the caller is still working on.
     Their lease may have lapsed (the heartbeat could not reach a restarting database); claimed
     again, a second thread would translate the same resource at once, and the one that read
     the older state could write it to DingTalk last."""
+    cur = where if isinstance(where, Cursor) else Cursor.of(where)
     due = _DUE_ROWS.rows(cur, limit=limit, **_claimable_now(now, max_lane, exclude))
     claims = [
         Claim(
