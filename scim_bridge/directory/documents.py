@@ -10,17 +10,66 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import String, bindparam, cast, select, union_all
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory import groups, users
-from scim_bridge.directory.models import Group, User
-from scim_bridge.directory.prepared import Cursor, StoredResource
+from scim_bridge.directory.models import Group, GroupMember, User
+from scim_bridge.directory.prepared import Cursor, Prepared, StoredResource
 from scim_bridge.directory.representation import render_group, render_user
-from scim_bridge.directory.sync_state import sync_states
+from scim_bridge.directory.sync_state import state_of, state_select, sync_states
 from scim_bridge.scim import resources
 from scim_bridge.scim.schema import DINGTALK_GROUP, DINGTALK_USER, ResourceType, registry
 
 Selection = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+def _user_extras(scoped: bool) -> Prepared:
+    """Users' sync states and direct groups in one statement: a plain GET or filter renders
+    both, and on PostgreSQL each statement costs a round trip and ~0.1-0.2 ms of the API's CPU
+    (issue 14). Rows of the first part carry the state and no group; the second, one group.
+    With ``scoped``, only the groups of the IdP named by ``idp``."""
+    states = state_select("User")
+    # Each part's NULLs carry the other part's column types (PostgreSQL matches them).
+    no_state = [cast(None, column.type) for column in list(states.selected_columns)[1:]]
+    none = cast(None, String)
+    in_groups = (
+        select(
+            GroupMember.member_id,
+            *no_state,
+            Group.id,
+            Group.display_name,
+            Group.display_name_key,
+        )
+        .join(Group, Group.id == GroupMember.group_id)
+        .where(GroupMember.member_id.in_(bindparam("ids", expanding=True)))
+    )
+    if scoped:
+        in_groups = in_groups.where(Group.idp == bindparam("idp"))
+    return Prepared(union_all(states.add_columns(none, none, none), in_groups), expanding="ids")
+
+
+_USER_EXTRAS = {False: _user_extras(scoped=False), True: _user_extras(scoped=True)}
+
+
+def user_extras(
+    reader: Cursor, ids: list[str], *, scope: str | None
+) -> tuple[dict[str, list[tuple[str, str]]], dict[str, dict[str, Any]]]:
+    """Return each user's direct groups (id, displayName), ordered by name, and sync state."""
+    memberships: dict[str, list[tuple[str, str]]] = {}
+    states: dict[str, dict[str, Any]] = {}
+    if not ids:
+        return memberships, states
+    params: dict[str, Any] = {"ids": ids} if scope is None else {"ids": ids, "idp": scope}
+    keyed: dict[str, list[tuple[str, str, str]]] = {}
+    for row in _USER_EXTRAS[scope is not None].rows(reader, **params):
+        if row[7] is None:
+            states[row[0]] = {DINGTALK_USER: {"sync": state_of("User", *row[1:7])}}
+        else:
+            keyed.setdefault(row[0], []).append((row[9], row[7], row[8]))
+    for user_id, found in keyed.items():
+        memberships[user_id] = [(gid, name) for _key, gid, name in sorted(found)]
+    return memberships, states
 
 
 class Documents:
@@ -56,8 +105,11 @@ class Documents:
         attributes, excluded = selection
         need_groups = self.wants(rt, selection, "groups")
         ids = [r.id for r in rows]
-        memberships = users.groups_of(reader, ids, scope=scope) if need_groups else {}
-        states = self.sync_extension(reader, "User", ids, selection)
+        if need_groups and self.wants(rt, selection, f"{DINGTALK_USER}:sync"):
+            memberships, states = user_extras(reader, ids, scope=scope)
+        else:
+            memberships = users.groups_of(reader, ids, scope=scope) if need_groups else {}
+            states = self.sync_extension(reader, "User", ids, selection)
         return [
             resources.project(
                 rt,
