@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import bindparam, case
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -81,6 +81,16 @@ def _upsert(dialect: str) -> Any:
 #: Runs in every write request, so prepared (see prepared.py).
 _UPSERT = Prepared(_upsert)
 
+#: PostgreSQL: one change's upsert and the NOTIFY in one statement, one round trip less in
+#: every write request (issue 14). A data-modifying WITH runs whether or not the query reads
+#: it (PostgreSQL docs, "Data-Modifying Statements in WITH"); pg_notify is NOTIFY's function
+#: form, delivered on commit the same way.
+_UPSERT_AND_NOTIFY = Prepared(
+    select(func.pg_notify(NOTIFY_CHANNEL, "")).add_cte(
+        _upsert("postgresql").returning(OutboxEntry.id).cte("changed")
+    )
+)
+
 
 def mark_changed(
     session: Session,
@@ -128,8 +138,12 @@ def mark_changed_on(
     ]
     if not rows:
         return
-    _UPSERT.execute_many(cur, rows)
-    if cur.dialect.name == "postgresql" and not cur.outbox_touched:
-        # Delivered when (and only if) the transaction commits: workers elsewhere wake up.
-        cur.run(f"NOTIFY {NOTIFY_CHANNEL}")
+    # Delivered when (and only if) the transaction commits: workers elsewhere wake up.
+    notify = cur.dialect.name == "postgresql" and not cur.outbox_touched
+    if notify and len(rows) == 1:
+        _UPSERT_AND_NOTIFY.rows(cur, **rows[0])
+    else:
+        _UPSERT.execute_many(cur, rows)
+        if notify:
+            cur.run(f"NOTIFY {NOTIFY_CHANNEL}")
     cur.outbox_touched = True
