@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, String, cast, delete, func, or_, select, true, update
+from sqlalchemy import ARRAY, String, bindparam, cast, delete, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -161,13 +161,28 @@ def _probe_by_key(group_id: str, chunk: list[str], scope: str | None) -> Any:
 
 
 def _delete_members(session: Session, group_id: str, ids: Sequence[str]) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # As in _probe_by_key: ``member_id IN (…)`` was planned from the group alone while
+        # its statistics lagged, and read every member to remove a few. One primary-key
+        # delete per id cannot be planned that way; psycopg pipelines them (one round trip).
+        keyed = [{"gid": group_id, "mid": member_id} for member_id in ids]
+        if keyed:
+            session.connection().execute(_REMOVE_BY_KEY, keyed)
+        return
     for start in range(0, len(ids), CHUNK):
-        chunk = list(ids[start : start + CHUNK])
-        session.execute(
-            delete(GroupMember).where(
-                GroupMember.group_id == group_id, GroupMember.member_id.in_(chunk)
-            )
-        )
+        session.execute(_member_removal(group_id, list(ids[start : start + CHUNK])))
+
+
+_REMOVE_BY_KEY = delete(GroupMember).where(
+    GroupMember.group_id == bindparam("gid"), GroupMember.member_id == bindparam("mid")
+)
+
+
+def _member_removal(group_id: str, chunk: list[str]) -> Any:
+    """SQLite: one statement per chunk (it probes the primary key once per listed id)."""
+    return delete(GroupMember).where(
+        GroupMember.group_id == group_id, GroupMember.member_id.in_(chunk)
+    )
 
 
 def _all_members(session: Session, group_id: str, *, scope: str | None) -> dict[str, str]:

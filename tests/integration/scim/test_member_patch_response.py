@@ -144,3 +144,23 @@ def test_postgresql_looks_members_up_by_key_while_its_statistics_lag(
 
 
 LITERAL = {"literal_binds": True}
+
+
+def test_postgresql_removes_members_by_key_while_its_statistics_lag(
+    app: Any, database: Database
+) -> None:
+    if database.dialect != "postgresql":
+        pytest.skip("the planner and its statistics are PostgreSQL's")
+    _client, gid, _newcomer = setup(app, database, "okta", size=300)
+    with database.read() as session:
+        ids = [r[0] for r in session.execute(text("SELECT id FROM users LIMIT 50"))]
+        # Never analyzed since the group grew: removing one must not read all 300.
+        sql = str(groups._REMOVE_BY_KEY.compile(dialect=session.get_bind().dialect))
+        explained = session.connection().exec_driver_sql(
+            f"EXPLAIN (FORMAT JSON) {sql}", {"gid": gid, "mid": ids[0]}
+        )
+        (plan,) = explained.scalar_one()
+    scans = [n for n in plan_nodes(plan["Plan"]) if n.get("Relation Name") == "group_members"]
+    scans = [n for n in scans if n["Node Type"] != "ModifyTable"]
+    assert scans and all(n["Node Type"] == "Index Scan" for n in scans), scans
+    assert all("member_id" in n["Index Cond"] for n in scans), scans
