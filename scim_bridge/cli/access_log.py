@@ -24,10 +24,12 @@ class AccessLogger(glogging.Logger):
     _stamp = ""
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
-        if self.cfg.access_log_format != ACCESS_LOG_FORMAT:
+        # A deployment's own format, or a gunicorn before 27 (no access_log_enabled): theirs.
+        enabled = getattr(self, "access_log_enabled", None)
+        if self.cfg.access_log_format != ACCESS_LOG_FORMAT or enabled is None:
             super().access(resp, req, environ, request_time)
             return
-        if not self.access_log_enabled:
+        if not enabled:
             return
         status = resp.status
         if isinstance(status, str):
