@@ -11,12 +11,10 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, String, bindparam, cast, delete, func, or_, select, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from scim_bridge.directory import audit, rows
+from scim_bridge.directory import audit, member_rows, rows
 from scim_bridge.directory.models import Group, GroupMember, User
 from scim_bridge.directory.outbox import Lane, mark_changed
 from scim_bridge.directory.prepared import Cursor
@@ -31,8 +29,6 @@ from scim_bridge.scim.schema import registry
 log = logging.getLogger(__name__)
 
 NOT_STORED = ("id", "meta", "schemas", "members")
-#: Membership changes are written in chunks so a huge PUT never builds one giant statement.
-CHUNK = 500
 
 
 def _stored_document(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,8 +74,8 @@ def _resolve_member_types(
     if scope is not None:
         # Another IdP's id is answered as an unknown one: nothing tells that it exists.
         users, groups = users.where(User.idp == scope), groups.where(Group.idp == scope)
-    for start in range(0, len(ids), CHUNK):
-        chunk = list(ids[start : start + CHUNK])
+    for start in range(0, len(ids), member_rows.CHUNK):
+        chunk = list(ids[start : start + member_rows.CHUNK])
         types.update({i: "User" for i in session.scalars(users.where(User.id.in_(chunk)))})
         types.update({i: "Group" for i in session.scalars(groups.where(Group.id.in_(chunk)))})
     missing = [i for i in ids if i not in types]
@@ -104,94 +100,6 @@ def _unknown_members(missing: Sequence[str], group_id: str, ctx: Context) -> Non
         ctx.actor,
         len(missing),
         ", ".join(repr(i[:64]) for i in missing[:5]),
-    )
-
-
-def _insert_members(session: Session, group_id: str, types: Mapping[str, str]) -> None:
-    values = [{"group_id": group_id, "member_id": i, "member_type": t} for i, t in types.items()]
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    for start in range(0, len(values), CHUNK):
-        stmt = insert(GroupMember).on_conflict_do_nothing()
-        session.execute(stmt, values[start : start + CHUNK])
-
-
-def _existing_members(
-    session: Session, group_id: str, ids: Sequence[str], *, scope: str | None
-) -> dict[str, str]:
-    lookup = _probe_by_key if session.get_bind().dialect.name == "postgresql" else _probe_by_in
-    found: dict[str, str] = {}
-    for start in range(0, len(ids), CHUNK):
-        chunk = list(ids[start : start + CHUNK])
-        found.update(session.execute(lookup(group_id, chunk, scope)).all())
-    return found
-
-
-def _probe_by_in(group_id: str, chunk: list[str], scope: str | None) -> Any:
-    # SQLite probes the primary key (group_id, member_id) once per listed id.
-    return select(GroupMember.member_id, GroupMember.member_type).where(
-        GroupMember.group_id == group_id,
-        GroupMember.member_id.in_(chunk),
-        visible_member(scope),
-    )
-
-
-def _probe_by_key(group_id: str, chunk: list[str], scope: str | None) -> Any:
-    """PostgreSQL: one primary-key probe per id, whatever the statistics say.
-
-    Issue 14 (member PATCH cost flat as the group grows): ``member_id IN (…)`` beside
-    ``group_id = …`` was planned from the group alone while the statistics still described
-    it as small (a bulk load grows a group faster than autovacuum analyzes it, and the
-    prepared statement's generic plan keeps the estimate): every member of the group was
-    read and checked, 45 ms for 100 ids at 2,900 members against 2 ms. The ids drive the
-    lookup instead, each in a LATERAL subquery that OFFSET 0 keeps the planner from
-    flattening (an optimisation fence PostgreSQL documents), so it can only probe the key."""
-    wanted = func.unnest(cast(chunk, ARRAY(String))).table_valued("id").render_derived("wanted")
-    probe = (
-        select(GroupMember.member_id, GroupMember.member_type)
-        .where(
-            GroupMember.group_id == group_id,
-            GroupMember.member_id == wanted.c.id,
-            visible_member(scope),
-        )
-        .offset(0)
-        .lateral("probe")
-    )
-    return select(probe.c.member_id, probe.c.member_type).select_from(wanted.join(probe, true()))
-
-
-def _delete_members(session: Session, group_id: str, ids: Sequence[str]) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        # As in _probe_by_key: ``member_id IN (…)`` was planned from the group alone while
-        # its statistics lagged, and read every member to remove a few. One primary-key
-        # delete per id cannot be planned that way; psycopg pipelines them (one round trip).
-        keyed = [{"gid": group_id, "mid": member_id} for member_id in ids]
-        if keyed:
-            session.connection().execute(_REMOVE_BY_KEY, keyed)
-        return
-    for start in range(0, len(ids), CHUNK):
-        session.execute(_member_removal(group_id, list(ids[start : start + CHUNK])))
-
-
-_REMOVE_BY_KEY = delete(GroupMember).where(
-    GroupMember.group_id == bindparam("gid"), GroupMember.member_id == bindparam("mid")
-)
-
-
-def _member_removal(group_id: str, chunk: list[str]) -> Any:
-    """SQLite: one statement per chunk (it probes the primary key once per listed id)."""
-    return delete(GroupMember).where(
-        GroupMember.group_id == group_id, GroupMember.member_id.in_(chunk)
-    )
-
-
-def _all_members(session: Session, group_id: str, *, scope: str | None) -> dict[str, str]:
-    return dict(
-        session.execute(
-            select(GroupMember.member_id, GroupMember.member_type).where(
-                GroupMember.group_id == group_id, visible_member(scope)
-            )
-        ).all()
     )
 
 
@@ -224,33 +132,33 @@ class _MembershipDelta:
 def _add(
     session: Session, row: Group, ids: Sequence[str], ctx: Context, delta: _MembershipDelta
 ) -> None:
-    present = _existing_members(session, row.id, ids, scope=ctx.scope)
+    present = member_rows.existing_members(session, row.id, ids, scope=ctx.scope)
     new_ids = [i for i in ids if i not in present]
     if not new_ids:
         return
     types = _resolve_member_types(session, new_ids, row.id, ctx)
     if types:
-        _insert_members(session, row.id, types)
+        member_rows.insert_members(session, row.id, types)
         delta.note(types, added=True)
 
 
 def _remove(
     session: Session, row: Group, ids: Sequence[str], delta: _MembershipDelta, scope: str | None
 ) -> None:
-    present = _existing_members(session, row.id, ids, scope=scope)
+    present = member_rows.existing_members(session, row.id, ids, scope=scope)
     if present:
-        _delete_members(session, row.id, list(present))
+        member_rows.delete_members(session, row.id, list(present))
         delta.note(present, added=False)
 
 
 def _replace(
     session: Session, row: Group, ids: Sequence[str], ctx: Context, delta: _MembershipDelta
 ) -> None:
-    current = _all_members(session, row.id, scope=ctx.scope)
+    current = member_rows.all_members(session, row.id, scope=ctx.scope)
     wanted = set(ids)
     gone = [i for i in current if i not in wanted]
     if gone:
-        _delete_members(session, row.id, gone)
+        member_rows.delete_members(session, row.id, gone)
         delta.note({i: current[i] for i in gone}, added=False)
     _add(session, row, [i for i in ids if i not in current], ctx, delta)
 
@@ -273,9 +181,9 @@ def _apply_member_change(
         else:
             _replace(session, row, change.ids, ctx, delta)
     elif change.kind == "remove_all":
-        current = _all_members(session, row.id, scope=scope)
+        current = member_rows.all_members(session, row.id, scope=scope)
         if current:
-            _delete_members(session, row.id, list(current))
+            member_rows.delete_members(session, row.id, list(current))
             delta.note(current, added=False)
     elif change.kind == "remove_where":
         assert change.filter is not None
@@ -289,7 +197,7 @@ def _apply_member_change(
             ).all()
         )
         if matched:
-            _delete_members(session, row.id, list(matched))
+            member_rows.delete_members(session, row.id, list(matched))
             delta.note(matched, added=False)
     else:  # pragma: no cover - patch.split_member_operations emits only the kinds above
         raise InvalidValue(f"unsupported member change {change.kind!r}")
@@ -358,7 +266,7 @@ def create_group(session: Session, body: Mapping[str, Any], ctx: Context) -> Gro
     delta = _MembershipDelta()
     types = _resolve_member_types(session, ids, row.id, ctx) if ids else {}
     if types:
-        _insert_members(session, row.id, types)
+        member_rows.insert_members(session, row.id, types)
         delta.note(types, added=True)
     mark_changed(session, "Group", [row.id], actor=ctx.actor, now=ctx.now, lane=Lane.BULK)
     mark_changed(
@@ -446,7 +354,7 @@ def delete_group(
     row = rows.load_for_change(session, Group, group_id, ctx, if_match=if_match)
     before = row.data
     # Every member leaves with the group, those of other IdPs (a shared token's doing) too.
-    members = _all_members(session, group_id, scope=None)
+    members = member_rows.all_members(session, group_id, scope=None)
     parents = list(
         session.scalars(select(GroupMember.group_id).where(GroupMember.member_id == group_id))
     )

@@ -15,7 +15,7 @@ import pytest
 from isolation_support import client_for, created, group, patch, token, user
 from sqlalchemy import event, text
 
-from scim_bridge.directory import groups
+from scim_bridge.directory import member_rows
 from scim_bridge.directory.db import Database
 
 
@@ -130,14 +130,14 @@ LITERAL = {"literal_binds": True}
 
 def explain_lookup(session: Any, gid: str, ids: list[str]) -> Any:
     """Which of ``ids`` are members already (a member PATCH's add)."""
-    probe = groups._probe_by_key(gid, ids, "okta")
+    probe = member_rows.probe_by_key(gid, ids, "okta")
     sql = str(probe.compile(dialect=session.get_bind().dialect, compile_kwargs=LITERAL))
     return session.execute(text(f"EXPLAIN (FORMAT JSON) {sql}")).scalar_one()
 
 
 def explain_removal(session: Any, gid: str, ids: list[str]) -> Any:
     """Removing one member (a member PATCH's remove, a PUT that drops members)."""
-    sql = str(groups._REMOVE_BY_KEY.compile(dialect=session.get_bind().dialect))
+    sql = str(member_rows.REMOVE_BY_KEY.compile(dialect=session.get_bind().dialect))
     explained = session.connection().exec_driver_sql(
         f"EXPLAIN (FORMAT JSON) {sql}", {"gid": gid, "mid": ids[0]}
     )
