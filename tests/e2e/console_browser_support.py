@@ -66,10 +66,18 @@ def chromium(tmp_path: Path) -> Iterator[Any]:
 
 
 def wait_for(driver: Any, predicate: Any) -> None:
-    """Wait until the page satisfies ``predicate`` (bounded; fails with the page's title)."""
+    """Wait until the page satisfies ``predicate`` (bounded; fails with the page's title).
+
+    A wait often spans a navigation (a form posted, then its redirect): an element found on
+    the page being left goes stale before its text is read, and a fresh page may not hold
+    it yet. Both mean "not yet" and the wait looks again; only the time bound fails it.
+    (Seen in CI: StaleElementReferenceException reading #sync-state after "Sync now".)"""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.2).until(predicate, driver.title)
+    not_yet = (NoSuchElementException, StaleElementReferenceException)
+    wait = WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.2, ignored_exceptions=not_yet)
+    wait.until(predicate, driver.title)
 
 
 def text_of(driver: Any, css: str) -> str:
