@@ -23,6 +23,11 @@ DEPT_LIST = "dept_id_list"
 ROLES = "roles"
 #: Why a person whose SCIM user is gone altogether is removed.
 DELETED_IN_IDP = "deleted in the IdP"
+#: Fields DingTalk requires of every member (dingtalk-api.md §3.1): one the mapping no longer
+#: yields keeps its held value. Clearing it is refused (60103 for mobile), and the refusal
+#: would take the rest of that person's update down with it; `quality` reports the person
+#: instead (mobile_missing, name_missing).
+REQUIRED_FIELDS = frozenset({"mobile", "name"})
 
 
 class Kind(StrEnum):
@@ -109,6 +114,7 @@ def field_changes(
     """Diff one person's DingTalk fields against the mapping's; a managed field absent is cleared.
 
     Clearing a scalar sends "" (DingTalk ignores an omitted key); a list or map is sent empty.
+    A required field (``REQUIRED_FIELDS``) is never cleared: the held value stays.
     The manager and the department list have rules of their own (``manager_change``, moves).
     """
     out = []
@@ -119,7 +125,7 @@ def field_changes(
         if _norm(name, old) == _norm(name, new):
             continue
         if is_empty(new):
-            if is_empty(old):
+            if is_empty(old) or name in REQUIRED_FIELDS:
                 continue
             new = type(old)() if isinstance(old, list | dict) else ""
         out.append(FieldChange(name, old, jsonable(new)))

@@ -126,6 +126,26 @@ def test_user_calls_are_recorded_with_api_errcode_latency_and_their_scim_change(
         assert verify(session).intact
 
 
+def test_a_mobile_dropped_in_the_idp_is_kept_and_the_rest_of_the_change_is_sent(
+    scim: Any, worker: Worker, database: Database, emulator: RunningEmulator
+) -> None:
+    frank = scim.post("/Users", person("frank", title="Rep")).json["id"]
+    worker.run_until_idle()
+    mobile = emulator.emulator.users()["frank"]["mobile"]
+    # The IdP unassigns the phone attribute and changes the title in one update. DingTalk
+    # requires a member's mobile (dingtalk-api.md §3.1): mobile="" is refused (60103) or
+    # ignored, and a refusal would have cost the title change too.
+    drop = {"schemas": [PATCH], "Operations": [{"op": "remove", "path": "phoneNumbers"}]}
+    drop["Operations"].append(replace("title", "Lead")["Operations"][0])
+    scim.patch(f"/Users/{frank}", drop)
+    worker.run_until_idle()
+    assert one(database, "User", frank, "update")["detail"]["dingtalk"]["fields"] == {
+        "title": "Lead"
+    }
+    held = emulator.emulator.users()["frank"]
+    assert (held["title"], held["mobile"]) == ("Lead", mobile)
+
+
 def test_department_and_role_calls_are_recorded_with_their_scim_change(
     scim: Any, worker: Worker, database: Database, emulator: RunningEmulator
 ) -> None:

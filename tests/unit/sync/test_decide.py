@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from scim_bridge.mapping.attributes import userid_choices
 from scim_bridge.mapping.model import DepartmentSpec, RoleSpec
 from scim_bridge.sync.decide import (
@@ -41,6 +43,28 @@ def test_a_managed_field_absent_from_the_mapping_output_is_cleared() -> None:
     assert field_changes({"email": "a@acme.cn"}, {}, managed={"email"}) == (
         FieldChange("email", "a@acme.cn", ""),
     )
+
+
+@pytest.mark.parametrize(
+    ("held", "wanted"),
+    [
+        ({"mobile": "13900000001", "title": "CTO"}, {"title": "CEO"}),
+        ({"mobile": "13900000001", "title": "CTO"}, {"mobile": None, "title": "CEO"}),
+        ({"name": "Ann", "title": "CTO"}, {"name": "", "title": "CEO"}),
+    ],
+)
+def test_a_required_field_the_mapping_no_longer_yields_keeps_its_held_value(
+    held: dict[str, str], wanted: dict[str, str | None]
+) -> None:
+    # DingTalk refuses a member without a mobile or a name (60103): clearing one would take
+    # the person's title change down with it.
+    changes = field_changes(held, wanted, managed={"mobile", "name", "title"})
+    assert changes == (FieldChange("title", "CTO", "CEO"),)
+
+
+def test_a_required_field_that_changes_is_still_sent() -> None:
+    changes = field_changes({"mobile": "13900000001"}, {"mobile": "13900000002"})
+    assert changes == (FieldChange("mobile", "13900000001", "13900000002"),)
 
 
 def test_an_unmanaged_field_dingtalk_holds_is_left_alone() -> None:
