@@ -17,6 +17,7 @@ from scim_bridge.directory import groups, users
 from scim_bridge.directory.models import Group, GroupMember, User
 from scim_bridge.directory.prepared import Cursor, Prepared, StoredResource
 from scim_bridge.directory.representation import render_group, render_user
+from scim_bridge.directory.rows import UserRow
 from scim_bridge.directory.sync_state import state_of, state_select, sync_states
 from scim_bridge.scim import resources
 from scim_bridge.scim.schema import DINGTALK_GROUP, DINGTALK_USER, ResourceType, registry
@@ -94,7 +95,7 @@ class Documents:
     def users(
         self,
         reader: Cursor,
-        rows: Sequence[User | StoredResource],
+        rows: Sequence[User | UserRow | StoredResource],
         *,
         base_url: str,
         scope: str | None,
@@ -125,7 +126,9 @@ class Documents:
             for r in rows
         ]
 
-    def new_user(self, row: User | StoredResource, *, base_url: str, selection: Selection) -> Any:
+    def new_user(
+        self, row: User | UserRow | StoredResource, *, base_url: str, selection: Selection
+    ) -> Any:
         """Return the document of a user just created: in no group, not in DingTalk yet (so
         nothing to look up)."""
         attributes, excluded = selection

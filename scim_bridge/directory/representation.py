@@ -8,6 +8,7 @@ from typing import Any
 
 from scim_bridge.directory.models import Group, User
 from scim_bridge.directory.prepared import StoredResource
+from scim_bridge.directory.rows import UserRow
 from scim_bridge.scim.etags import etag
 from scim_bridge.scim.schema import registry
 
@@ -24,7 +25,7 @@ def _schemas(core: str, extensions: Iterable[str], doc: Mapping[str, Any]) -> li
 
 
 def _meta(
-    resource_type: str, row: User | Group | StoredResource, base_url: str, endpoint: str
+    resource_type: str, row: User | UserRow | Group | StoredResource, base_url: str, endpoint: str
 ) -> dict[str, Any]:
     return {
         "resourceType": resource_type,
@@ -36,7 +37,7 @@ def _meta(
 
 
 def render_user(
-    row: User | StoredResource,
+    row: User | UserRow | StoredResource,
     *,
     base_url: str,
     groups: Sequence[tuple[str, str]] | None = None,

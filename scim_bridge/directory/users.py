@@ -17,7 +17,7 @@ from scim_bridge.directory.outbox import Lane, mark_changed_on
 from scim_bridge.directory.passwords import hash_password
 from scim_bridge.directory.prepared import Cursor, Prepared, StoredResource, one
 from scim_bridge.directory.queries import VALUE_TABLE_ATTRS, PageHints, list_page
-from scim_bridge.directory.rows import Context
+from scim_bridge.directory.rows import Context, UserRow
 from scim_bridge.errors import NotFound, Uniqueness
 from scim_bridge.scim import patch as scim_patch
 from scim_bridge.scim import resources
@@ -36,7 +36,7 @@ def _stored_document(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in NOT_STORED}
 
 
-def _index(row: User, doc: Mapping[str, Any]) -> None:
+def _index(row: UserRow, doc: Mapping[str, Any]) -> None:
     """Derive the indexed columns from the canonical document."""
     row.user_name = str(doc["userName"])
     row.user_name_key = row.user_name.lower()
@@ -123,7 +123,7 @@ def _password_sent(doc: Mapping[str, Any]) -> bool:
     return isinstance(doc.get("password"), str) and bool(doc.get("password"))
 
 
-def _check_unique(cur: Cursor, row: User, *, exclude_id: str | None) -> None:
+def _check_unique(cur: Cursor, row: UserRow, *, exclude_id: str | None) -> None:
     rows.check_unique(
         cur,
         row,
@@ -133,7 +133,7 @@ def _check_unique(cur: Cursor, row: User, *, exclude_id: str | None) -> None:
     )
 
 
-def _apply_password(row: User, doc: Mapping[str, Any], ctx: Context) -> None:
+def _apply_password(row: UserRow, doc: Mapping[str, Any], ctx: Context) -> None:
     password = doc.get("password")
     if not isinstance(password, str) or not password:
         return
@@ -147,8 +147,8 @@ def _apply_password(row: User, doc: Mapping[str, Any], ctx: Context) -> None:
 
 # Users are written with prepared statements (see prepared.py), not the ORM's unit of work:
 # the User services take a Cursor (Database.transaction on the request hot path, or
-# Cursor.of(session) inside a Session's transaction), and a User row is a transient ``User``
-# object whose columns are read and written whole, one statement each.
+# Cursor.of(session) inside a Session's transaction), and a User row is a ``rows.UserRow``
+# whose columns are read and written whole, one statement each.
 _COLUMNS = tuple(User.__table__.c.keys())
 _ROW_FOR_CHANGE = rows.Scoped(
     User, select(*User.__table__.c).where(User.id == bindparam("id")).with_for_update()
@@ -178,19 +178,19 @@ _UPDATE_USER = Prepared(
 _DELETE_USER = Prepared(delete(User).where(User.id == bindparam("id")))
 
 
-def _lock_for_change(cur: Cursor, user_id: str, ctx: Context, *, if_match: str | None) -> User:
+def _lock_for_change(cur: Cursor, user_id: str, ctx: Context, *, if_match: str | None) -> UserRow:
     """Lock a User row the caller may change; 404 if absent (or another IdP's), 403 for a
     read-only token, 412 if If-Match names another version."""
     ctx.check_writable()
     found = one(_ROW_FOR_CHANGE.rows(cur, ctx.scope, id=user_id))
     if found is None:
         raise NotFound(f"User {user_id} not found")
-    row = User(**dict(zip(_COLUMNS, found, strict=True)))
+    row = UserRow(**dict(zip(_COLUMNS, found, strict=True)))
     require_if_match(if_match, row.version)
     return row
 
 
-def _write_row(cur: Cursor, statement: Prepared, row: User) -> None:
+def _write_row(cur: Cursor, statement: Prepared, row: UserRow) -> None:
     """Insert or update a whole User row; a unique index hit by a concurrent request is a 409."""
     values = {f"v_{c}": getattr(row, c) for c in _COLUMNS}
     try:
@@ -199,13 +199,13 @@ def _write_row(cur: Cursor, statement: Prepared, row: User) -> None:
         raise Uniqueness(rows.taken("userName", row.user_name)) from None
 
 
-def create_user(cur: Cursor, body: Mapping[str, Any], ctx: Context) -> User:
+def create_user(cur: Cursor, body: Mapping[str, Any], ctx: Context) -> UserRow:
     """Create a User from a request body (RFC 7644 §3.3); 409 when userName is taken."""
     rt = registry().user
     doc = resources.normalize(rt, body, compat=ctx.compat)
     resources.require(rt, doc)
     ctx.accept_user(doc)  # SCIM_BRIDGE_REJECT_UNPROJECTABLE: refuse before anything is written
-    row = rows.new_row(User, ctx, _stored_document(doc))
+    row = rows.new_row(UserRow, ctx, _stored_document(doc))
     _index(row, doc)
     _apply_password(row, doc, ctx)
     values = {f"v_{c}": getattr(row, c) for c in _COLUMNS}
@@ -221,13 +221,13 @@ def create_user(cur: Cursor, body: Mapping[str, Any], ctx: Context) -> User:
     return row
 
 
-def _current_document(row: User) -> dict[str, Any]:
+def _current_document(row: UserRow) -> dict[str, Any]:
     return {"id": row.id, **row.data}
 
 
 def _store_change(
-    cur: Cursor, row: User, doc: Mapping[str, Any], ctx: Context, operation: str
-) -> User:
+    cur: Cursor, row: UserRow, doc: Mapping[str, Any], ctx: Context, operation: str
+) -> UserRow:
     rt = registry().user
     resources.require(rt, doc)
     ctx.accept_user(doc)  # SCIM_BRIDGE_REJECT_UNPROJECTABLE: refuse before anything is written
@@ -269,7 +269,7 @@ def replace_user(
     ctx: Context,
     *,
     if_match: str | None = None,
-) -> User:
+) -> UserRow:
     """Replace a User (PUT, RFC 7644 §3.5.1): readOnly kept, immutable enforced."""
     row = _lock_for_change(cur, user_id, ctx, if_match=if_match)
     rt = registry().user
@@ -286,7 +286,7 @@ def patch_user(
     ctx: Context,
     *,
     if_match: str | None = None,
-) -> User:
+) -> UserRow:
     """Apply a PATCH request to a User atomically (RFC 7644 §3.5.2)."""
     rt = registry().user
     ops = scim_patch.parse_patch(body, lenient=ctx.compat.lenient_filters)
