@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import itertools
 import json
 import math
 import os
@@ -36,6 +37,7 @@ import platform
 import random
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -374,6 +376,21 @@ def measure(
     log: Callable[[str], None],
 ) -> None:
     """Run every phase against one server, reads first (on the seeded store), then writes."""
+    for _phase in measure_steps(run, base, token, ids, plan, meter, log):
+        pass
+
+
+def measure_steps(
+    run: ServerRun,
+    base: str,
+    token: str,
+    ids: list[str],
+    plan: Plan,
+    meter: CpuMeter,
+    log: Callable[[str], None],
+) -> Iterator[str]:
+    """``measure``, one phase per step: yields each phase's name once it is measured, so that
+    two servers' phases can be taken in turn (``--paired``)."""
 
     def connect() -> Client:
         return Client(plan.client, base, token)
@@ -425,6 +442,7 @@ def measure(
     picks = [rng.randrange(users) for _ in range(plan.read_ops + warm)]
     ops = [Op("GET", f"/Users/{ids[i]}") for i in picks]
     warmed_up("get", ops)
+    yield "get"
 
     # GET /Users?filter=userName eq "…"
     picks = [rng.randrange(users) for _ in range(plan.read_ops + warm)]
@@ -437,6 +455,7 @@ def measure(
         for i in picks
     ]
     warmed_up("filter", ops)
+    yield "filter"
 
     # Paging, concurrent: each client walks its own run of consecutive pages (startIndex
     # 1, 101, … as IdPs do), the runs spread over the whole store.
@@ -468,6 +487,7 @@ def measure(
             on_start=mark,
         )
     )
+    yield "paging"
 
     # Paging, one sequential walk from the start: latency of each page, first vs last 10%.
     walk = min(plan.walk_pages, pages)
@@ -480,6 +500,7 @@ def measure(
             "page walk", connect, ops, deadline_s=timeout, stop_on_error=False, on_start=mark
         )
     )
+    yield "page walk"
 
     # POST /Users: new users (okta body, no password).
     ops = [
@@ -487,12 +508,14 @@ def measure(
         for i in range(plan.write_ops + warm)
     ]
     warmed_up("post", ops)
+    yield "post"
 
     # PATCH active=false on distinct seeded users.
     picks = rng.sample(range(users), min(users, plan.write_ops + warm))
     body = _json(deactivate_body())
     ops = [Op("PATCH", f"/Users/{ids[i]}", body, ok=(200, 204)) for i in picks]
     warmed_up("patch active", ops)
+    yield "patch active"
 
     # PATCH add 100 members to one group, batch after batch: the group grows to batches x 100.
     client = connect()
@@ -518,6 +541,7 @@ def measure(
             "member patch", connect, ops, deadline_s=timeout, stop_on_error=True, on_start=mark
         )
     )
+    yield "member patch"
 
 
 # --- servers ---------------------------------------------------------------------------------
@@ -562,6 +586,28 @@ class CpuMeter:
                     grew = True
         server = sum(used.get(pid, 0.0) for pid in tree)
         return machine, server, used.get(os.getpid(), 0.0)
+
+    def niced_processes(self) -> list[int]:
+        """Return the server tree's processes at a positive nice value: `serve`'s translator."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                after = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(after[16]) > 0 and self._descends(int(stat.parent.name)):
+                found.append(int(stat.parent.name))
+        return found
+
+    def _descends(self, pid: int) -> bool:
+        while pid > 1:
+            if pid == self.root_pid:
+                return True
+            try:
+                pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                return False
+        return False
 
 
 def free_port() -> int:
@@ -659,6 +705,44 @@ def run_ours(
     ``database_url``: a fresh PostgreSQL database (default: a SQLite file in ``workdir``);
     ``emulator_url``: the translator runs as `serve` runs it (a process of its own), against
     that emulator (default: API only, `--no-worker`)."""
+    with serving_ours(
+        args,
+        plan,
+        workdir,
+        log,
+        audit=audit,
+        label=label,
+        database_url=database_url,
+        emulator_url=emulator_url,
+    ) as side:
+        measure(side.run, side.base, side.token, side.ids, plan, side.meter, log)
+    return side.run
+
+
+@dataclass
+class Serving:
+    """A seeded server, listening: what its phases are measured against."""
+
+    run: ServerRun
+    base: str
+    token: str
+    ids: list[str]
+    meter: CpuMeter
+
+
+@contextmanager
+def serving_ours(
+    args: argparse.Namespace,
+    plan: Plan,
+    workdir: Path,
+    log: Callable[[str], None],
+    *,
+    audit: bool = True,
+    label: str = "ours",
+    database_url: str | None = None,
+    emulator_url: str | None = None,
+) -> Iterator[Serving]:
+    """Seed scim-bridge's store and serve it until the block ends (``run_ours``' options)."""
     from scim_bridge.settings import Settings
 
     # serve's own defaults unless --workers / --threads say otherwise.
@@ -724,8 +808,7 @@ def run_ours(
         120,
     ) as meter:
         log(f"ours: serving on {base}")
-        measure(run, base, token, ids, plan, meter, log)
-    return run
+        yield Serving(run, base, token, ids, meter)
 
 
 def run_ours_round(
@@ -733,6 +816,16 @@ def run_ours_round(
 ) -> ServerRun:
     """Run ours once: on its store (a fresh PostgreSQL database or SQLite file), translator
     on against an emulator of its own unless --no-translator."""
+    with serving_ours_round(args, plan, workdir, log) as side:
+        measure(side.run, side.base, side.token, side.ids, plan, side.meter, log)
+    return side.run
+
+
+@contextmanager
+def serving_ours_round(
+    args: argparse.Namespace, plan: Plan, workdir: Path, log: Callable[[str], None]
+) -> Iterator[Serving]:
+    """Serve ours as ``run_ours_round`` measures it, until the block ends."""
     with contextlib.ExitStack() as stack:
         url = (
             stack.enter_context(postgres_database(args.database_url)) if args.database_url else None
@@ -743,8 +836,9 @@ def run_ours_round(
                 emulator_process(workdir / "emulator.log", qps=args.emulator_qps)
             )
             log(f"ours: DingTalk emulator (own process, {args.emulator_qps:g} QPS) at {emulator}")
-        return run_ours(args, plan, workdir, log, database_url=url, emulator_url=emulator)
-    raise AssertionError("unreachable")  # pragma: no cover (mypy: ExitStack may swallow)
+        yield stack.enter_context(
+            serving_ours(args, plan, workdir, log, database_url=url, emulator_url=emulator)
+        )
 
 
 def json_rows(
@@ -803,6 +897,16 @@ def run_reference(
     args: argparse.Namespace, plan: Plan, workdir: Path, log: Callable[[str], None]
 ) -> ServerRun:
     """Seed and measure scim2-server under gunicorn gthread 1 x 8."""
+    with serving_reference(args, plan, workdir, log) as side:
+        measure(side.run, side.base, side.token, side.ids, plan, side.meter, log)
+    return side.run
+
+
+@contextmanager
+def serving_reference(
+    args: argparse.Namespace, plan: Plan, workdir: Path, log: Callable[[str], None]
+) -> Iterator[Serving]:
+    """Seed scim2-server (in its process) and serve it until the block ends."""
     python = reference_python(args, log)
     version = subprocess.run(
         [
@@ -863,8 +967,74 @@ def run_reference(
         run.seed_how = "its own POST /Users handler, in the server process, before serving"
         ids = ids_file.read_text(encoding="utf-8").split()
         log(f"reference: seeded in {run.seed_seconds:.1f} s")
-        measure(run, base, token, ids, plan, meter, log)
-    return run
+        yield Serving(run, base, token, ids, meter)
+
+
+@contextmanager
+def translator_paused(side: Serving, log: Callable[[str], None]) -> Iterator[None]:
+    """Stop ours' translator (SIGSTOP) for the block, then let it go on (SIGCONT).
+
+    ``--paired`` keeps both servers up and takes their phases in turn; while the reference is
+    measured ours only waits, as when it was not running yet, except for its translator,
+    which would go on onboarding the seeded users on the reference's cores."""
+    stopped = side.meter.niced_processes()
+    for pid in stopped:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+    # A signal is delivered when the process is next scheduled: wait until it is stopped.
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and not all(_stopped(pid) for pid in stopped):
+        time.sleep(0.005)
+    try:
+        yield
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    if not stopped and "translator on" in side.run.description:
+        log("ours: no translator process found to pause")
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "Tt"
+    except (OSError, IndexError):
+        return True  # gone
+
+
+def run_paired_round(
+    args: argparse.Namespace, plan: Plan, workdir: Path, log: Callable[[str], None], n: int
+) -> tuple[ServerRun, ServerRun]:
+    """One round with both servers up, their phases taken in turn (``--paired``).
+
+    A round of one server and then the other puts minutes between the two measures of a
+    phase, and this shared machine's speed drifts by tens of percent over minutes; taken in
+    turn, each pair runs seconds apart. The side that goes first alternates by phase."""
+    with (
+        serving_reference(args, plan, _fresh(workdir / "ref"), log) as ref,
+        serving_ours_round(args, plan, _fresh(workdir / "ours"), log) as ours,
+    ):
+        ours.run.description += (
+            "; both servers up at once, each phase measured on one and then the other (the "
+            "first alternating), ours' translator stopped while the reference is measured "
+            "(`--paired`)"
+        )
+        steps = {
+            "ref": measure_steps(ref.run, ref.base, ref.token, ref.ids, plan, ref.meter, log),
+            "ours": measure_steps(ours.run, ours.base, ours.token, ours.ids, plan, ours.meter, log),
+        }
+        for k in itertools.count():
+            order = ("ref", "ours") if (n + k) % 2 == 0 else ("ours", "ref")
+            done = False
+            for side in order:
+                if side == "ref":
+                    with translator_paused(ours, log):
+                        done = next(steps[side], None) is None or done
+                else:
+                    done = next(steps[side], None) is None or done
+            if done:
+                break
+    return ours.run, ref.run
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -1181,6 +1351,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--emulator-qps", type=float, default=20.0, help="the emulator's quota per API (20)"
     )
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (1)")
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="both servers up at once, each phase measured on one then the other (ours' "
+        "translator paused while the reference is measured): drift between the two measures "
+        "of a phase is seconds, not minutes",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     return parser.parse_args(argv)
 
@@ -1250,6 +1427,11 @@ def main(argv: list[str] | None = None) -> int:
         # Interleaved rounds, the order alternating: the machine is shared, and drift hits
         # both sides alike; the table shows each side's median round.
         for n in range(args.rounds):
+            if args.paired and not args.no_reference:
+                mine_n, ref_n = run_paired_round(args, plan, _fresh(workdir / f"round{n}"), log, n)
+                mine.append(mine_n)
+                refs.append(ref_n)
+                continue
             sides = ("ref", "ours") if n % 2 == 0 else ("ours", "ref")
             for side in sides:
                 where = _fresh(workdir / f"round{n}")
