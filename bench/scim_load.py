@@ -18,8 +18,13 @@ PATCH active=false (Okta's value form), PATCH adding 100 members to one growing 
 from startIndex 1. Prints a table and writes the ``## SCIM load`` section of
 docs/benchmarks.md. Prints numbers; asserts nothing about timings.
 
+``--paired`` starts both servers at once and measures each phase on one and then the other,
+seconds apart (ours' translator stopped while the reference is measured): on a shared machine
+whose speed drifts over minutes, the ratio of a pair is what holds still.
+
     .venv/bin/python bench/scim_load.py                    # 100,000 users (long: ~30 min)
     .venv/bin/python bench/scim_load.py --users 10000      # the target size
+    .venv/bin/python bench/scim_load.py --users 10000 --paired --rounds 2   # issue 14's table
     .venv/bin/python bench/scim_load.py --quick            # smoke run, 1,000 users, < 60 s
     .venv/bin/python bench/scim_load.py --reference-python /path/venv/bin/python
 """
