@@ -371,31 +371,11 @@ def _one_result(data: bytes) -> str | None:
     return None if total == 1 else f"totalResults {total}, expected 1"
 
 
-def measure(
-    run: ServerRun,
-    base: str,
-    token: str,
-    ids: list[str],
-    plan: Plan,
-    meter: CpuMeter,
-    log: Callable[[str], None],
-) -> None:
-    """Run every phase against one server, reads first (on the seeded store), then writes."""
-    for _phase in measure_steps(run, base, token, ids, plan, meter, log):
-        pass
-
-
-def measure_steps(
-    run: ServerRun,
-    base: str,
-    token: str,
-    ids: list[str],
-    plan: Plan,
-    meter: CpuMeter,
-    log: Callable[[str], None],
-) -> Iterator[str]:
-    """``measure``, one phase per step: yields each phase's name once it is measured, so that
-    two servers' phases can be taken in turn (``--paired``)."""
+def measure_steps(side: Serving, plan: Plan, log: Callable[[str], None]) -> Iterator[str]:
+    """Run every phase against one server, reads first (on the seeded store), then writes; one
+    phase per step, yielding its name once measured, so that two servers' phases can be taken
+    in turn (``--paired``)."""
+    run, base, token, ids, meter = side.run, side.base, side.token, side.ids, side.meter
 
     def connect() -> Client:
         return Client(plan.client, base, token)
@@ -694,36 +674,6 @@ def seed_ours(
     return token, ids, elapsed
 
 
-def run_ours(
-    args: argparse.Namespace,
-    plan: Plan,
-    workdir: Path,
-    log: Callable[[str], None],
-    *,
-    audit: bool = True,
-    label: str = "ours",
-    database_url: str | None = None,
-    emulator_url: str | None = None,
-) -> ServerRun:
-    """Seed and measure scim-bridge (with its audit trail on or off).
-
-    ``database_url``: a fresh PostgreSQL database (default: a SQLite file in ``workdir``);
-    ``emulator_url``: the translator runs as `serve` runs it (a process of its own), against
-    that emulator (default: API only, `--no-worker`)."""
-    with serving_ours(
-        args,
-        plan,
-        workdir,
-        log,
-        audit=audit,
-        label=label,
-        database_url=database_url,
-        emulator_url=emulator_url,
-    ) as side:
-        measure(side.run, side.base, side.token, side.ids, plan, side.meter, log)
-    return side.run
-
-
 @dataclass
 class Serving:
     """A seeded server, listening: what its phases are measured against."""
@@ -733,6 +683,16 @@ class Serving:
     token: str
     ids: list[str]
     meter: CpuMeter
+
+
+def measured(
+    serving: contextlib.AbstractContextManager[Serving], plan: Plan, log: Callable[[str], None]
+) -> ServerRun:
+    """Bring a server up, measure every phase against it, take it down; return its figures."""
+    with serving as side:
+        for _phase in measure_steps(side, plan, log):
+            pass
+    return side.run
 
 
 @contextmanager
@@ -747,7 +707,12 @@ def serving_ours(
     database_url: str | None = None,
     emulator_url: str | None = None,
 ) -> Iterator[Serving]:
-    """Seed scim-bridge's store and serve it until the block ends (``run_ours``' options)."""
+    """Seed scim-bridge's store (with its audit trail on or off) and serve it until the block
+    ends.
+
+    ``database_url``: a fresh PostgreSQL database (default: a SQLite file in ``workdir``);
+    ``emulator_url``: the translator runs as `serve` runs it (a process of its own), against
+    that emulator (default: API only, `--no-worker`)."""
     from scim_bridge.settings import Settings
 
     # serve's own defaults unless --workers / --threads say otherwise.
@@ -816,21 +781,13 @@ def serving_ours(
         yield Serving(run, base, token, ids, meter)
 
 
-def run_ours_round(
-    args: argparse.Namespace, plan: Plan, workdir: Path, log: Callable[[str], None]
-) -> ServerRun:
-    """Run ours once: on its store (a fresh PostgreSQL database or SQLite file), translator
-    on against an emulator of its own unless --no-translator."""
-    with serving_ours_round(args, plan, workdir, log) as side:
-        measure(side.run, side.base, side.token, side.ids, plan, side.meter, log)
-    return side.run
-
-
 @contextmanager
 def serving_ours_round(
     args: argparse.Namespace, plan: Plan, workdir: Path, log: Callable[[str], None]
 ) -> Iterator[Serving]:
-    """Serve ours as ``run_ours_round`` measures it, until the block ends."""
+    """Serve ours for one round, until the block ends: on its store (a fresh PostgreSQL
+    database or SQLite file), translator on against an emulator of its own unless
+    --no-translator."""
     with contextlib.ExitStack() as stack:
         url = (
             stack.enter_context(postgres_database(args.database_url)) if args.database_url else None
@@ -898,20 +855,12 @@ def reference_python(args: argparse.Namespace, log: Callable[[str], None]) -> st
     return str(python)
 
 
-def run_reference(
-    args: argparse.Namespace, plan: Plan, workdir: Path, log: Callable[[str], None]
-) -> ServerRun:
-    """Seed and measure scim2-server under gunicorn gthread 1 x 8."""
-    with serving_reference(args, plan, workdir, log) as side:
-        measure(side.run, side.base, side.token, side.ids, plan, side.meter, log)
-    return side.run
-
-
 @contextmanager
 def serving_reference(
     args: argparse.Namespace, plan: Plan, workdir: Path, log: Callable[[str], None]
 ) -> Iterator[Serving]:
-    """Seed scim2-server (in its process) and serve it until the block ends."""
+    """Seed scim2-server (in its process) and serve it under gunicorn gthread 1 x 8 until the
+    block ends."""
     python = reference_python(args, log)
     version = subprocess.run(
         [
@@ -1024,10 +973,7 @@ def run_paired_round(
             "first alternating), ours' translator stopped while the reference is measured "
             "(`--paired`)"
         )
-        steps = {
-            "ref": measure_steps(ref.run, ref.base, ref.token, ref.ids, plan, ref.meter, log),
-            "ours": measure_steps(ours.run, ours.base, ours.token, ours.ids, plan, ours.meter, log),
-        }
+        steps = {"ref": measure_steps(ref, plan, log), "ours": measure_steps(ours, plan, log)}
         for k in itertools.count():
             order = ("ref", "ours") if (n + k) % 2 == 0 else ("ours", "ref")
             done = False
@@ -1418,8 +1364,18 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         where = _fresh(workdir / f"r{n}")
                         runs[audit].append(
-                            run_ours(
-                                args, plan, where, log, audit=audit, label=label, database_url=url
+                            measured(
+                                serving_ours(
+                                    args,
+                                    plan,
+                                    where,
+                                    log,
+                                    audit=audit,
+                                    label=label,
+                                    database_url=url,
+                                ),
+                                plan,
+                                log,
                             )
                         )
         finally:
@@ -1441,9 +1397,9 @@ def main(argv: list[str] | None = None) -> int:
             for side in sides:
                 where = _fresh(workdir / f"round{n}")
                 if side == "ref" and not args.no_reference:
-                    refs.append(run_reference(args, plan, where, log))
+                    refs.append(measured(serving_reference(args, plan, where, log), plan, log))
                 elif side == "ours":
-                    mine.append(run_ours_round(args, plan, where, log))
+                    mine.append(measured(serving_ours_round(args, plan, where, log), plan, log))
     finally:
         if args.keep:
             log(f"kept {workdir}")
