@@ -551,48 +551,39 @@ class CpuMeter:
             machine = (user + nice + system + irq + softirq) / self.tick
         except (OSError, ValueError):
             return 0.0, 0.0, 0.0
-        parents: dict[int, int] = {}
-        used: dict[int, float] = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                after = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            pid = int(stat.parent.name)
-            parents[pid] = int(after[1])
-            used[pid] = (int(after[11]) + int(after[12])) / self.tick
-        tree = {self.root_pid}
-        grew = True
-        while grew:
-            grew = False
-            for pid, parent in parents.items():
-                if parent in tree and pid not in tree:
-                    tree.add(pid)
-                    grew = True
-        server = sum(used.get(pid, 0.0) for pid in tree)
+        processes = self._processes()
+        used = {pid: cpu for pid, (_parent, cpu, _nice) in processes.items()}
+        server = sum(used.get(pid, 0.0) for pid in self._tree(processes))
         return machine, server, used.get(os.getpid(), 0.0)
 
     def niced_processes(self) -> list[int]:
         """Return the server tree's processes at a positive nice value: `serve`'s translator."""
-        found = []
+        processes = self._processes()
+        return [pid for pid in self._tree(processes) if pid in processes and processes[pid][2] > 0]
+
+    def _processes(self) -> dict[int, tuple[int, float, int]]:
+        """Every process now: pid -> (parent pid, CPU seconds used, nice value)."""
+        found: dict[int, tuple[int, float, int]] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 after = stat.read_text().rsplit(")", 1)[1].split()
             except (OSError, IndexError):
                 continue
-            if int(after[16]) > 0 and self._descends(int(stat.parent.name)):
-                found.append(int(stat.parent.name))
+            cpu = (int(after[11]) + int(after[12])) / self.tick
+            found[int(stat.parent.name)] = (int(after[1]), cpu, int(after[16]))
         return found
 
-    def _descends(self, pid: int) -> bool:
-        while pid > 1:
-            if pid == self.root_pid:
-                return True
-            try:
-                pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                return False
-        return False
+    def _tree(self, processes: dict[int, tuple[int, float, int]]) -> set[int]:
+        """The server's root and every process descended from it."""
+        tree = {self.root_pid}
+        grew = True
+        while grew:
+            grew = False
+            for pid, (parent, _cpu, _nice) in processes.items():
+                if parent in tree and pid not in tree:
+                    tree.add(pid)
+                    grew = True
+        return tree
 
 
 def free_port() -> int:

@@ -190,11 +190,16 @@ def _lock_for_change(cur: Cursor, user_id: str, ctx: Context, *, if_match: str |
     return row
 
 
+def _row_values(row: UserRow) -> dict[str, Any]:
+    """The parameters a whole-row statement (_CREATE_USER, _UPDATE_USER) takes."""
+    return {f"v_{c}": getattr(row, c) for c in _COLUMNS}
+
+
 def _write_row(cur: Cursor, statement: Prepared, row: UserRow) -> None:
-    """Insert or update a whole User row; a unique index hit by a concurrent request is a 409."""
-    values = {f"v_{c}": getattr(row, c) for c in _COLUMNS}
+    """Update a whole User row; a unique index hit by a concurrent request (a rename to a
+    userName just taken) is a 409."""
     try:
-        statement.execute(cur, row_id=row.id, **values)
+        statement.execute(cur, row_id=row.id, **_row_values(row))
     except cur.dialect.loaded_dbapi.IntegrityError:
         raise Uniqueness(rows.taken("userName", row.user_name)) from None
 
@@ -208,9 +213,8 @@ def create_user(cur: Cursor, body: Mapping[str, Any], ctx: Context) -> UserRow:
     row = rows.new_row(UserRow, ctx, _stored_document(doc))
     _index(row, doc)
     _apply_password(row, doc, ctx)
-    values = {f"v_{c}": getattr(row, c) for c in _COLUMNS}
     try:
-        created = _CREATE_USER.rows(cur, **values)
+        created = _CREATE_USER.rows(cur, **_row_values(row))
     except cur.dialect.loaded_dbapi.IntegrityError:
         created = []  # a unique index other than userName's (never seen: ids are UUIDs)
     if not created:
