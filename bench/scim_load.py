@@ -109,6 +109,7 @@ class Phase:
     timed_out: bool = False
     server_cpu: float = 0.0  # CPU seconds of the server's processes during the measure
     other_cpu: float = 0.0  # CPU seconds of every other process on the machine (not ours)
+    translator_cpu: float = 0.0  # of server_cpu: the server's niced processes (the translator)
 
     @property
     def ops(self) -> int:
@@ -371,6 +372,13 @@ def _one_result(data: bytes) -> str | None:
     return None if total == 1 else f"totalResults {total}, expected 1"
 
 
+def translator_share(phase: Phase) -> str:
+    """Return ", of which the translator N cores" when the server has one (else "")."""
+    if not phase.translator_cpu:
+        return ""
+    return f", of which the translator {phase.translator_cpu / phase.elapsed:.2f}"
+
+
 def measure_steps(side: Serving, plan: Plan, log: Callable[[str], None]) -> Iterator[str]:
     """Run every phase against one server, reads first (on the seeded store), then writes; one
     phase per step, yielding its name once measured, so that two servers' phases can be taken
@@ -396,8 +404,9 @@ def measure_steps(side: Serving, plan: Plan, log: Callable[[str], None]) -> Iter
         phase = measure_phase()
         before = marks[-1]
         after = meter.sample()
-        machine_busy, server, bench = (b - a for a, b in zip(before, after, strict=True))
+        machine_busy, server, bench, niced = (b - a for a, b in zip(before, after, strict=True))
         phase.server_cpu = server
+        phase.translator_cpu = niced
         phase.other_cpu = max(0.0, machine_busy - server - bench)
         run.phases[phase.name] = phase
         extra = f", {phase.errors} errors ({phase.first_error})" if phase.errors else ""
@@ -405,8 +414,8 @@ def measure_steps(side: Serving, plan: Plan, log: Callable[[str], None]) -> Iter
         log(
             f"  {run.label:<9} {phase.name:<16} {phase.ops:>6} ops in {phase.elapsed:7.1f} s = "
             f"{phase.rate:8.1f}/s  p50 {phase.pct(0.5):7.1f} ms  p99 {phase.pct(0.99):7.1f} ms"
-            f"  server CPU {phase.server_cpu / phase.elapsed:.2f} cores, other processes "
-            f"{phase.other_cpu / phase.elapsed:.2f} cores{extra}"
+            f"  server CPU {phase.server_cpu / phase.elapsed:.2f} cores{translator_share(phase)}"
+            f", other processes {phase.other_cpu / phase.elapsed:.2f} cores{extra}"
         )
 
     def warmed_up(name: str, ops: list[Op]) -> None:
@@ -543,18 +552,21 @@ class CpuMeter:
         self.root_pid = root_pid
         self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-    def sample(self) -> tuple[float, float, float]:
-        """Return (machine busy, server tree, this process) CPU seconds."""
+    def sample(self) -> tuple[float, float, float, float]:
+        """Return (machine busy, server tree, this process, the tree's niced processes) CPU
+        seconds; the last is `serve`'s translator, part of the server tree's figure."""
         try:
             fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
             user, nice, system, _idle, _iowait, irq, softirq = map(int, fields[:7])
             machine = (user + nice + system + irq + softirq) / self.tick
         except (OSError, ValueError):
-            return 0.0, 0.0, 0.0
+            return 0.0, 0.0, 0.0, 0.0
         processes = self._processes()
-        used = {pid: cpu for pid, (_parent, cpu, _nice) in processes.items()}
-        server = sum(used.get(pid, 0.0) for pid in self._tree(processes))
-        return machine, server, used.get(os.getpid(), 0.0)
+        tree = [pid for pid in self._tree(processes) if pid in processes]
+        server = sum(processes[pid][1] for pid in tree)
+        niced = sum(processes[pid][1] for pid in tree if processes[pid][2] > 0)
+        own = processes.get(os.getpid())
+        return machine, server, own[1] if own else 0.0, niced
 
     def niced_processes(self) -> list[int]:
         """Return the server tree's processes at a positive nice value: `serve`'s translator."""
@@ -1133,8 +1145,9 @@ def details(ours: ServerRun, ref: ServerRun | None, plan: Plan) -> list[str]:
                 text = (
                     f"{run.label} {phase.ops:,}/{phase.planned:,} ({cpu:.2f} ms client CPU/op, "
                     f"server {phase.server_cpu / max(1, phase.ops) * 1000:.2f} ms CPU/op = "
-                    f"{phase.server_cpu / phase.elapsed:.2f} cores, other processes "
-                    f"{phase.other_cpu / phase.elapsed:.2f} cores"
+                    f"{phase.server_cpu / phase.elapsed:.2f} cores"
+                    + translator_share(phase)
+                    + f", other processes {phase.other_cpu / phase.elapsed:.2f} cores"
                 )
                 if phase.errors:
                     text += f", {phase.errors} errors: {phase.first_error[:120]}"
