@@ -89,7 +89,7 @@ def diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> d
             out[key] = [REDACTED if a is not None else None, REDACTED if b is not None else None]
         else:
             out[key] = [a, b]
-    # A secret nested deeper (a sub-attribute) is redacted by record_on, where the JSON text
+    # A secret nested deeper (a sub-attribute) is redacted by record_values, where the JSON text
     # is made anyway.
     return out
 
@@ -140,8 +140,13 @@ def insert_records(cur: Cursor, records: Sequence[Mapping[str, Any]]) -> None:
     _INSERT.execute_many(cur, records)
 
 
-def record_on(
-    cur: Cursor,
+def insert_record(cur: Cursor, record: Mapping[str, Any] | None) -> None:
+    """Append one record (``record_values``) in the cursor's transaction; None: nothing."""
+    if record is not None:
+        _INSERT.execute(cur, **record)
+
+
+def record_values(
     ctx: Context,
     *,
     resource_type: str,
@@ -149,14 +154,14 @@ def record_on(
     operation: str,
     status: int,
     detail: Mapping[str, Any],
-) -> None:
-    """Append one audit record in the cursor's transaction (nothing when the trail is off)."""
+) -> dict[str, Any] | None:
+    """Return one audit record's columns (``insert_records``), or None when the trail is off.
+    A writer can build it before its transaction takes the writer's turn."""
     if not ctx.audit:
-        return
+        return None
     if ctx.via:
         detail = {**detail, "via": ctx.via}
-    _INSERT.execute(
-        cur,
+    return dict(
         at=ctx.now,
         actor=ctx.actor[:128],
         idp=ctx.principal.idp[:128],
@@ -181,8 +186,7 @@ def record_change(
     changes: Mapping[str, Any],
 ) -> None:
     """Append the record of a successful write with its (already redacted) diff."""
-    record_on(
-        cur,
+    record = record_values(
         ctx,
         resource_type=resource_type,
         resource_id=resource_id,
@@ -190,6 +194,7 @@ def record_change(
         status=status,
         detail={"changes": dict(changes)},
     )
+    insert_record(cur, record)
 
 
 def record_refusal(
@@ -205,8 +210,7 @@ def record_refusal(
 ) -> None:
     """Append the record of a refused write (4xx): why, without a diff."""
     error = {"status": status, "scimType": scim_type, "detail": message[:MAX_ERROR_DETAIL]}
-    record_on(
-        cur,
+    record = record_values(
         ctx,
         resource_type=resource_type,
         resource_id=resource_id,
@@ -214,3 +218,4 @@ def record_refusal(
         status=status,
         detail={"error": error},
     )
+    insert_record(cur, record)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from scim_bridge.directory import admins, console_actions, login_throttle
-from scim_bridge.directory.audit import record_on
+from scim_bridge.directory.audit import insert_record, record_values
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.prepared import Cursor
 from scim_bridge.directory.rows import Context
@@ -39,8 +39,7 @@ def record_console(
     status: int = 200,
 ) -> None:
     """Append a console record to the audit trail, in the session's transaction."""
-    record_on(
-        Cursor.of(session),
+    record = record_values(
         ctx,
         resource_type="Console",
         resource_id=target,
@@ -48,6 +47,7 @@ def record_console(
         status=status,
         detail=detail,
     )
+    insert_record(Cursor.of(session), record)
 
 
 class Outcome(enum.Enum):

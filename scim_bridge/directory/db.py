@@ -231,8 +231,10 @@ class Database:
             connection.rollback()
             raise
         finally:
-            connection.close()
+            # The turn first: the transaction is over, and handing the connection back to the
+            # pool (its reset included) needs no turn that every other write waits for.
             self._give_turns_back(turns)
+            connection.close()
 
     @contextmanager
     def write(self) -> Iterator[Session]:

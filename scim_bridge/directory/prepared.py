@@ -88,11 +88,22 @@ class Cursor:
         cur: Cursor = cached[1]
         return cur
 
-    def run(self, sql: str, parameters: Any = None, *, many: bool = False) -> tuple[list[Any], int]:
-        """Execute one statement; return its rows (if any) and the rows it touched."""
-        if self._begin is not None:
-            begin, self._begin = self._begin, None
-            begin()
+    @property
+    def unstarted(self) -> bool:
+        """Whether the transaction is still to begin at the next statement (SQLite: the
+        writer's turn not taken yet, see Database.transaction)."""
+        return self._begin is not None
+
+    def run(
+        self, sql: str, parameters: Any = None, *, many: bool = False, begin: bool = True
+    ) -> tuple[list[Any], int]:
+        """Execute one statement; return its rows (if any) and the rows it touched.
+
+        ``begin=False`` runs it without beginning an unstarted transaction: on SQLite an
+        autocommit read of its own, before the writer's turn (``Prepared.peek``)."""
+        if begin and self._begin is not None:
+            starting, self._begin = self._begin, None
+            starting()
         cursor = self.connection.cursor()
         try:
             if many:
@@ -195,6 +206,14 @@ class Prepared:
         for compiled, parameters in self._runs(cur, params):
             out.extend(compiled.converted(cur.run(compiled.sql, parameters)[0]))
         return out
+
+    def peek(self, cur: Cursor, **params: Any) -> list[tuple[Any, ...]]:
+        """Run a query without beginning the cursor's transaction if it has not begun
+        (Cursor.unstarted): a snapshot read of its own, which takes no writer's turn."""
+        compiled = self._for(cur.dialect)
+        return compiled.converted(
+            cur.run(compiled.sql, compiled.parameters(params), begin=False)[0]
+        )
 
     def execute(self, cur: Cursor, **params: Any) -> int:
         """Run a statement that returns no rows; return the number of rows it touched."""

@@ -141,6 +141,12 @@ class Scoped:
             return self._every.rows(cur, **params)
         return self._one.rows(cur, idp=scope, **params)
 
+    def peek(self, cur: Cursor, scope: str | None, **params: Any) -> list[tuple[Any, ...]]:
+        """Run the query as ``scope`` sees it without beginning the transaction (Prepared.peek)."""
+        if scope is None:
+            return self._every.peek(cur, **params)
+        return self._one.peek(cur, idp=scope, **params)
+
 
 def taken(attribute: str, value: str) -> str:
     """Say a unique name is taken without telling anything of the resource that holds it:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -84,14 +86,7 @@ _INSERT_VALUE = Prepared(
 _DELETE_VALUES = Prepared(delete(UserValue).where(UserValue.user_id == bindparam("user_id")))
 
 
-def _write_values(cur: Cursor, user_id: str, doc: Mapping[str, Any], *, fresh: bool) -> None:
-    if not fresh:
-        _DELETE_VALUES.execute(cur, user_id=user_id)
-    _INSERT_VALUE.execute_many(cur, _value_rows(user_id, doc))
-
-
-def _record(
-    cur: Cursor,
+def _audit_record(
     ctx: Context,
     row_id: str,
     operation: str,
@@ -100,22 +95,22 @@ def _record(
     after: Mapping[str, Any] | None,
     *,
     password_sent: bool = False,
-) -> None:
-    """Append the audit record of a User write, in its transaction (directory/audit.py)."""
+) -> dict[str, Any] | None:
+    """The audit record of a User write (None when the trail is off), built without the
+    database: a writer may build it before it takes the writer's turn."""
     if not ctx.audit:
-        return  # the trail is off: its diff is not worth computing either
+        return None  # the trail is off: its diff is not worth computing either
     changes = audit.diff(before, after)
     if password_sent:
         # Write-only (RFC 7643 §4.1.1): the trail says it was set, never what to.
         changes["password"] = [None, audit.REDACTED]
-    audit.record_change(
-        cur,
+    return audit.record_values(
         ctx,
         resource_type="User",
         resource_id=row_id,
         operation=operation,
         status=status,
-        changes=changes,
+        detail={"changes": changes},
     )
 
 
@@ -170,9 +165,10 @@ def _create_user_statement(dialect: str) -> Any:
 
 
 _CREATE_USER = Prepared(_create_user_statement)
-_UPDATE_USER = Prepared(
+#: A changed User row, written only if it is still at the version the change was made from.
+_UPDATE_USER_AT = Prepared(
     update(User)
-    .where(User.id == bindparam("row_id"))
+    .where(User.id == bindparam("row_id"), User.version == bindparam("read_version"))
     .values({c: bindparam(f"v_{c}") for c in _COLUMNS if c != "id"})
 )
 _DELETE_USER = Prepared(delete(User).where(User.id == bindparam("id")))
@@ -182,7 +178,11 @@ def _lock_for_change(cur: Cursor, user_id: str, ctx: Context, *, if_match: str |
     """Lock a User row the caller may change; 404 if absent (or another IdP's), 403 for a
     read-only token, 412 if If-Match names another version."""
     ctx.check_writable()
-    found = one(_ROW_FOR_CHANGE.rows(cur, ctx.scope, id=user_id))
+    return _row_for_change(one(_ROW_FOR_CHANGE.rows(cur, ctx.scope, id=user_id)), user_id, if_match)
+
+
+def _row_for_change(found: tuple[Any, ...] | None, user_id: str, if_match: str | None) -> UserRow:
+    """The row read for a change; 404 if there was none, 412 if If-Match names another version."""
     if found is None:
         raise NotFound(f"User {user_id} not found")
     row = UserRow(**dict(zip(_COLUMNS, found, strict=True)))
@@ -191,17 +191,8 @@ def _lock_for_change(cur: Cursor, user_id: str, ctx: Context, *, if_match: str |
 
 
 def _row_values(row: UserRow) -> dict[str, Any]:
-    """The parameters a whole-row statement (_CREATE_USER, _UPDATE_USER) takes."""
+    """The parameters a whole-row statement (_CREATE_USER, _UPDATE_USER_AT) takes."""
     return {f"v_{c}": getattr(row, c) for c in _COLUMNS}
-
-
-def _write_row(cur: Cursor, statement: Prepared, row: UserRow) -> None:
-    """Update a whole User row; a unique index hit by a concurrent request (a rename to a
-    userName just taken) is a 409."""
-    try:
-        statement.execute(cur, row_id=row.id, **_row_values(row))
-    except cur.dialect.loaded_dbapi.IntegrityError:
-        raise Uniqueness(rows.taken("userName", row.user_name)) from None
 
 
 def create_user(cur: Cursor, body: Mapping[str, Any], ctx: Context) -> UserRow:
@@ -213,49 +204,26 @@ def create_user(cur: Cursor, body: Mapping[str, Any], ctx: Context) -> UserRow:
     row = rows.new_row(UserRow, ctx, _stored_document(doc))
     _index(row, doc)
     _apply_password(row, doc, ctx)
+    # Made before the first statement: on SQLite that takes the writer's turn, which every
+    # other write waits for while this one holds it (see _change).
+    values = _value_rows(row.id, doc)
+    record = _audit_record(
+        ctx, row.id, "POST", 201, None, row.data, password_sent=_password_sent(doc)
+    )
     try:
         created = _CREATE_USER.rows(cur, **_row_values(row))
     except cur.dialect.loaded_dbapi.IntegrityError:
         created = []  # a unique index other than userName's (never seen: ids are UUIDs)
     if not created:
         raise Uniqueness(rows.taken("userName", row.user_name))
-    _write_values(cur, row.id, doc, fresh=True)
+    _INSERT_VALUE.execute_many(cur, values)
     mark_changed_on(cur, "User", [row.id], actor=ctx.actor, now=ctx.now, lane=Lane.BULK)
-    _record(cur, ctx, row.id, "POST", 201, None, row.data, password_sent=_password_sent(doc))
+    audit.insert_record(cur, record)
     return row
 
 
 def _current_document(row: UserRow) -> dict[str, Any]:
     return {"id": row.id, **row.data}
-
-
-def _store_change(
-    cur: Cursor, row: UserRow, doc: Mapping[str, Any], ctx: Context, operation: str
-) -> UserRow:
-    rt = registry().user
-    resources.require(rt, doc)
-    ctx.accept_user(doc)  # SCIM_BRIDGE_REJECT_UNPROJECTABLE: refuse before anything is written
-    stored = _stored_document(doc)
-    password_sent = _password_sent(doc)
-    before = row.data
-    _record(cur, ctx, row.id, operation, 200, before, stored, password_sent=password_sent)
-    if stored == before and not password_sent:
-        return row  # nothing changed: no new version, nothing to project
-    # PATCH active=false, the commonest write, leaves emails and phone numbers as they were.
-    values_changed = any(row.data.get(a) != stored.get(a) for a in VALUE_TABLE_ATTRS)
-    row.data = stored
-    name_key = row.user_name_key
-    _index(row, doc)
-    _apply_password(row, doc, ctx)
-    if row.user_name_key != name_key:
-        # Only a renamed user can clash (PATCH active=false is the common write).
-        _check_unique(cur, row, exclude_id=row.id)
-    rows.bump(row, ctx)
-    _write_row(cur, _UPDATE_USER, row)
-    if values_changed:
-        _write_values(cur, row.id, doc, fresh=False)
-    mark_changed_on(cur, "User", [row.id], actor=ctx.actor, now=ctx.now, lane=_lane(before, stored))
-    return row
 
 
 def _lane(before: Mapping[str, Any], after: Mapping[str, Any]) -> Lane:
@@ -275,12 +243,14 @@ def replace_user(
     if_match: str | None = None,
 ) -> UserRow:
     """Replace a User (PUT, RFC 7644 §3.5.1): readOnly kept, immutable enforced."""
-    row = _lock_for_change(cur, user_id, ctx, if_match=if_match)
     rt = registry().user
     incoming = resources.normalize(rt, body, compat=ctx.compat)
-    # replace() carries the write-only password through from the request.
-    doc = resources.replace(rt, _current_document(row), incoming)
-    return _store_change(cur, row, doc, ctx, "PUT")
+
+    def replaced(row: UserRow) -> dict[str, Any]:
+        # replace() carries the write-only password through from the request.
+        return resources.replace(rt, _current_document(row), incoming)
+
+    return _change(cur, user_id, ctx, "PUT", replaced, if_match=if_match)
 
 
 def patch_user(
@@ -294,9 +264,112 @@ def patch_user(
     """Apply a PATCH request to a User atomically (RFC 7644 §3.5.2)."""
     rt = registry().user
     ops = scim_patch.parse_patch(body, lenient=ctx.compat.lenient_filters)
+
+    def patched(row: UserRow) -> dict[str, Any]:
+        return scim_patch.apply_patch(rt, _current_document(row), ops, compat=ctx.compat)
+
+    return _change(cur, user_id, ctx, "PATCH", patched, if_match=if_match)
+
+
+def _change(
+    cur: Cursor,
+    user_id: str,
+    ctx: Context,
+    operation: str,
+    change: Callable[[UserRow], dict[str, Any]],
+    *,
+    if_match: str | None,
+) -> UserRow:
+    """Change a User with ``change`` (its new document from its row), atomically.
+
+    On SQLite every write waits for the one writer's turn, so the change is worked out before
+    it: the row is read in a snapshot of its own, the new document, its indexed columns and
+    its audit record are made, and the turn is taken for the statements alone, the first of
+    which writes the row only if it is still at the version read. If another request changed
+    it in between, the change is made again from the row read under the turn (as is a rename:
+    whether the new userName is free is known only there). A refusal (404, 412, 400) from the
+    snapshot is the answer the request would have had just before that other change.
+    PostgreSQL locks the row (FOR UPDATE) first, and waits for no turn."""
+    ctx.check_writable()
+    if cur.unstarted:
+        found = one(_ROW_FOR_CHANGE.peek(cur, ctx.scope, id=user_id))
+        row = _row_for_change(found, user_id, if_match)
+        planned = _plan_change(row, change(row), ctx, operation)
+        if not planned.renamed and _write_planned(cur, planned, ctx):
+            return planned.row
     row = _lock_for_change(cur, user_id, ctx, if_match=if_match)
-    doc = scim_patch.apply_patch(rt, _current_document(row), ops, compat=ctx.compat)
-    return _store_change(cur, row, doc, ctx, "PATCH")
+    planned = _plan_change(row, change(row), ctx, operation)
+    if planned.renamed:
+        _check_unique(cur, planned.row, exclude_id=row.id)
+    if not _write_planned(cur, planned, ctx):
+        raise RuntimeError(f"User {user_id} changed while locked")  # the lock makes this moot
+    return planned.row
+
+
+@dataclass
+class _Planned:
+    """A User change worked out from the row it changes: the values its statements write."""
+
+    row: UserRow  # as it will be written (version bumped), or as read if nothing changed
+    read_version: int
+    changed: bool
+    renamed: bool
+    values: list[dict[str, Any]] | None  # the value table's new rows; None: unchanged
+    lane: Lane
+    record: dict[str, Any] | None
+
+
+def _plan_change(row: UserRow, doc: Mapping[str, Any], ctx: Context, operation: str) -> _Planned:
+    """Work out the change of ``row`` to ``doc`` without the database; 400 if ``doc`` is not
+    a User this server takes."""
+    rt = registry().user
+    resources.require(rt, doc)
+    ctx.accept_user(doc)  # SCIM_BRIDGE_REJECT_UNPROJECTABLE: refuse before anything is written
+    stored = _stored_document(doc)
+    password_sent = _password_sent(doc)
+    before = row.data
+    record = _audit_record(ctx, row.id, operation, 200, before, stored, password_sent=password_sent)
+    if stored == before and not password_sent:
+        # Nothing changed: no new version, nothing to project; the request is still audited.
+        return _Planned(row, row.version, False, False, None, Lane.UPDATE, record)
+    new = dataclasses.replace(row, data=stored)
+    _index(new, doc)
+    _apply_password(new, doc, ctx)
+    rows.bump(new, ctx)
+    # PATCH active=false, the commonest write, leaves emails and phone numbers as they were.
+    changed_values = any(before.get(a) != stored.get(a) for a in VALUE_TABLE_ATTRS)
+    return _Planned(
+        row=new,
+        read_version=row.version,
+        changed=True,
+        # Only a renamed user can clash (PATCH active=false is the common write).
+        renamed=new.user_name_key != row.user_name_key,
+        values=_value_rows(new.id, doc) if changed_values else None,
+        lane=_lane(before, stored),
+        record=record,
+    )
+
+
+def _write_planned(cur: Cursor, planned: _Planned, ctx: Context) -> bool:
+    """Write a planned change; False, having written nothing, if the row is no longer at the
+    version it was planned from (or is gone). A unique index hit by a concurrent request (a
+    rename to a userName just taken) is a 409."""
+    row = planned.row
+    if planned.changed:
+        try:
+            written = _UPDATE_USER_AT.execute(
+                cur, row_id=row.id, read_version=planned.read_version, **_row_values(row)
+            )
+        except cur.dialect.loaded_dbapi.IntegrityError:
+            raise Uniqueness(rows.taken("userName", row.user_name)) from None
+        if written != 1:
+            return False
+        if planned.values is not None:
+            _DELETE_VALUES.execute(cur, user_id=row.id)
+            _INSERT_VALUE.execute_many(cur, planned.values)
+        mark_changed_on(cur, "User", [row.id], actor=ctx.actor, now=ctx.now, lane=planned.lane)
+    audit.insert_record(cur, planned.record)
+    return True
 
 
 _GROUPS_WITH_MEMBER = Prepared(
@@ -324,7 +397,7 @@ def delete_user(cur: Cursor, user_id: str, ctx: Context, *, if_match: str | None
     _DELETE_USER.execute(cur, id=user_id)
     # Issue 14: a deletion is a leaver; it goes before any onboarding or repair.
     mark_changed_on(cur, "User", [user_id], actor=ctx.actor, now=ctx.now, lane=Lane.DEPROVISION)
-    _record(cur, ctx, user_id, "DELETE", 204, row.data, None)
+    audit.insert_record(cur, _audit_record(ctx, user_id, "DELETE", 204, row.data, None))
 
 
 # --- reads -----------------------------------------------------------------------------------
