@@ -245,9 +245,13 @@ def postpone(
     release(session, claim, owner=owner)
 
 
-def remove(session: Session, claim: Claim) -> None:
-    """Drop a row (its change went to the dead-letter list)."""
-    session.execute(delete(OutboxEntry).where(OutboxEntry.id == claim.id))
+def remove(session: Session, claim: Claim) -> bool:
+    """Drop a row whose change goes to the dead-letter list, unless the resource changed again
+    since the claim; return whether it was dropped."""
+    done = session.execute(
+        delete(OutboxEntry).where(OutboxEntry.id == claim.id, OutboxEntry.seq == claim.seq)
+    )
+    return bool(getattr(done, "rowcount", 0))
 
 
 def backoff(attempt: int, *, base: float = 30.0, cap: float = 1800.0, rng: random.Random) -> float:

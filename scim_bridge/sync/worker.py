@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from scim_bridge.directory.db import Database
 from scim_bridge.directory.models import DeadLetter
@@ -43,7 +44,7 @@ from scim_bridge.sync import dlq
 from scim_bridge.sync.alerting import AlertEngine
 from scim_bridge.sync.claims import Claim
 from scim_bridge.sync.courtesy import Courtesy
-from scim_bridge.sync.failures import explain, words_for_the_log
+from scim_bridge.sync.failures import FailureWords, explain, words_for_the_log
 from scim_bridge.sync.reconcile_job import ReconcileJob
 from scim_bridge.sync.resource_locks import translating
 from scim_bridge.sync.schedule import schedule_jobs, stop_jobs
@@ -314,33 +315,53 @@ class Worker:
             )
 
     def dead_letter(self, claim: Claim, exc: Exception, *, attempts: int | None = None) -> None:
-        """Move a change to the dead-letter list (the ``dead_letters`` alert rule announces it)."""
+        """Move a change to the dead-letter list (the ``dead_letters`` alert rule announces it),
+        unless a newer change of the same resource was committed meanwhile: that one goes next."""
         attempts = claim.attempts + 1 if attempts is None else attempts
         words = explain(exc)  # the reason in plain words; DingTalk's own text as the detail
         with self.db.write() as session:
-            outbox.remove(session, claim)
-            letter = session.scalar(
-                select(DeadLetter).where(
-                    DeadLetter.resource_type == claim.resource_type,
-                    DeadLetter.resource_id == claim.resource_id,
-                )
+            if not outbox.remove(session, claim):
+                # The resource changed again while this change failed (a department it named
+                # was removed by a later change, say): what failed is no longer what is
+                # wanted. The newer change goes next, where it may well succeed.
+                outbox.release(session, claim, owner=self.owner)
+                superseded = True
+            else:
+                superseded = False
+                self._bury(session, claim, words, attempts)
+        if superseded:
+            log.info(
+                "%s %s: a change failed (%s), but a newer one is queued; projecting that",
+                claim.resource_type,
+                claim.resource_id,
+                words_for_the_log(exc),
             )
-            if letter is None:
-                letter = DeadLetter(
-                    resource_type=claim.resource_type,
-                    resource_id=claim.resource_id,
-                    created_at=self.clock(),
-                )
-                session.add(letter)
-            letter.reason, letter.code, letter.detail = words.text, words.code, words.detail
-            letter.attempts = attempts
-            letter.created_at = self.clock()
+            return
         self.translator.record_failure(
             claim.resource_type, claim.resource_id, exc, state=FAILED, attempt=attempts
         )
         log.error(
             "dead letter: %s %s: %s", claim.resource_type, claim.resource_id, words_for_the_log(exc)
         )
+
+    def _bury(self, session: Session, claim: Claim, words: FailureWords, attempts: int) -> None:
+        """Add or refresh the dead letter of a change."""
+        letter = session.scalar(
+            select(DeadLetter).where(
+                DeadLetter.resource_type == claim.resource_type,
+                DeadLetter.resource_id == claim.resource_id,
+            )
+        )
+        if letter is None:
+            letter = DeadLetter(
+                resource_type=claim.resource_type,
+                resource_id=claim.resource_id,
+                created_at=self.clock(),
+            )
+            session.add(letter)
+        letter.reason, letter.code, letter.detail = words.text, words.code, words.detail
+        letter.attempts = attempts
+        letter.created_at = self.clock()
 
     # --- periodic jobs (APScheduler) ---------------------------------------------------------
 

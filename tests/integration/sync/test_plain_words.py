@@ -6,20 +6,25 @@ import dataclasses
 import json
 import shlex
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from scim_bridge.bootstrap import build_alerting
 from scim_bridge.cli import main
 from scim_bridge.directory.db import Database
+from scim_bridge.errors import DingTalkError
 from scim_bridge.settings import Settings
+from scim_bridge.sync import claims
 from scim_bridge.sync.dlq import list_dead_letters
 from scim_bridge.sync.failures import INTERNAL
 from scim_bridge.sync.worker import Worker
 
 DINGTALK_EXT = "urn:ietf:params:scim:schemas:extension:dingtalk:2.0:User"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 MOBILE_WORDS = (
     "DingTalk requires a mobile number: "
     "give the user a phoneNumbers entry of type mobile in the IdP"
@@ -117,3 +122,35 @@ def test_fixing_the_data_in_the_idp_clears_the_dead_letter(
     sync = scim.get(f"/Users/{created['id']}").json[DINGTALK_EXT]["sync"]
     assert sync["state"] == "synced"
     assert "lastError" not in sync
+
+
+def test_a_failure_overtaken_by_a_newer_change_is_not_dead_lettered(
+    scim: Any, worker: Worker, database: Database
+) -> None:
+    """A change that fails while a newer change of the same user is committed is not buried:
+    what failed is no longer what is wanted (the IdP fixed the data meanwhile, or removed the
+    department the change named), and the newer change goes next. Burying it dropped the
+    newer change with it (a fresh clone's CI: a user placed in a group deleted meanwhile)."""
+    created = scim.post("/Users", no_mobile("latefix")).json
+    (claim,) = claims.claim_due(
+        database,
+        owner=worker.owner,
+        now=datetime.now(UTC),
+        limit=1,
+        lease=timedelta(minutes=5),
+    )
+    # The translation fails at DingTalk (no mobile: 40035), as worker.process would see it ...
+    with pytest.raises(DingTalkError) as failed:
+        worker.translator.sync("User", created["id"], actor=claim.actor, unsure=False)
+    # ... while the IdP's fix is committed, before the worker settles the failure.
+    mobile = {"op": "add", "path": "phoneNumbers", "value": [{"value": "+86 13912345678"}]}
+    scim.patch(f"/Users/{created['id']}", {"schemas": [PATCH_OP], "Operations": [mobile]})
+    worker.dead_letter(claim, failed.value)
+
+    with database.read() as session:
+        assert list_dead_letters(session) == []
+    worker.run_until_idle()  # the newer change: the person with the mobile
+    with database.read() as session:
+        assert list_dead_letters(session) == []
+    sync = scim.get(f"/Users/{created['id']}").json[DINGTALK_EXT]["sync"]
+    assert sync["state"] == "synced"
