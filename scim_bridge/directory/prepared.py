@@ -202,18 +202,18 @@ class Prepared:
 
     def rows(self, cur: Cursor, **params: Any) -> list[tuple[Any, ...]]:
         """Run a query and return its rows; an ``IN`` list is sent in chunks."""
-        out: list[tuple[Any, ...]] = []
-        for compiled, parameters in self._runs(cur, params):
-            out.extend(compiled.converted(cur.run(compiled.sql, parameters)[0]))
-        return out
+        return self._query(cur, params, begin=True)
 
     def peek(self, cur: Cursor, **params: Any) -> list[tuple[Any, ...]]:
         """Run a query without beginning the cursor's transaction if it has not begun
         (Cursor.unstarted): a snapshot read of its own, which takes no writer's turn."""
-        compiled = self._for(cur.dialect)
-        return compiled.converted(
-            cur.run(compiled.sql, compiled.parameters(params), begin=False)[0]
-        )
+        return self._query(cur, params, begin=False)
+
+    def _query(self, cur: Cursor, params: dict[str, Any], *, begin: bool) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        for compiled, parameters in self._runs(cur, params):
+            out.extend(compiled.converted(cur.run(compiled.sql, parameters, begin=begin)[0]))
+        return out
 
     def execute(self, cur: Cursor, **params: Any) -> int:
         """Run a statement that returns no rows; return the number of rows it touched."""
