@@ -248,10 +248,7 @@ def postpone(
 def remove(session: Session, claim: Claim) -> bool:
     """Drop a row whose change goes to the dead-letter list, unless the resource changed again
     since the claim; return whether it was dropped."""
-    done = session.execute(
-        delete(OutboxEntry).where(OutboxEntry.id == claim.id, OutboxEntry.seq == claim.seq)
-    )
-    return bool(getattr(done, "rowcount", 0))
+    return _DELETE_DONE.execute(Cursor.of(session), id=claim.id, seq=claim.seq) == 1
 
 
 def backoff(attempt: int, *, base: float = 30.0, cap: float = 1800.0, rng: random.Random) -> float:
