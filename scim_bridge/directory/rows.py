@@ -32,7 +32,7 @@ class UserRow:
     """A ``users`` row on the prepared-statement path (users.py): its columns as plain
     attributes, read and written whole, one statement each. An ORM ``User`` built per request
     only to carry them spent about 6% of a PATCH's CPU in attribute instrumentation (issue 14).
-    The columns derived from the document (``users._index``) start empty."""
+    The columns derived from the document (``user_rows.derive_columns``) start empty."""
 
     __table__: ClassVar[FromClause] = User.__table__
 
