@@ -2,7 +2,8 @@
 
 Failure classes (design.md): throttled → wait and retry, never an attempt; transient → backoff
 with jitter, bounded attempts, then the dead-letter list; permanent → the dead-letter list at
-once, with the reason in plain words. Every outcome is in the audit trail (sync/record.py).
+once, with the reason in plain words (sync/outcomes.py settles the row). Every outcome is in
+the audit trail (sync/record.py).
 """
 
 from __future__ import annotations
@@ -19,11 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from scim_bridge.directory.db import Database
-from scim_bridge.directory.models import DeadLetter
 from scim_bridge.directory.outbox import Lane
 from scim_bridge.errors import (
     ConfigError,
@@ -40,15 +37,15 @@ from scim_bridge.monitor.audit_chain import chain_pending
 from scim_bridge.monitor.metrics import Metrics
 from scim_bridge.monitor.sla_jobs import SlaJobs
 from scim_bridge.sync import claims as outbox
-from scim_bridge.sync import dlq
 from scim_bridge.sync.alerting import AlertEngine
 from scim_bridge.sync.claims import Claim
 from scim_bridge.sync.courtesy import Courtesy
-from scim_bridge.sync.failures import FailureWords, explain, words_for_the_log
+from scim_bridge.sync.failures import explain
+from scim_bridge.sync.outcomes import Outcomes
 from scim_bridge.sync.reconcile_job import ReconcileJob
 from scim_bridge.sync.resource_locks import translating
 from scim_bridge.sync.schedule import schedule_jobs, stop_jobs
-from scim_bridge.sync.translator import FAILED, RETRYING, Translator
+from scim_bridge.sync.translator import Translator
 from scim_bridge.sync.wakeup import Wakeup
 
 log = logging.getLogger("scim_bridge.sync")
@@ -101,6 +98,9 @@ class Worker:
         self._guard = threading.Lock()
         self._idle = threading.Condition(self._guard)
         self._paused_alerted = False
+        self.outcomes = Outcomes(
+            self.db, self.translator, self.clock, self.owner, self.config, self.rng
+        )
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -234,45 +234,29 @@ class Worker:
                 )
         except (Throttled, IpBanned) as exc:
             # DingTalk asked us to slow down: wait as long as it says; no attempt is spent.
-            until = self.clock() + timedelta(seconds=max(exc.retry_after, 1.0))
-            self.translator.record_failure(
-                claim.resource_type,
-                claim.resource_id,
-                exc,
-                state="throttled",
-                attempt=claim.attempts,
-            )
-            with self.db.write() as session:
-                outbox.postpone(session, claim, owner=self.owner, until=until, count_attempt=False)
+            self.outcomes.postpone(claim, exc, state="throttled", seconds=max(exc.retry_after, 1))
         except ProjectionPaused as exc:
             # Held for an operator: look again shortly, without spending an attempt.
-            until = self.clock() + timedelta(seconds=exc.retry_after)
-            self.translator.record_failure(
-                claim.resource_type, claim.resource_id, exc, state="paused", attempt=claim.attempts
-            )
+            self.outcomes.postpone(claim, exc, state="paused", seconds=exc.retry_after)
             if not self._paused_alerted:
                 self._paused_alerted = True
                 log.error("ALERT %s", exc)
                 if self.metrics is not None:
                     self.metrics.guard_paused()
-            with self.db.write() as session:
-                outbox.postpone(session, claim, owner=self.owner, until=until, count_attempt=False)
         except LinkConflict as exc:
             # Our own refusal to hand a DingTalk person to a second SCIM user: no retry helps.
-            self.dead_letter(claim, exc)
+            self.outcomes.dead_letter(claim, exc)
         except DingTalkError as exc:
             if isinstance(exc, Transient) or exc.retryable:
-                self._retry_or_bury(claim, exc)
+                self.outcomes.retry_or_bury(claim, exc)
             else:
-                self.dead_letter(claim, exc)
+                self.outcomes.dead_letter(claim, exc)
         except Exception as exc:  # our bug or an outage of our own database: retry, bounded
             log.exception("translating %s %s failed", claim.resource_type, claim.resource_id)
-            self._retry_or_bury(claim, exc)
+            self.outcomes.retry_or_bury(claim, exc)
         else:
             self._paused_alerted = False
-            with self.db.transaction() as cur:  # prepared: one per change, in the writer's turn
-                outbox.complete_on(cur, claim, owner=self.owner)
-                dlq.settle_on(cur, claim.resource_type, claim.resource_id)
+            self.outcomes.complete(claim)
             self._observe_lag(claim)
 
     def _observe_lag(self, claim: Claim) -> None:
@@ -285,83 +269,6 @@ class Worker:
             self.metrics.observe_lag(seconds)
         if self.sla is not None:  # the monthly report's lag percentiles
             self.sla.recorder.observe_lag(seconds)
-
-    def _retry_or_bury(self, claim: Claim, exc: Exception) -> None:
-        attempt = claim.attempts + 1
-        if attempt >= self.config.max_attempts:
-            self.dead_letter(claim, exc, attempts=attempt)
-            return
-        delay = outbox.backoff(
-            attempt, base=self.config.backoff_base, cap=self.config.backoff_cap, rng=self.rng
-        )
-        self.translator.record_failure(
-            claim.resource_type, claim.resource_id, exc, state=RETRYING, attempt=attempt
-        )
-        log.warning(
-            "%s %s: attempt %d failed (%s); retrying in %.0f s",
-            claim.resource_type,
-            claim.resource_id,
-            attempt,
-            words_for_the_log(exc),
-            delay,
-        )
-        with self.db.write() as session:
-            outbox.postpone(
-                session,
-                claim,
-                owner=self.owner,
-                until=self.clock() + timedelta(seconds=delay),
-                count_attempt=True,
-            )
-
-    def dead_letter(self, claim: Claim, exc: Exception, *, attempts: int | None = None) -> None:
-        """Move a change to the dead-letter list (the ``dead_letters`` alert rule announces it),
-        unless a newer change of the same resource was committed meanwhile: that one goes next."""
-        attempts = claim.attempts + 1 if attempts is None else attempts
-        words = explain(exc)  # the reason in plain words; DingTalk's own text as the detail
-        with self.db.write() as session:
-            if not outbox.remove(session, claim):
-                # The resource changed again while this change failed (a department it named
-                # was removed by a later change, say): what failed is no longer what is
-                # wanted. The newer change goes next, where it may well succeed.
-                outbox.release(session, claim, owner=self.owner)
-                superseded = True
-            else:
-                superseded = False
-                self._bury(session, claim, words, attempts)
-        if superseded:
-            log.info(
-                "%s %s: a change failed (%s), but a newer one is queued; projecting that",
-                claim.resource_type,
-                claim.resource_id,
-                words_for_the_log(exc),
-            )
-            return
-        self.translator.record_failure(
-            claim.resource_type, claim.resource_id, exc, state=FAILED, attempt=attempts
-        )
-        log.error(
-            "dead letter: %s %s: %s", claim.resource_type, claim.resource_id, words_for_the_log(exc)
-        )
-
-    def _bury(self, session: Session, claim: Claim, words: FailureWords, attempts: int) -> None:
-        """Add or refresh the dead letter of a change."""
-        letter = session.scalar(
-            select(DeadLetter).where(
-                DeadLetter.resource_type == claim.resource_type,
-                DeadLetter.resource_id == claim.resource_id,
-            )
-        )
-        if letter is None:
-            letter = DeadLetter(
-                resource_type=claim.resource_type,
-                resource_id=claim.resource_id,
-                created_at=self.clock(),
-            )
-            session.add(letter)
-        letter.reason, letter.code, letter.detail = words.text, words.code, words.detail
-        letter.attempts = attempts
-        letter.created_at = self.clock()
 
     # --- periodic jobs (APScheduler) ---------------------------------------------------------
 

@@ -70,7 +70,7 @@ def test_three_minutes_of_dingtalk_outage_page_once_resolve_once_and_raise_a_lag
     worker = build_worker(
         settings, database, client=client, clock=clock, config=WorkerConfig(threads=2), sla=sla
     )
-    worker.rng = random.Random(12)  # the backoff's jitter, reproducible
+    worker.outcomes.rng = random.Random(12)  # the backoff's jitter, reproducible
     alerts = build_alerting(settings, database, clock=clock, environ={})
     scim = create_app(settings, db=database).test_client()
 

@@ -145,7 +145,7 @@ def test_a_failure_overtaken_by_a_newer_change_is_not_dead_lettered(
     # ... while the IdP's fix is committed, before the worker settles the failure.
     mobile = {"op": "add", "path": "phoneNumbers", "value": [{"value": "+86 13912345678"}]}
     scim.patch(f"/Users/{created['id']}", {"schemas": [PATCH_OP], "Operations": [mobile]})
-    worker.dead_letter(claim, failed.value)
+    worker.outcomes.dead_letter(claim, failed.value)
 
     with database.read() as session:
         assert list_dead_letters(session) == []
