@@ -20,7 +20,7 @@ from scim_bridge.cli.webserver import ACCESS_LOG_FORMAT
 class AccessLogger(glogging.Logger):
     """gunicorn's logger, with ``ACCESS_LOG_FORMAT`` lines written directly."""
 
-    _stamp_second = -1
+    _stamp_second: tuple[int, ...] = ()
     _stamp = ""
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
@@ -52,8 +52,12 @@ class AccessLogger(glogging.Logger):
 
     def _now(self) -> str:
         """The Common Log Format time, as gunicorn writes it, formatted once a second."""
-        second = int(time.time())
+        # time.localtime() reads the clock gunicorn's own stamp reads (C's time(), a coarse
+        # clock on Linux): time.time() runs a few milliseconds ahead of it, so a line written
+        # just after a second began was stamped a second later than gunicorn's would be.
+        now = time.localtime()
+        second = now[:6]
         if second != self._stamp_second:
-            self._stamp = time.strftime("[%d/%b/%Y:%H:%M:%S %z]", time.localtime(second))
+            self._stamp = time.strftime("[%d/%b/%Y:%H:%M:%S %z]", now)
             self._stamp_second = second
         return self._stamp
