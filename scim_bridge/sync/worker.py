@@ -152,7 +152,11 @@ class Worker:
             free = self.config.threads - len(self._inflight)
             busy = list(self._inflight)  # never claimed twice at once, even if a lease lapsed
         if free <= 0:
-            self.wakeup.wait(0.05)
+            # Only a thread finishing frees one (it notifies _idle). The wake-up is set by every
+            # commit of the API, hundreds a second under load, and would turn this loop as often.
+            with self._idle:
+                if len(self._inflight) >= self.config.threads:
+                    self._idle.wait(0.05)
             return True
         # Issue 14: one thread stays free for leavers, so a deactivation committed during an
         # onboarding starts at once instead of waiting for a thread to finish a creation.

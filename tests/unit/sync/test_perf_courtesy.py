@@ -160,15 +160,15 @@ def test_under_a_busy_api_the_threads_wait_their_turns_one_at_a_time() -> None:
     assert waited == [0.01] * 4  # each still waits its full bound, then goes on
 
 
-def test_a_leaver_never_waits_not_even_for_the_turn() -> None:
+def test_a_leaver_never_waits_behind_the_other_lanes_turn_and_at_most_the_bound() -> None:
     import threading
 
     from scim_bridge.directory.outbox import Lane
 
     naps = Naps()
-    courtesy = Courtesy(busy=lambda: True, most=0.05, sleep=naps)
+    courtesy = Courtesy(busy=lambda: True, most=0.012, step=0.005, sleep=naps)
     waited: list[float] = []
-    with courtesy._turn:  # another thread is taking its turn right now
+    with courtesy._turn:  # a creation is taking its turn right now, and does not end
         leaver = threading.Thread(
             target=lambda: waited.append(courtesy.before_change(Lane.DEPROVISION))
         )
@@ -177,5 +177,15 @@ def test_a_leaver_never_waits_not_even_for_the_turn() -> None:
         finished = not leaver.is_alive()
 
     assert finished
-    assert waited == [0.0]
+    assert abs(waited[0] - 0.012) < 1e-9  # its own bound, not the creation's
+    assert naps.taken == [0.005, 0.005, 0.002]
+
+
+def test_a_leaver_does_not_wait_while_the_api_is_idle() -> None:
+    from scim_bridge.directory.outbox import Lane
+
+    naps = Naps()
+    courtesy = Courtesy(busy=InFlight().busy, most=0.05, sleep=naps)
+
+    assert courtesy.before_change(Lane.DEPROVISION) == 0.0
     assert naps.taken == []
