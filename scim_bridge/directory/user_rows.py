@@ -22,6 +22,7 @@ NOT_STORED = ("id", "meta", "schemas", "groups", "password")
 
 
 def stored_document(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What of a canonical document goes into ``User.data``."""
     return {k: v for k, v in doc.items() if k not in NOT_STORED}
 
 
@@ -102,10 +103,12 @@ def audit_record(
 
 
 def password_sent(doc: Mapping[str, Any]) -> bool:
+    """Whether the request sets a password (write-only: the audit trail says so, not what)."""
     return isinstance(doc.get("password"), str) and bool(doc.get("password"))
 
 
 def check_unique(cur: Cursor, row: UserRow, *, exclude_id: str | None) -> None:
+    """409 if another User holds the row's userName (case-insensitively)."""
     rows.check_unique(
         cur,
         row,
@@ -116,6 +119,7 @@ def check_unique(cur: Cursor, row: UserRow, *, exclude_id: str | None) -> None:
 
 
 def apply_password(row: UserRow, doc: Mapping[str, Any], ctx: Context) -> None:
+    """Set the row's password hash from the document's password, by the password policy."""
     password = doc.get("password")
     if not isinstance(password, str) or not password:
         return
@@ -132,5 +136,6 @@ COLUMNS = tuple(User.__table__.c.keys())
 
 
 def row_values(row: UserRow) -> dict[str, Any]:
-    """The parameters a whole-row statement (_CREATE_USER, _UPDATE_USER_AT) takes."""
+    """The parameters of a whole-row INSERT (users._CREATE_USER); a change writes only the
+    columns it changed (user_changes._update_user_at)."""
     return {f"v_{c}": getattr(row, c) for c in COLUMNS}
