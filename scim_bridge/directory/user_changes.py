@@ -123,8 +123,7 @@ class _Planned:
 
     row: UserRow  # as it will be written (version bumped), or as read if nothing changed
     read_version: int
-    changed: bool
-    columns: tuple[str, ...]  # the columns whose values changed (version among them)
+    columns: tuple[str, ...]  # the columns whose values changed; () when nothing did
     renamed: bool
     values: list[dict[str, Any]] | None  # the value table's new rows; None: unchanged
     lane: Lane
@@ -143,7 +142,7 @@ def _plan_change(row: UserRow, doc: Mapping[str, Any], ctx: Context, operation: 
     record = audit_record(ctx, row.id, operation, 200, before, stored, password_sent=sent)
     if stored == before and not sent:
         # Nothing changed: no new version, nothing to project; the request is still audited.
-        return _Planned(row, row.version, False, (), False, None, Lane.UPDATE, record)
+        return _Planned(row, row.version, (), False, None, Lane.UPDATE, record)
     new = dataclasses.replace(row, data=stored)
     derive_columns(new, doc)
     apply_password(new, doc, ctx)
@@ -153,7 +152,6 @@ def _plan_change(row: UserRow, doc: Mapping[str, Any], ctx: Context, operation: 
     return _Planned(
         row=new,
         read_version=row.version,
-        changed=True,
         columns=tuple(c for c in COLUMNS if getattr(new, c) != getattr(row, c)),
         # Only a renamed user can clash (PATCH active=false is the common write).
         renamed=new.user_name_key != row.user_name_key,
@@ -168,7 +166,7 @@ def _write_planned(cur: Cursor, planned: _Planned, ctx: Context) -> bool:
     version it was planned from (or is gone). A unique index hit by a concurrent request (a
     rename to a userName just taken) is a 409."""
     row = planned.row
-    if planned.changed:
+    if planned.columns:  # a change bumps the version, so a changed row has columns
         try:
             written = _update_user_at(planned.columns).execute(
                 cur,
