@@ -46,11 +46,20 @@ class Outcomes:
             dlq.settle_on(cur, claim.resource_type, claim.resource_id)
 
     def postpone(self, claim: Claim, exc: Exception, *, state: str, seconds: float) -> None:
-        """Look at the change again in ``seconds``, without spending an attempt."""
-        until = self.clock() + timedelta(seconds=seconds)
+        """Record why the change waits, and look at it again in ``seconds``, without spending
+        an attempt."""
         self.translator.record_failure(
             claim.resource_type, claim.resource_id, exc, state=state, attempt=claim.attempts
         )
+        self._look_again(claim, seconds)
+
+    def busy_elsewhere(self, claim: Claim) -> None:
+        """Another worker still translates this resource (its lease lapsed; it did not die):
+        look again in a second, without spending an attempt (sync/resource_locks.py)."""
+        self._look_again(claim, 1.0)
+
+    def _look_again(self, claim: Claim, seconds: float) -> None:
+        until = self.clock() + timedelta(seconds=seconds)
         with self.db.write() as session:
             outbox.postpone(session, claim, owner=self.owner, until=until, count_attempt=False)
 

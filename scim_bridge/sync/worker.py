@@ -192,7 +192,7 @@ class Worker:
                 if mine:
                     self.process(claim)
                 else:
-                    self._busy_elsewhere(claim)
+                    self.outcomes.busy_elsewhere(claim)
         except Exception:  # a bookkeeping failure must not kill the pool thread
             log.exception("processing %s %s failed", claim.resource_type, claim.resource_id)
         finally:
@@ -200,13 +200,6 @@ class Worker:
                 self._inflight.pop(claim.id, None)
                 self._idle.notify_all()
             self.wakeup.set()
-
-    def _busy_elsewhere(self, claim: Claim) -> None:
-        # Another worker still translates this resource (its lease lapsed; it did not die):
-        # look again in a second, without spending an attempt (sync/resource_locks.py).
-        until = self.clock() + timedelta(seconds=1)
-        with self.db.write() as session:
-            outbox.postpone(session, claim, owner=self.owner, until=until, count_attempt=False)
 
     def _sleep_for(self) -> float:
         with self.db.read() as session:
