@@ -31,15 +31,10 @@ log = logging.getLogger(__name__)
 NOT_STORED = ("id", "meta", "schemas", "members")
 
 
-def _stored_document(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in NOT_STORED}
-
-
 def _index(row: Group, doc: Mapping[str, Any]) -> None:
     row.display_name = str(doc["displayName"])
     row.display_name_key = row.display_name.lower()
-    ext = doc.get("externalId")
-    row.external_id = None if ext in (None, "") else str(ext)
+    row.external_id = rows.optional_text(doc.get("externalId"))
     rows.check_fits(row)
 
 
@@ -257,7 +252,7 @@ def create_group(session: Session, body: Mapping[str, Any], ctx: Context) -> Gro
     rt = registry().group
     doc = resources.normalize(rt, body, compat=ctx.compat)
     resources.require(rt, doc)
-    row = rows.new_row(Group, ctx, _stored_document(doc))
+    row = rows.new_row(Group, ctx, rows.stored_part(doc, NOT_STORED))
     _index(row, doc)
     _check_unique(session, row, exclude_id=None)
     session.add(row)
@@ -288,7 +283,7 @@ def get_group(session: Session, group_id: str, *, scope: str | None) -> Group:
 
 def _store_document(session: Session, row: Group, doc: Mapping[str, Any]) -> bool:
     resources.require(registry().group, doc)
-    stored = _stored_document(doc)
+    stored = rows.stored_part(doc, NOT_STORED)
     if stored == row.data:
         return False
     row.data = stored

@@ -148,6 +148,16 @@ class Scoped:
         return self._one.peek(cur, idp=scope, **params)
 
 
+def stored_part(doc: Mapping[str, Any], not_stored: tuple[str, ...]) -> dict[str, Any]:
+    """What of a canonical document goes into a row's ``data``: all but ``not_stored``."""
+    return {k: v for k, v in doc.items() if k not in not_stored}
+
+
+def optional_text(value: Any) -> str | None:
+    """An optional attribute as its string column: None when unassigned or empty."""
+    return None if value in (None, "") else str(value)
+
+
 def taken(attribute: str, value: str) -> str:
     """Say a unique name is taken without telling anything of the resource that holds it:
     userName and group displayName are unique across IdPs, but another IdP learns nothing

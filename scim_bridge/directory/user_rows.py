@@ -23,17 +23,15 @@ NOT_STORED = ("id", "meta", "schemas", "groups", "password")
 
 def stored_document(doc: Mapping[str, Any]) -> dict[str, Any]:
     """What of a canonical document goes into ``User.data``."""
-    return {k: v for k, v in doc.items() if k not in NOT_STORED}
+    return rows.stored_part(doc, NOT_STORED)
 
 
 def derive_columns(row: UserRow, doc: Mapping[str, Any]) -> None:
     """Derive the indexed columns from the canonical document."""
     row.user_name = str(doc["userName"])
     row.user_name_key = row.user_name.lower()
-    ext = doc.get("externalId")
-    row.external_id = None if ext in (None, "") else str(ext)
-    display = doc.get("displayName")
-    row.display_name = None if display in (None, "") else str(display)
+    row.external_id = rows.optional_text(doc.get("externalId"))
+    row.display_name = rows.optional_text(doc.get("displayName"))
     row.display_name_key = row.display_name.lower() if row.display_name else None
     # RFC 7643 §4.1.1 leaves an absent "active" undefined; an account that exists is active.
     row.active = doc.get("active") is not False
